@@ -1,0 +1,129 @@
+"""``python -m relnotes.repro``: run notebooks, check them against references, build the book.
+
+See ``relnotes/repro/runner.py`` for what is written where. Exit status: 0 when every notebook ran
+and every artifact matched its reference, 1 otherwise, 2 for a usage error (unknown profile or
+notebook, a notebook without the required parameters or without an artifact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .artifacts import format_diffs
+from .profiles import PROFILES, UnknownProfileError, get_profile
+from .runner import NotebookError, check_artifacts, resolve, run_notebook, update_references
+
+BOOK_GENERATED = Path("book/_generated")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m relnotes.repro", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, default, help_ in (
+        ("run", "smoke", "execute notebooks and compare their artifacts with the references"),
+        ("book", "cpu", "execute every notebook, then build the Jupyter Book into _build/html"),
+    ):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--profile", default=default,
+                       help=f"one of {', '.join(PROFILES)} (default: {default})")
+        s.add_argument("--build-dir", default="_build/repro", help="default: _build/repro")
+        s.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
+        s.add_argument("--references", default=None,
+                       help="reference folder (default: <notebooks>/reference)")
+        s.add_argument("--data-root", default=None, help="real COCO / ImageNet (profile full)")
+        s.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
+        s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="per-cell progress bar (default: when stderr is a terminal)")
+        if name == "run":
+            s.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
+            s.add_argument("--update-references", action="store_true",
+                           help="overwrite the references with this run's artifacts (review and "
+                                "commit the change with its reason)")
+            s.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    return p
+
+
+def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
+    notebooks = resolve(names, args.notebooks)
+    references = Path(args.references or Path(args.notebooks) / "reference")
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    results, failed = [], 0
+    print(f"profile {args.profile}: {len(notebooks)} notebook(s) -> {args.build_dir}/{args.profile}")
+    for i, nb in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {nb} ...", flush=True)
+        result = run_notebook(nb, args.profile, args.build_dir, notebooks_root=args.notebooks,
+                              data_root=args.data_root, progress=progress,
+                              cell_timeout=args.cell_timeout)
+        results.append(result)
+        if result.error:
+            failed += 1
+            print(f"    FAILED after {result.seconds:.1f} s\n    {result.error}", flush=True)
+        else:
+            print(f"    ok in {result.seconds:.1f} s, artifacts: "
+                  f"{', '.join(p.stem for p in result.artifacts)}", flush=True)
+    artifacts = [p for r in results for p in r.artifacts]
+    if getattr(args, "update_references", False):
+        for path in update_references(artifacts, args.profile, references):
+            print(f"reference written: {path}")
+        return (1 if failed else 0), results
+    diffs = check_artifacts(artifacts, args.profile, references)
+    if diffs:
+        print(f"\ncomparison with {references / args.profile}:")
+        print(format_diffs(diffs))
+    bad = sum(not d.ok for d in diffs)
+    print(f"\n{len(results) - failed} notebook(s) ran, {failed} failed; "
+          f"{len(diffs) - bad} value(s) match the references, {bad} differ")
+    return (1 if failed or bad else 0), results
+
+
+def _stage_book(results: list) -> None:
+    """Copy executed notebooks and artifacts to book/_generated, where the book pages find them."""
+    if BOOK_GENERATED.exists():
+        shutil.rmtree(BOOK_GENERATED)
+    (BOOK_GENERATED / "notebooks").mkdir(parents=True)
+    (BOOK_GENERATED / "artifacts").mkdir(parents=True)
+    for r in results:
+        shutil.copy(r.output, BOOK_GENERATED / "notebooks" / r.output.name)
+        for a in r.artifact_dir.iterdir():  # the JSON artifacts and any figures beside them
+            if a.is_file():
+                shutil.copy(a, BOOK_GENERATED / "artifacts" / a.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        get_profile(args.profile, data_root=args.data_root)
+        if args.command == "run" and args.list:
+            for nb in resolve([], args.notebooks):
+                print(nb)
+            return 0
+        status, results = _run(args, args.names if args.command == "run" else [])
+    except (UnknownProfileError, NotebookError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.command == "book":
+        if any(r.error for r in results):
+            print("error: a notebook failed; the book is not built", file=sys.stderr)
+            return 1
+        if status:
+            print("warning: some values differ from the references (see above); the book shows "
+                  "this run's values", file=sys.stderr)
+        _stage_book(results)
+        jb = Path(sys.executable).with_name("jupyter-book")
+        cmd = [str(jb) if jb.exists() else "jupyter-book", "build", ".", "-W", "--keep-going"]
+        print("$ " + " ".join(cmd), flush=True)
+        env = dict(os.environ, RELNOTES_BOOK_PROFILE=args.profile)
+        built = subprocess.run(cmd, env=env).returncode
+        if built == 0:
+            print(f"book built: {Path('_build/html/index.html').resolve()}")
+        return built
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

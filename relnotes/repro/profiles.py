@@ -1,0 +1,135 @@
+"""Profiles: how big every experiment of the book is, in one place.
+
+Each notebook has one papermill parameter, ``profile``, and reads every scale knob (image size,
+dataset size, epochs, widths, threads) from here, never from numbers written in the notebook:
+
+=========  ==========================================  ===============================  =====================
+profile    where                                       budget                           purpose
+=========  ==========================================  ===============================  =====================
+``smoke``  CI, 2 CPU cores                              each notebook <= 60 s            the pipeline works
+``cpu``    a laptop; the default of the book build     each notebook <= 10 min          the small-scale science
+``gpu``    one GPU                                     about an hour per notebook       clearer effects
+``full``   GPUs and real COCO / ImageNet (data_root)   the paper's schedule             the paper's setting
+=========  ==========================================  ===============================  =====================
+
+A notebook asks for its knobs by experiment id::
+
+    >>> from relnotes.repro import get_profile
+    >>> P = get_profile("smoke")
+    >>> P.scale("one_formula").n_tokens
+    6
+
+Adding an experiment means adding one entry to ``SCALES`` with a value for every profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType, SimpleNamespace
+from typing import Any, Mapping
+
+__all__ = ["Profile", "PROFILES", "SCALES", "get_profile", "UnknownProfileError"]
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name that is not one of ``PROFILES``."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One row of the profile table.
+
+    Args:
+        name (str): ``smoke``, ``cpu``, ``gpu`` or ``full``.
+        where (str): the machine the profile is meant for.
+        budget_s (float): wall-clock budget of one notebook, in seconds.
+        threads (int | None): CPU threads a notebook uses (``torch.set_num_threads``). Fixed so that
+            the same profile gives the same floating-point results on any machine with the same
+            libraries. ``None``: leave torch's default.
+        device (str): ``"cpu"`` or ``"cuda"``.
+        needs_data_root (bool): the profile trains on real data found under ``data_root``.
+        seed (int): the seed of every experiment on this profile.
+    """
+
+    name: str
+    where: str
+    budget_s: float
+    threads: int | None
+    device: str
+    needs_data_root: bool = False
+    seed: int = 0
+
+    def scale(self, experiment: str) -> SimpleNamespace:
+        """The knobs of ``experiment`` on this profile, as attributes (``P.scale("x").epochs``)."""
+        if experiment not in SCALES:
+            known = ", ".join(sorted(SCALES))
+            raise KeyError(
+                f"no scale is defined for experiment {experiment!r}; known experiments: {known}. "
+                f"Add an entry to SCALES in relnotes/repro/profiles.py."
+            )
+        return SimpleNamespace(**SCALES[experiment][self.name])
+
+
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {
+        "smoke": Profile("smoke", where="CI, 2 CPU cores", budget_s=60, threads=1, device="cpu"),
+        "cpu": Profile("cpu", where="a laptop, 2+ CPU cores", budget_s=600, threads=2, device="cpu"),
+        "gpu": Profile("gpu", where="one CUDA GPU", budget_s=3600, threads=None, device="cuda"),
+        "full": Profile(
+            "full", where="GPUs + real COCO / ImageNet", budget_s=float("inf"), threads=None,
+            device="cuda", needs_data_root=True,
+        ),
+    }
+)
+
+
+def _every_profile(**values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Check that an experiment defines its knobs for every profile (caught at import time)."""
+    missing = set(PROFILES) - set(values)
+    extra = set(values) - set(PROFILES)
+    if missing or extra:
+        raise ValueError(f"scales must name exactly {sorted(PROFILES)}; missing {sorted(missing)}, "
+                         f"unknown {sorted(extra)}")
+    return {name: dict(knobs) for name, knobs in values.items()}
+
+
+# Every scale knob of every notebook. Keys: experiment id (= the notebook's artifact id).
+SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+    {
+        # book/one-formula.md: the relation formula reproduces three familiar networks.
+        # Sizes of the random inputs on which the instances are compared (float64).
+        "one_formula": _every_profile(
+            smoke=dict(n_tokens=6, embed_dim=16, num_heads=4, batch=2, nl_channels=8, nl_size=5),
+            cpu=dict(n_tokens=32, embed_dim=64, num_heads=8, batch=4, nl_channels=32, nl_size=14),
+            gpu=dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28),
+            full=dict(n_tokens=300, embed_dim=1024, num_heads=16, batch=8, nl_channels=256,
+                      nl_size=56),
+        ),
+    }
+)
+
+
+def get_profile(name: str, data_root: str | None = None) -> Profile:
+    """Return the profile called ``name``.
+
+    Args:
+        name (str): one of ``smoke``, ``cpu``, ``gpu``, ``full``.
+        data_root (str, optional): folder of the real dataset; required by ``full``.
+
+    Raises:
+        UnknownProfileError: ``name`` is not a profile.
+        ValueError: the profile needs real data and ``data_root`` is missing.
+    """
+    if name not in PROFILES:
+        raise UnknownProfileError(
+            f"unknown profile {name!r}; choose one of {', '.join(PROFILES)} "
+            f"(see relnotes/repro/profiles.py)"
+        )
+    profile = PROFILES[name]
+    if profile.needs_data_root and not data_root:
+        raise ValueError(
+            f"profile {name!r} trains on real COCO / ImageNet and needs data_root: pass "
+            f"`-p data_root /path/to/data` to papermill or `--data-root /path/to/data` to "
+            f"`python -m relnotes.repro`"
+        )
+    return profile

@@ -1,0 +1,213 @@
+"""The notebook runner: execute notebooks with papermill, collect and check their artifacts.
+
+``python -m relnotes.repro`` is a thin command line over these functions::
+
+    python -m relnotes.repro run --profile smoke                 # every notebook
+    python -m relnotes.repro run --profile cpu one_formula       # chosen notebooks (by name)
+    python -m relnotes.repro run --profile smoke --update-references
+    python -m relnotes.repro book --profile cpu                  # run all, then build the book
+
+For one notebook ``notebooks/<chapter>/<name>.ipynb`` on profile ``P`` the runner writes
+
+- ``<build>/P/notebooks/<chapter>/<name>.ipynb``: the executed notebook (kept, even partial,
+  when a cell fails, so that the failure can be inspected);
+- ``<build>/P/artifacts/<name>/<id>.json``: the artifacts the notebook wrote;
+
+and compares every artifact with ``notebooks/reference/P/<id>.json``.
+
+Every notebook declares, in the cell tagged ``parameters``, at least ``profile`` and
+``artifact_dir``; the runner injects both (and ``data_root`` when given).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .artifacts import Artifact, Diff, compare
+from .profiles import get_profile
+
+__all__ = [
+    "NotebookError", "NotebookResult", "discover", "resolve", "check_parameters", "run_notebook",
+    "check_artifacts", "update_references",
+]
+
+REQUIRED_PARAMETERS = ("profile", "artifact_dir")
+
+
+class NotebookError(RuntimeError):
+    """A notebook could not be run or did not do what the runner expects of it."""
+
+
+@dataclass
+class NotebookResult:
+    """What running one notebook produced."""
+
+    notebook: Path
+    output: Path
+    artifact_dir: Path
+    seconds: float = 0.0
+    artifacts: list[Path] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.notebook.stem
+
+
+def discover(root: str | os.PathLike = "notebooks") -> list[Path]:
+    """Every notebook under ``root`` (references and checkpoints excluded), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NotebookError(f"notebook folder {root} does not exist (run from the repository "
+                            f"root, or pass --notebooks)")
+    found = [p for p in root.rglob("*.ipynb")
+             if ".ipynb_checkpoints" not in p.parts and "reference" not in p.relative_to(root).parts]
+    return sorted(found)
+
+
+def resolve(names: Sequence[str], root: str | os.PathLike = "notebooks") -> list[Path]:
+    """Notebooks named by stem (``one_formula``) or path; all of them when ``names`` is empty."""
+    available = discover(root)
+    if not names:
+        return available
+    by_stem: dict[str, list[Path]] = {}
+    for p in available:
+        by_stem.setdefault(p.stem, []).append(p)
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb":
+            if not path.is_file():
+                raise NotebookError(f"unknown notebook {name}: no such file")
+            chosen.append(path)
+        elif len(by_stem.get(name, [])) == 1:
+            chosen.append(by_stem[name][0])
+        elif name in by_stem:
+            raise NotebookError(f"notebook name {name!r} is ambiguous: "
+                                f"{', '.join(map(str, by_stem[name]))}; pass the path")
+        else:
+            raise NotebookError(f"unknown notebook {name!r}; available: "
+                                f"{', '.join(sorted(by_stem)) or '(none)'}")
+    return chosen
+
+
+def check_parameters(notebook: str | os.PathLike) -> dict:
+    """Return the notebook's declared parameters; raise if a required one is missing."""
+    import papermill
+
+    notebook = Path(notebook)
+    try:
+        params = papermill.inspect_notebook(str(notebook))
+    except Exception as e:  # malformed JSON, not a notebook
+        raise NotebookError(f"{notebook}: cannot read the notebook ({e})") from e
+    missing = [p for p in REQUIRED_PARAMETERS if p not in params]
+    if missing:
+        where = ("its parameters cell" if params else
+                 "it has no cell tagged 'parameters'")
+        raise NotebookError(
+            f"{notebook}: {', '.join(missing)} missing from {where}; every notebook must declare "
+            f"{' and '.join(REQUIRED_PARAMETERS)} in a cell tagged 'parameters'"
+        )
+    return params
+
+
+def run_notebook(
+    notebook: str | os.PathLike,
+    profile: str,
+    build_dir: str | os.PathLike = "_build/repro",
+    *,
+    notebooks_root: str | os.PathLike = "notebooks",
+    data_root: str | None = None,
+    progress: bool = False,
+    cell_timeout: float | None = None,
+) -> NotebookResult:
+    """Execute one notebook on ``profile`` and collect its artifacts.
+
+    The notebook runs with its own folder as working directory and with the parameters
+    ``profile``, ``artifact_dir`` (and ``data_root`` when given) injected. A failing cell does not
+    raise: the result's ``error`` names the cell and the exception, and the partial output
+    notebook stays at ``result.output``.
+
+    Raises:
+        NotebookError: the notebook lacks a required parameter, or wrote no artifact.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    get_profile(profile, data_root=data_root)  # unknown profile / missing data_root: fail early
+    notebook = Path(notebook)
+    declared = check_parameters(notebook)
+    try:
+        rel = notebook.resolve().relative_to(Path(notebooks_root).resolve())
+    except ValueError:
+        rel = Path(notebook.name)
+    build = Path(build_dir) / profile
+    output = build / "notebooks" / rel
+    artifact_dir = build / "artifacts" / notebook.stem
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if artifact_dir.exists():
+        shutil.rmtree(artifact_dir)  # stale artifacts of an earlier run must not count
+    artifact_dir.mkdir(parents=True)
+
+    parameters = {"profile": profile, "artifact_dir": str(artifact_dir.resolve())}
+    if data_root is not None:
+        if "data_root" not in declared:
+            raise NotebookError(f"{notebook}: --data-root was given but the notebook declares no "
+                                f"data_root parameter")
+        parameters["data_root"] = data_root
+    result = NotebookResult(notebook, output, artifact_dir)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name="python3",
+            cwd=str(notebook.parent), progress_bar=progress, execution_timeout=cell_timeout,
+        )
+    except PapermillExecutionError as e:
+        result.error = (
+            f"{notebook} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+            f"{e.ename}: {e.evalue}\n  partial output notebook kept at {output}"
+        )
+    finally:
+        result.seconds = time.perf_counter() - start
+    if result.error is None:
+        result.artifacts = sorted(artifact_dir.glob("*.json"))
+        if not result.artifacts:
+            raise NotebookError(f"{notebook} ran on profile {profile!r} but wrote no artifact to "
+                                f"artifact_dir ({artifact_dir}); end it with Artifact.write("
+                                f"artifact_dir)")
+    return result
+
+
+def check_artifacts(
+    artifacts: Sequence[Path], profile: str, reference_root: str | os.PathLike
+) -> list[Diff]:
+    """Compare artifacts with ``<reference_root>/<profile>/<id>.json``; a missing reference fails."""
+    diffs: list[Diff] = []
+    for path in artifacts:
+        ours = Artifact.read(path)
+        ref_path = Path(reference_root) / profile / f"{ours.id}.json"
+        if not ref_path.is_file():
+            diffs.append(Diff(ours.id, "-", "-", None, "artifact", "-", False,
+                              f"no reference {ref_path} (review the artifact, then "
+                              f"--update-references)"))
+            continue
+        diffs.extend(compare(ours, Artifact.read(ref_path)))
+    return diffs
+
+
+def update_references(
+    artifacts: Sequence[Path], profile: str, reference_root: str | os.PathLike
+) -> list[Path]:
+    """Copy artifacts over the references (a reviewed change: commit it with the reason)."""
+    target = Path(reference_root) / profile
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in artifacts:
+        art = Artifact.read(path)
+        written.append(art.write(target))
+    return written

@@ -1,0 +1,110 @@
+"""The runner's contract, on tiny notebooks written into tmp_path."""
+
+import nbformat
+import pytest
+
+from relnotes.repro import Artifact
+from relnotes.repro.__main__ import main
+from relnotes.repro.runner import NotebookError, check_parameters, resolve, run_notebook
+
+WRITE_ARTIFACT = """
+from relnotes.repro import Artifact, Column
+art = Artifact("tiny", "Tiny", profile=profile, columns=[Column("x", "x")])
+art.add_row("row", x=VALUE)
+art.write(artifact_dir)
+"""
+
+
+def write_nb(path, *cells, parameters='profile = "smoke"\nartifact_dir = "a"'):
+    nb = nbformat.v4.new_notebook()
+    if parameters is not None:
+        p = nbformat.v4.new_code_cell(parameters)
+        p.metadata["tags"] = ["parameters"]
+        nb.cells.append(p)
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "notebooks"
+    write_nb(root / "ch" / "good.ipynb", WRITE_ARTIFACT.replace("VALUE", "1"))
+    return root
+
+
+def test_resolve_by_name_and_unknown_name_lists_the_available(tree):
+    assert resolve(["good"], tree) == [tree / "ch" / "good.ipynb"]
+    assert resolve([], tree) == [tree / "ch" / "good.ipynb"]
+    with pytest.raises(NotebookError, match=r"unknown notebook 'nope'; available: good"):
+        resolve(["nope"], tree)
+    with pytest.raises(NotebookError, match=r"unknown notebook missing.ipynb: no such file"):
+        resolve(["missing.ipynb"], tree)
+
+
+def test_missing_profile_parameter_names_the_file(tree):
+    nb = write_nb(tree / "ch" / "noprof.ipynb", "1", parameters='artifact_dir = "a"')
+    with pytest.raises(NotebookError, match=rf"{nb}: profile missing from its parameters cell"):
+        check_parameters(nb)
+    nb = write_nb(tree / "ch" / "nocell.ipynb", "1", parameters=None)
+    with pytest.raises(NotebookError, match=rf"{nb}: profile, artifact_dir missing from it has no "
+                                            r"cell tagged 'parameters'"):
+        check_parameters(nb)
+
+
+def test_run_collects_the_artifact_with_the_injected_profile(tree, tmp_path):
+    result = run_notebook(tree / "ch" / "good.ipynb", "cpu", tmp_path / "build",
+                          notebooks_root=tree)
+    assert result.error is None
+    assert result.output == tmp_path / "build" / "cpu" / "notebooks" / "ch" / "good.ipynb"
+    assert result.output.is_file()
+    [path] = result.artifacts
+    assert Artifact.read(path).profile == "cpu"
+
+
+def test_a_notebook_without_artifact_is_an_error_naming_it(tree, tmp_path):
+    nb = write_nb(tree / "ch" / "silent.ipynb", "x = 1")
+    with pytest.raises(NotebookError, match=rf"{nb} ran on profile 'smoke' but wrote no artifact"):
+        run_notebook(nb, "smoke", tmp_path / "build", notebooks_root=tree)
+
+
+def test_failing_cell_is_reported_and_partial_output_kept(tree, tmp_path):
+    nb = write_nb(tree / "ch" / "broken.ipynb", "x = 1", "1 / 0", "print('never')")
+    result = run_notebook(nb, "smoke", tmp_path / "build", notebooks_root=tree)
+    assert "failed in cell 3" in result.error  # cell 0 parameters, 1 injected, 2 'x = 1', 3 '1/0'
+    assert "ZeroDivisionError: division by zero" in result.error
+    assert f"partial output notebook kept at {result.output}" in result.error
+    executed = nbformat.read(result.output, as_version=4)
+    assert any(o.get("ename") == "ZeroDivisionError" for c in executed.cells
+               for o in c.get("outputs", []))
+
+
+def test_unknown_profile_is_rejected_before_running(tree, tmp_path):
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        run_notebook(tree / "ch" / "good.ipynb", "huge", tmp_path / "build")
+
+
+def test_cli_update_then_check_then_detect_a_change(tree, tmp_path, capsys):
+    args = ["run", "--profile", "smoke", "--build-dir", str(tmp_path / "b"), "--notebooks", str(tree)]
+    assert main(args) == 1  # no reference yet
+    assert "no reference" in capsys.readouterr().out
+    assert main(args + ["--update-references"]) == 0
+    assert (tree / "reference" / "smoke" / "tiny.json").is_file()
+    assert main(args) == 0
+    assert "1 value(s) match the references, 0 differ" in capsys.readouterr().out
+    write_nb(tree / "ch" / "good.ipynb", WRITE_ARTIFACT.replace("VALUE", "2"))
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: outside tolerance" in out and "0 value(s) match the references, 1 differ" in out
+
+
+def test_cli_usage_errors_exit_2_with_a_message(tree, capsys):
+    assert main(["run", "--profile", "laptop", "--notebooks", str(tree)]) == 2
+    assert "error: unknown profile 'laptop'" in capsys.readouterr().err
+    assert main(["run", "nope", "--notebooks", str(tree)]) == 2
+    assert "error: unknown notebook 'nope'" in capsys.readouterr().err
+    assert main(["run", "--list", "--notebooks", str(tree)]) == 0
+    assert "good.ipynb" in capsys.readouterr().out
