@@ -1,0 +1,29 @@
+"""Training and evaluation for every chapter: seeds, checkpoints, ``fit`` and ``evaluate``.
+
+Three small modules a reader can hold in their head:
+
+- :mod:`relnotes.engine.seed`: ``seed_everything(seed, threads)`` and ``rng_state()`` /
+  ``set_rng_state(state)``, the generators' state saved inside checkpoints.
+- :mod:`relnotes.engine.checkpoint`: ``save_checkpoint`` (atomic: temporary file, fsync,
+  ``os.replace``) and ``load_checkpoint`` (always ``weights_only=True``).
+- :mod:`relnotes.engine.loop`: ``fit`` (seeded example order, tqdm bar, checkpoints every N steps,
+  bit-exact resume, a clear stop on a NaN loss) and ``evaluate``.
+
+A typical chapter::
+
+    seed_everything(0, threads=2)
+    model = ...
+    history = fit(model, train_set, loss_fn, torch.optim.Adam(model.parameters()),
+                  epochs=10, batch_size=32, eval_dataset=val_set, metric_fn=metric_fn,
+                  checkpoint_path="build/ckpt/chapter.pt")
+"""
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .loop import EpochBatchSampler, History, NonFiniteLossError, epoch_permutation, evaluate, fit
+from .seed import rng_state, seed_everything, set_rng_state
+
+__all__ = [
+    "CheckpointError", "EpochBatchSampler", "History", "NonFiniteLossError", "epoch_permutation",
+    "evaluate", "fit", "load_checkpoint", "rng_state", "save_checkpoint", "seed_everything",
+    "set_rng_state",
+]
