@@ -1,0 +1,61 @@
+"""Notebook regression tests: every notebook on `smoke` (and, with -m slow, on `cpu`).
+
+Each notebook is executed with papermill on the profile, its artifacts are compared cell by cell
+with notebooks/reference/<profile>/, and a failing notebook or a value outside its tolerance fails
+the test with the runner's diff table.
+"""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from relnotes.repro import format_diffs, get_profile
+from relnotes.repro.runner import check_artifacts, check_parameters, discover, run_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = discover(ROOT / "notebooks")
+BOOK_NOTEBOOKS = sorted((ROOT / "book").glob("**/*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebook found under notebooks/"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS + [p for p in BOOK_NOTEBOOKS if "_generated" not in p.parts],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_without_outputs(nb):
+    for i, cell in enumerate(nbformat.read(nb, as_version=4).cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, \
+                f"{nb.relative_to(ROOT)} cell {i} has outputs: strip them before committing"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
+def test_parameters_cell_declares_profile(nb):
+    params = check_parameters(nb)
+    assert params["profile"]["default"].strip("'\"") == "cpu", "the default profile of a notebook is 'cpu'"
+
+
+def _reproduce(nb: Path, profile: str, tmp_path: Path) -> None:
+    result = run_notebook(nb, profile, tmp_path, notebooks_root=ROOT / "notebooks")
+    assert result.error is None, result.error
+    diffs = check_artifacts(result.artifacts, profile, ROOT / "notebooks" / "reference")
+    assert diffs and all(d.ok for d in diffs), "\n" + format_diffs(diffs)
+    budget = get_profile(profile).budget_s
+    assert result.seconds < 3 * budget, \
+        f"{nb.name} took {result.seconds:.0f} s on {profile}, budget {budget:.0f} s"
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
+def test_smoke_reproduces_reference(nb, tmp_path):
+    _reproduce(nb, "smoke", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
+def test_cpu_reproduces_reference(nb, tmp_path):
+    _reproduce(nb, "cpu", tmp_path)
