@@ -97,7 +97,7 @@ def _stage_book(results: list) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        get_profile(args.profile, data_root=args.data_root)
+        get_profile(args.profile)
         if args.command == "run" and args.list:
             for nb in resolve([], args.notebooks):
                 print(nb)

@@ -24,7 +24,9 @@ Adding an experiment means adding one entry to ``SCALES`` with a value for every
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, Mapping
 
@@ -58,6 +60,29 @@ class Profile:
     device: str
     needs_data_root: bool = False
     seed: int = 0
+
+    def data_path(self, data_root: str | os.PathLike | None) -> Path | None:
+        """Where a notebook that can read real data finds it on this profile.
+
+        Returns None on the profiles that use synthetic data; on ``full`` the folder
+        ``data_root``, which must exist.
+
+        Raises:
+            ValueError: the profile needs real data and ``data_root`` is None.
+            FileNotFoundError: ``data_root`` does not exist.
+        """
+        if not self.needs_data_root:
+            return None
+        if data_root is None:
+            raise ValueError(
+                f"profile {self.name!r} trains on real COCO / ImageNet and needs data_root: pass "
+                f"`-p data_root /path/to/data` to papermill or `--data-root /path/to/data` to "
+                f"`python -m relnotes.repro`"
+            )
+        path = Path(data_root)
+        if not path.is_dir():
+            raise FileNotFoundError(f"data_root {path} is not a folder")
+        return path
 
     def scale(self, experiment: str) -> SimpleNamespace:
         """The knobs of ``experiment`` on this profile, as attributes (``P.scale("x").epochs``)."""
@@ -109,27 +134,18 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
 )
 
 
-def get_profile(name: str, data_root: str | None = None) -> Profile:
+def get_profile(name: str) -> Profile:
     """Return the profile called ``name``.
 
     Args:
         name (str): one of ``smoke``, ``cpu``, ``gpu``, ``full``.
-        data_root (str, optional): folder of the real dataset; required by ``full``.
 
     Raises:
         UnknownProfileError: ``name`` is not a profile.
-        ValueError: the profile needs real data and ``data_root`` is missing.
     """
     if name not in PROFILES:
         raise UnknownProfileError(
             f"unknown profile {name!r}; choose one of {', '.join(PROFILES)} "
             f"(see relnotes/repro/profiles.py)"
         )
-    profile = PROFILES[name]
-    if profile.needs_data_root and not data_root:
-        raise ValueError(
-            f"profile {name!r} trains on real COCO / ImageNet and needs data_root: pass "
-            f"`-p data_root /path/to/data` to papermill or `--data-root /path/to/data` to "
-            f"`python -m relnotes.repro`"
-        )
-    return profile
+    return PROFILES[name]

@@ -16,7 +16,8 @@ For one notebook ``notebooks/<chapter>/<name>.ipynb`` on profile ``P`` the runne
 and compares every artifact with ``notebooks/reference/P/<id>.json``.
 
 Every notebook declares, in the cell tagged ``parameters``, at least ``profile`` and
-``artifact_dir``; the runner injects both (and ``data_root`` when given).
+``artifact_dir``; the runner injects both, and ``data_root`` when it is given and the notebook
+declares it (notebooks that can read real COCO / ImageNet on the ``full`` profile).
 """
 
 from __future__ import annotations
@@ -139,9 +140,12 @@ def run_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    get_profile(profile, data_root=data_root)  # unknown profile / missing data_root: fail early
+    needs_data = get_profile(profile).needs_data_root  # an unknown profile fails here, early
     notebook = Path(notebook)
     declared = check_parameters(notebook)
+    if needs_data and "data_root" in declared and data_root is None:
+        raise NotebookError(f"{notebook} reads real data on profile {profile!r}: pass "
+                            f"--data-root /path/to/data")
     try:
         rel = notebook.resolve().relative_to(Path(notebooks_root).resolve())
     except ValueError:
@@ -155,10 +159,7 @@ def run_notebook(
     artifact_dir.mkdir(parents=True)
 
     parameters = {"profile": profile, "artifact_dir": str(artifact_dir.resolve())}
-    if data_root is not None:
-        if "data_root" not in declared:
-            raise NotebookError(f"{notebook}: --data-root was given but the notebook declares no "
-                                f"data_root parameter")
+    if data_root is not None and "data_root" in declared:  # others use synthetic data only
         parameters["data_root"] = data_root
     result = NotebookResult(notebook, output, artifact_dir)
     start = time.perf_counter()

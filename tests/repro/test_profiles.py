@@ -16,10 +16,14 @@ def test_unknown_profile_names_the_choices():
         get_profile("laptop")
 
 
-def test_full_needs_data_root():
+def test_full_needs_an_existing_data_root(tmp_path):
+    full = get_profile("full")
     with pytest.raises(ValueError, match="needs data_root"):
-        get_profile("full")
-    assert get_profile("full", data_root="/data/coco").name == "full"
+        full.data_path(None)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        full.data_path(tmp_path / "missing")
+    assert full.data_path(tmp_path) == tmp_path
+    assert get_profile("cpu").data_path(None) is None
 
 
 def test_every_experiment_has_knobs_for_every_profile():

@@ -82,6 +82,14 @@ def test_failing_cell_is_reported_and_partial_output_kept(tree, tmp_path):
                for o in c.get("outputs", []))
 
 
+def test_full_profile_needs_data_root_for_notebooks_that_read_real_data(tree, tmp_path):
+    nb = write_nb(tree / "ch" / "coco.ipynb", "1",
+                  parameters='profile = "cpu"\nartifact_dir = "a"\ndata_root = None')
+    with pytest.raises(NotebookError, match=rf"{nb} reads real data on profile 'full': pass "
+                                            r"--data-root"):
+        run_notebook(nb, "full", tmp_path / "build", notebooks_root=tree)
+
+
 def test_unknown_profile_is_rejected_before_running(tree, tmp_path):
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         run_notebook(tree / "ch" / "good.ipynb", "huge", tmp_path / "build")
