@@ -1,0 +1,140 @@
+r"""The local relation layer (Hu, Zhang, Xie, Lin, *Local Relation Networks for Image
+Recognition*, ICCV 2019, arXiv:1904.11491, §3 and Fig. 2).
+
+A replacement for the k x k convolution: each output pixel :math:`p'` aggregates its k x k
+neighbourhood with weights it computes itself (LR Eq. (2)),
+
+.. math::
+
+    \omega(p', p) = \operatorname{softmax}_{p \in \Omega_{p'}}
+        \Big(\Phi\big(f_{\theta_q}(x_{p'}), f_{\theta_k}(x_p)\big) + f_{\theta_g}(p - p')\Big)
+
+- :math:`f_{\theta_q}, f_{\theta_k}`: 1x1 convs from C to :math:`G = \lceil C/m \rceil` channels,
+  one *scalar* query and key per group of m channels (Fig. 2: "Query Map C/m x H x W");
+- :math:`\Phi`: the composability, :math:`-(q-k)^2` by default;
+- :math:`f_{\theta_g}`: the geometry prior, "two 1x1" layers (Fig. 2) on the 2 x k x k map of
+  relative positions, 2 -> ``geometry_channels`` -> G with a ReLU between (biases on both);
+- the value is the input itself ("Identity" in Fig. 2), aggregated by
+  :func:`relnotes.ops.local_relation` (m channels share one weight map);
+- a final 1x1 conv C -> C ("Output Feature" in Fig. 2).
+
+**Assumptions** (the paper's full text was not available to check them):
+
+- the geometry MLP's hidden width: ``geometry_channels``, Default: G (the reference note's
+  recommendation). It adds :math:`3h + hG + G` parameters (221 for C = 100, m = 8); in
+  LR-Net-50 the 17 MLPs hold about 0.05 M of the 23.3 M (counted in the architecture notebook);
+- the relative positions are :math:`(p - p') / \max(\lfloor k/2 \rfloor, 1)`, (row, column), in
+  [-1, 1];
+- no bias on the query, key and output 1x1s (a BatchNorm follows the layer in LR-Net, as after a
+  ResNet conv); this matches the parameter recount of the reference note (§3.2);
+- ``stride`` s > 1 is done inside the layer: the query is computed on the strided grid (input
+  pixels (i s, j s)), the keys and values on the full grid, as in the official kernel.
+
+Parameters, closed form: :math:`2CG + C^2 + 3h + hG + G` (q, k, output, geometry MLP).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..ops.local_relation import COMPOSABILITIES, local_relation
+
+__all__ = ["LocalRelation2d"]
+
+
+class LocalRelation2d(nn.Module):
+    """Local relation layer; the op and its arguments are documented in
+    :func:`relnotes.ops.local_relation`, the layer in the module docstring.
+
+    Args:
+        channels (int): C, channels of the input and output.
+        kernel_size (int): k, the odd window size. Default: 7.
+        m (int): channels per group sharing one aggregation-weight map; there are
+            G = ceil(C / m) groups (13 for C = 100, m = 8), and the op then puts
+            ceil(C / G) <= m channels in each group but the last. Default: 8.
+        stride (int): output pixel (i, j) is centred on input (i*s, j*s). Default: 1.
+        composability (str): Φ, one of ``"squared_difference"``, ``"dot"``,
+            ``"abs_difference"``. Default: ``"squared_difference"``.
+        geometry_channels (int, optional): hidden width of the geometry MLP. Default: G.
+
+    Shapes: x is Tensor[B, C, H, W]; the output is Tensor[B, C, ceil(H/s), ceil(W/s)].
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 7,
+        m: int = 8,
+        stride: int = 1,
+        composability: str = "squared_difference",
+        *,
+        geometry_channels: int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, v in (("channels", channels), ("kernel_size", kernel_size), ("m", m),
+                        ("stride", stride)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (the window is centred on the pixel); got "
+                             f"{kernel_size}")
+        if composability not in COMPOSABILITIES:
+            raise ValueError(f"composability must be one of {COMPOSABILITIES}; got "
+                             f"{composability!r}")
+        groups = -(-channels // m)
+        hidden = groups if geometry_channels is None else geometry_channels
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"geometry_channels must be a positive int; got {geometry_channels!r}")
+        self.channels, self.kernel_size, self.m, self.stride = channels, kernel_size, m, stride
+        self.composability, self.groups = composability, groups
+        self.geometry_channels = geometry_channels
+        # f_θq, f_θk: one scalar per group and pixel
+        self.query = nn.Conv2d(channels, groups, 1, bias=False)
+        self.key = nn.Conv2d(channels, groups, 1, bias=False)
+        # f_θg: "two 1x1" layers on the relative positions
+        self.geometry = nn.Sequential(nn.Conv2d(2, hidden, 1), nn.ReLU(inplace=True),
+                                      nn.Conv2d(hidden, groups, 1))
+        self.out = nn.Conv2d(channels, channels, 1, bias=False)
+        r = kernel_size // 2
+        d = torch.arange(-r, r + 1, dtype=torch.float32) / max(r, 1)
+        # [1, 2, k, k]: (row, column) offset of window position (a, b) from the centre
+        positions = torch.stack(torch.meshgrid(d, d, indexing="ij")).unsqueeze(0)
+        self.register_buffer("positions", positions, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default init for every conv: the LR paper's init was not available, and
+        in LR-Net the ResNet init (Kaiming, fan-out) is applied on top, as for any conv."""
+        for conv in (self.query, self.key, self.geometry[0], self.geometry[2], self.out):
+            conv.reset_parameters()
+
+    def geometry_prior(self) -> Tensor:
+        """:math:`f_{\\theta_g}(p - p')` for every offset: Tensor[G, k, k]."""
+        return self.geometry(self.positions)[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"x must be Tensor[B, {self.channels}, H, W]; got {tuple(x.shape)}")
+        s = self.stride
+        q = self.query(x[:, :, ::s, ::s])            # [B, G, H', W'], on the output grid
+        k = self.key(x)                              # [B, G, H, W]
+        prior = self.geometry_prior().to(x.dtype)    # [G, k, k]
+        # LR Eqs. (1)-(2): the value is x itself
+        y = local_relation(q, k, x, prior, self.kernel_size, s, self.composability)
+        return self.out(y)                           # [B, C, H', W']
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.channels}"]
+        if self.kernel_size != 7:
+            parts.append(f"kernel_size={self.kernel_size}")
+        if self.m != 8:
+            parts.append(f"m={self.m}")
+        parts.append(f"groups={self.groups}")                       # derived, shown always
+        if self.stride != 1:
+            parts.append(f"stride={self.stride}")
+        if self.composability != "squared_difference":
+            parts.append(f"composability={self.composability!r}")
+        if self.geometry_channels is not None:
+            parts.append(f"geometry_channels={self.geometry_channels}")
+        return ", ".join(parts)

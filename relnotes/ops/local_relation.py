@@ -1,0 +1,273 @@
+r"""The local relation op (Hu, Zhang, Xie, Lin, *Local Relation Networks for Image Recognition*,
+ICCV 2019, arXiv:1904.11491).
+
+A pixel :math:`p'` of the output aggregates the input pixels :math:`p` of the :math:`k \times k`
+window :math:`\Omega_{p'}` centred on it, with weights computed from the pixels themselves
+(appearance) and from where they are (geometry). In the paper's notation (LR Eqs. (1)-(2)),
+
+.. math::
+
+    y(c, p') = \sum_{p \in \Omega_{p'}} \omega(g(c), p', p)\, x(c, p), \qquad
+    \omega(g, p', p) = \operatorname{softmax}_{p \in \Omega_{p'}}
+        \Big(\Phi\big(q_g(p'), k_g(p)\big) + \pi_g(p - p')\Big)
+
+- :math:`x` is the value, ``Tensor[B, C, H, W]`` (in the LR layer, the layer's input itself);
+- the C channels are cut into G contiguous groups of :math:`m = \lceil C / G \rceil` channels,
+  channel :math:`c` belongs to group :math:`g(c) = \lfloor c / m \rfloor` (the layout of the
+  official LR-Net kernel); the last group may be smaller (C = 100, G = 13 in LR-Net-50);
+- :math:`q_g` and :math:`k_g` are one *scalar* query and key per group and pixel
+  (``Tensor[B, G, H', W']`` and ``Tensor[B, G, H, W]``);
+- :math:`\Phi` is the appearance composability: ``"squared_difference"`` :math:`-(q-k)^2`
+  (the paper's default), ``"dot"`` :math:`q k`, ``"abs_difference"`` :math:`-|q-k|`;
+- :math:`\pi_g(p - p')` is the geometry prior, ``Tensor[G, k, k]``, indexed by the offset;
+- the softmax runs over the neighbours that lie *inside* the image; the others take no weight
+  (the official kernel gives them the logit -100, we give them :math:`-\infty`);
+- with ``stride`` s the output is ``[B, C, H', W']`` with :math:`H' = \lceil H / s \rceil`, and the
+  window of output :math:`(i, j)` is centred on input :math:`(i s, j s)`.
+
+Three functions:
+
+- :func:`local_relation`, the public entry: it checks its inputs and picks an implementation;
+- :func:`local_relation_reference`, the PyTorch reference, written in the index order of a CUDA
+  kernel (per output pixel, per offset). It never builds the :math:`k^2`-unfolded value tensor
+  ``[B, C, k*k, H', W']``: it loops over the :math:`k^2` offsets, reading shifted strided views
+  of the zero-padded input. The only :math:`k^2`-sized tensor is the weights,
+  ``[B, G, k*k, H', W']``, :math:`k^2 / m` times the output (6.1x for k = 7, m = 8), which the
+  official kernel also materialises;
+- :func:`local_relation_macs`, the multiply-accumulates of one call.
+
+**Counting MACs.** The reference is made of element-wise PyTorch ops (``mul``, ``sub``, ``add``,
+``softmax``): :class:`torch.utils.flop_counter.FlopCounterMode` has formulas only for matmuls and
+convolutions, so it counts this op as 0 (a test checks it). Its cost comes from the closed form in
+:func:`local_relation_macs`, applied per call with forward hooks by
+``relnotes.models.lrnet.count_macs_with_local_relation``. The CUDA backend
+(``torch.ops.relnotes.local_relation``, a ``torch.library.custom_op``) registers the same formula
+with ``relnotes.analysis.register_mac_formula``, so the count does not depend on the device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["local_relation", "local_relation_reference", "local_relation_macs", "COMPOSABILITIES"]
+
+#: The appearance composability terms Φ(q, k) of the LR paper.
+COMPOSABILITIES = ("squared_difference", "dot", "abs_difference")
+
+
+def _composability(q: Tensor, k: Tensor, composability: str) -> Tensor:
+    """Φ(q, k), element-wise."""
+    if composability == "squared_difference":
+        return -(q - k) ** 2
+    if composability == "dot":
+        return q * k
+    return -(q - k).abs()  # "abs_difference"
+
+
+def local_relation_reference(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    geometry_prior: Tensor,
+    kernel_size: int,
+    stride: int = 1,
+    composability: str = "squared_difference",
+) -> Tensor:
+    r"""The local relation op in plain PyTorch; see :func:`local_relation` for the arguments.
+
+    It does not check its inputs (call :func:`local_relation` for that). The computation follows
+    a CUDA kernel's index order: a kernel thread owns one output pixel (b, g, i, j) and loops over
+    the k x k offsets (a, b'); here the loop over offsets is the Python loop, and every pixel is
+    handled at once by a shifted, strided view of the zero-padded key and value. Works on any
+    device, including ``"meta"``.
+    """
+    B, G, Ho, Wo = query.shape
+    C, H, W = value.shape[1:]
+    m = -(-C // G)                        # channels per group, ceil(C / G)
+    r = kernel_size // 2                  # window radius
+    s = stride
+    # Pad H and W by r (zeros), and the channels up to G*m so that the groups can be a view.
+    key_p = F.pad(key, (r, r, r, r))                                    # [B, G, H+2r, W+2r]
+    value_p = F.pad(value, (r, r, r, r, 0, G * m - C))                  # [B, G*m, H+2r, W+2r]
+    value_p = value_p.view(B, G, m, H + 2 * r, W + 2 * r)               # [B, G, m, H+2r, W+2r]
+    inside = F.pad(value.new_ones(H, W, dtype=torch.bool), (r, r, r, r))  # [H+2r, W+2r]
+
+    def window(t: Tensor, a: int, b: int) -> Tensor:
+        """t at input (i*s + a - r, j*s + b - r) for every output (i, j): a strided view."""
+        return t[..., a : a + s * (Ho - 1) + 1 : s, b : b + s * (Wo - 1) + 1 : s]
+
+    offsets = [(a, b) for a in range(kernel_size) for b in range(kernel_size)]
+
+    # Pass 1: the logits of every offset.
+    logits = []
+    for a, b in offsets:
+        # LR Eq. (2): Φ(q(p'), k(p)) + π(p - p'), for p = p' + (a - r, b - r)
+        logit = _composability(query, window(key_p, a, b), composability)   # [B, G, H', W']
+        logit = logit + geometry_prior[:, a, b].view(1, G, 1, 1)
+        # neighbours outside the image take no weight
+        logit = logit.masked_fill(~window(inside, a, b), float("-inf"))
+        logits.append(logit)
+    # LR Eq. (2): the softmax over the window (the centre is always inside, so no row is empty)
+    weights = torch.softmax(torch.stack(logits, dim=2), dim=2)             # [B, G, k*k, H', W']
+
+    # Pass 2: aggregate, one offset at a time.
+    out = value.new_zeros(B, G, m, Ho, Wo)                                 # [B, G, m, H', W']
+    for o, (a, b) in enumerate(offsets):
+        # LR Eq. (1): y(c, p') += ω(g(c), p', p) x(c, p); the m channels of a group share ω
+        out = out + weights[:, :, o, None] * window(value_p, a, b)
+    return out.view(B, G * m, Ho, Wo)[:, :C]                               # [B, C, H', W']
+
+
+def local_relation(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    geometry_prior: Tensor,
+    kernel_size: int,
+    stride: int = 1,
+    composability: str = "squared_difference",
+) -> Tensor:
+    r"""Local relation aggregation (LR Eqs. (1)-(2)); see the module docstring for the math.
+
+    Args:
+        query (Tensor[B, G, H', W']): one scalar query per channel group and *output* pixel,
+            :math:`H' = \lceil H / s \rceil`, :math:`W' = \lceil W / s \rceil`.
+        key (Tensor[B, G, H, W]): one scalar key per channel group and input pixel.
+        value (Tensor[B, C, H, W]): the features to aggregate. Channel c belongs to group
+            c // m, m = ceil(C / G); every group must get at least one channel.
+        geometry_prior (Tensor[G, k, k]): :math:`\pi_g(p - p')`, added to the logits;
+            ``geometry_prior[g, a, b]`` is the offset (a - k // 2, b - k // 2) (row, column).
+        kernel_size (int): k, odd. The window of output (i, j) is centred on input (i*s, j*s).
+        stride (int): s >= 1. Default: 1.
+        composability (str): Φ, one of ``"squared_difference"`` :math:`-(q-k)^2`, ``"dot"``
+            :math:`qk`, ``"abs_difference"`` :math:`-|q-k|`. Default: ``"squared_difference"``.
+
+    All four tensors must share one floating dtype and one device. The result is differentiable
+    in all four.
+
+    Returns:
+        Tensor[B, C, H', W']
+
+    Examples::
+
+        >>> v = torch.arange(4.).view(1, 1, 2, 2)          # one channel, one group
+        >>> q, k = torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+        >>> local_relation(q, k, v, torch.zeros(1, 3, 3), kernel_size=3)  # equal weights: mean
+        tensor([[[[1.5000, 1.5000],
+                  [1.5000, 1.5000]]]])
+        >>> q2 = torch.zeros(1, 1, 1, 1)                    # stride 2: H' = ceil(2 / 2) = 1
+        >>> local_relation(q2, k, v, torch.zeros(1, 3, 3), kernel_size=3, stride=2).shape
+        torch.Size([1, 1, 1, 1])
+    """
+    _check_inputs(query, key, value, geometry_prior, kernel_size, stride, composability)
+    # ---- Backend selection: the one place where an implementation is chosen. ----------------
+    # The CuPy CUDA kernels (relnotes.ops.kernels) take over for CUDA tensors when CuPy and a GPU
+    # are present; the import is lazy so that the package works without CuPy. Every other case
+    # (CPU, meta, no CuPy) runs the PyTorch reference.
+    if query.is_cuda:
+        backend = _cuda_backend()
+        if backend is not None:
+            return backend(query, key, value, geometry_prior, kernel_size, stride, composability)
+    return local_relation_reference(query, key, value, geometry_prior, kernel_size, stride,
+                                    composability)
+
+
+def _cuda_backend():
+    """The CUDA implementation, or None when ``relnotes.ops.kernels`` or CuPy is unavailable.
+
+    Contract with the kernels module: it exposes ``is_available() -> bool`` and
+    ``local_relation(query, key, value, geometry_prior, kernel_size, stride, composability)``,
+    which receives inputs already checked by :func:`local_relation`.
+    """
+    try:
+        from relnotes.ops import kernels
+    except ImportError:
+        return None
+    is_available = getattr(kernels, "is_available", None)
+    fn = getattr(kernels, "local_relation", None)
+    if is_available is None or fn is None or not is_available():
+        return None
+    return fn
+
+
+def local_relation_macs(
+    batch: int, channels: int, groups: int, out_height: int, out_width: int, kernel_size: int
+) -> int:
+    r"""Multiply-accumulates of one :func:`local_relation` call.
+
+    One multiply per logit for Φ (:math:`B G k^2 H' W'`; the square of
+    :math:`-(q-k)^2`, the product :math:`qk`; :math:`-|q-k|` is counted the same for simplicity)
+    and one multiply-add per weight and channel for the aggregation (:math:`B C k^2 H' W'`).
+    Adding the prior, the softmax and the masking are free, like biases, activations and softmax
+    everywhere else in ``relnotes.analysis``. This is the op term of the LR-Net FLOP recount in
+    the reference note (§3.2); the 1x1 embeddings belong to the layer and are counted as convs.
+
+    Examples::
+
+        >>> local_relation_macs(1, 64, 8, 112, 112, 7)    # the LR-Net stem layer
+        44255232
+    """
+    return batch * out_height * out_width * kernel_size**2 * (groups + channels)
+
+
+# --- input checks -------------------------------------------------------------------------------
+def _check_inputs(query, key, value, geometry_prior, kernel_size, stride, composability) -> None:
+    names = ("query", "key", "value", "geometry_prior")
+    tensors = (query, key, value, geometry_prior)
+    for name, t in zip(names, tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
+    shapes = ("[B, G, H', W']", "[B, G, H, W]", "[B, C, H, W]", "[G, k, k]")
+    for name, t, dims, shape in zip(names, tensors, (4, 4, 4, 3), shapes):
+        if t.dim() != dims:
+            raise ValueError(f"{name} must be Tensor{shape} ({dims} dimensions); got shape "
+                             f"{tuple(t.shape)}")
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
+        raise TypeError(f"kernel_size must be an int; got {type(kernel_size).__name__}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd int (the window is centred on the "
+                         f"pixel); got {kernel_size}")
+    if isinstance(stride, bool) or not isinstance(stride, int):
+        raise TypeError(f"stride must be an int; got {type(stride).__name__}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1; got {stride}")
+    if composability not in COMPOSABILITIES:
+        raise ValueError(f"composability must be one of {COMPOSABILITIES}; got {composability!r}")
+    if not query.dtype.is_floating_point:
+        raise TypeError(f"query must have a floating dtype; got {query.dtype}")
+    for name, t in zip(names[1:], tensors[1:]):
+        if t.dtype != query.dtype:
+            raise TypeError(f"{name} must have the dtype of query ({query.dtype}); got {t.dtype}")
+        if t.device != query.device:
+            raise ValueError(f"{name} must be on the device of query ({query.device}); got "
+                             f"{t.device}")
+    B, G, Ho, Wo = query.shape
+    C, H, W = value.shape[1:]
+    if key.shape[0] != B or value.shape[0] != B:
+        raise ValueError(f"query, key and value must have the same batch size B; got "
+                         f"{B}, {key.shape[0]} and {value.shape[0]}")
+    if key.shape[1] != G:
+        raise ValueError(f"key must have the G = {G} groups of query (shape {tuple(query.shape)});"
+                         f" got key of shape {tuple(key.shape)}")
+    if key.shape[2:] != value.shape[2:]:
+        raise ValueError(f"key and value must share the input size H x W; got key "
+                         f"{tuple(key.shape)} and value {tuple(value.shape)}")
+    expected = (math.ceil(H / stride), math.ceil(W / stride))
+    if (Ho, Wo) != expected:
+        raise ValueError(f"query must be on the output grid H' x W' = ceil(H / stride) x "
+                         f"ceil(W / stride) = {expected[0]} x {expected[1]} (H x W = {H} x {W}, "
+                         f"stride {stride}); got {Ho} x {Wo}")
+    if G < 1 or C < 1:
+        raise ValueError(f"need at least one group and one channel; got G = {G}, C = {C}")
+    m = -(-C // G)
+    if -(-C // m) != G:
+        raise ValueError(f"value's C = {C} channels cannot be cut into G = {G} contiguous groups "
+                         f"of m = ceil(C / G) = {m} without an empty group (that needs "
+                         f"ceil(C / m) = G, here {-(-C // m)}); use G = ceil(C / m) groups")
+    if tuple(geometry_prior.shape) != (G, kernel_size, kernel_size):
+        raise ValueError(f"geometry_prior must be Tensor[G, k, k] = [{G}, {kernel_size}, "
+                         f"{kernel_size}]; got {tuple(geometry_prior.shape)}")

@@ -1,0 +1,95 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from relnotes.analysis import count_parameters
+from relnotes.nn import LocalRelation2d
+from relnotes.ops import local_relation
+
+
+def closed_form_params(C, m, h=None):
+    G = math.ceil(C / m)
+    h = G if h is None else h
+    return 2 * C * G + C * C + (2 * h + h) + (h * G + G)
+
+
+@pytest.mark.parametrize("C,m,h", [(64, 8, None), (100, 8, None), (200, 8, 32), (7, 3, 5)])
+def test_parameter_count_closed_form(C, m, h):
+    assert count_parameters(LocalRelation2d(C, m=m, geometry_channels=h)) == \
+        closed_form_params(C, m, h)
+
+
+def test_lrnet50_stage1_layer_has_13_groups_and_12821_parameters():
+    layer = LocalRelation2d(100)
+    assert layer.groups == 13
+    assert count_parameters(layer) == 2 * 100 * 13 + 100 * 100 + 3 * 13 + 13 * 13 + 13 == 12821
+
+
+@pytest.mark.parametrize("stride,H,W", [(1, 9, 8), (2, 9, 8), (2, 8, 8)])
+def test_shapes_and_stride(stride, H, W):
+    x = torch.randn(2, 16, H, W)
+    y = LocalRelation2d(16, kernel_size=5, m=4, stride=stride)(x)
+    assert y.shape == (2, 16, math.ceil(H / stride), math.ceil(W / stride))
+
+
+def test_forward_is_the_op_between_the_1x1s():
+    torch.manual_seed(0)
+    layer = LocalRelation2d(10, kernel_size=3, m=4, stride=2, composability="dot").double()
+    x = torch.randn(2, 10, 7, 6, dtype=torch.float64)
+    q = F.conv2d(x[:, :, ::2, ::2], layer.query.weight)          # on the output grid
+    k = F.conv2d(x, layer.key.weight)
+    pos = layer.positions[0]                                     # [2, 3, 3]
+    assert pos[:, 0, 0].tolist() == [-1.0, -1.0] and pos[:, 2, 1].tolist() == [1.0, 0.0]
+    g = layer.geometry
+    prior = F.conv2d(F.relu(F.conv2d(pos[None], g[0].weight, g[0].bias)), g[2].weight,
+                     g[2].bias)[0]
+    y = F.conv2d(local_relation(q, k, x, prior, 3, 2, "dot"), layer.out.weight)
+    torch.testing.assert_close(layer(x), y, rtol=0, atol=1e-13)
+
+
+def test_every_flag_changes_the_layer():
+    x = torch.randn(1, 16, 8, 8)
+
+    def run(**kw):
+        torch.manual_seed(0)
+        return LocalRelation2d(16, **kw)(x)
+
+    base = run(kernel_size=3, m=4)
+    for kw in (dict(kernel_size=5, m=4), dict(kernel_size=3, m=8),
+               dict(kernel_size=3, m=4, composability="abs_difference")):
+        assert not torch.allclose(base, run(**kw))
+    assert run(kernel_size=3, m=4, stride=2).shape[-1] == 4
+    assert LocalRelation2d(16, geometry_channels=3).geometry[0].out_channels == 3
+
+
+def test_backward_reaches_every_parameter():
+    layer = LocalRelation2d(12, kernel_size=3, m=4)
+    layer(torch.randn(2, 12, 5, 5)).square().sum().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_repr_shows_non_defaults():
+    assert LocalRelation2d(100, stride=2).extra_repr() == "100, groups=13, stride=2"
+    assert LocalRelation2d(8, kernel_size=3, m=4).extra_repr() == "8, kernel_size=3, m=4, groups=2"
+    assert "composability='dot'" in repr(LocalRelation2d(8, composability="dot"))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(channels=0), "channels must be a positive int; got 0"),
+    (dict(channels=8, kernel_size=4), "kernel_size must be odd .* got 4"),
+    (dict(channels=8, m=0), "m must be a positive int; got 0"),
+    (dict(channels=8, stride=1.5), "stride must be a positive int; got 1.5"),
+    (dict(channels=8, composability="cos"), "composability must be one of .* got 'cos'"),
+    (dict(channels=8, geometry_channels=0), "geometry_channels must be a positive int; got 0"),
+])
+def test_constructor_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LocalRelation2d(**kwargs)
+
+
+def test_forward_error_names_the_expected_shape():
+    with pytest.raises(ValueError, match=r"x must be Tensor\[B, 8, H, W\]; got \(2, 4, 3, 3\)"):
+        LocalRelation2d(8)(torch.randn(2, 4, 3, 3))
