@@ -1,0 +1,68 @@
+"""CUDA kernels of the local relation layer (LR-Net, arXiv:1904.11491, Eqs. (1)-(2)).
+
+One CUDA source, ``local_relation.cu``, three ways to run or check it:
+
+- on a GPU, through CuPy (:mod:`.cupy_backend`), picked automatically for CUDA tensors when
+  CuPy is installed (``pip install 'relnotes[gpu]'``; :func:`available`);
+- on a CPU, under a host emulation of the CUDA thread model (:mod:`.emulation`: g++ and
+  ``cuda_emulation.h``), which the tests compare with PyTorch in float64;
+- with NVRTC for compute_75/80/90 (:mod:`.nvrtc`), which needs neither a GPU nor CuPy.
+
+Grid, block and argument lists are shared by both runners (:mod:`.launch`). The kernels are
+registered as the custom op ``torch.ops.relnotes.local_relation`` (fake implementation, MAC
+formula, autograd through ``torch.ops.relnotes.local_relation_backward``) in
+:mod:`.custom_op`. Importing this package needs neither CuPy nor a compiler.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from . import cupy_backend
+from .custom_op import local_relation_op_macs, local_relation_op
+from .launch import COMPOSABILITY
+
+__all__ = ["available", "local_relation_cuda", "local_relation_op_macs", "COMPOSABILITY",
+           "is_available", "local_relation"]
+
+
+def available() -> bool:
+    """True when the GPU kernels can run: CuPy is importable and PyTorch sees a CUDA device."""
+    return cupy_backend.available()
+
+
+def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prior: Tensor,
+                        kernel_size: int, stride: int = 1,
+                        composability: str = "squared_difference") -> Tensor:
+    """The local relation op on CUDA tensors, with the CuPy kernels (differentiable).
+
+    Same contract as :func:`relnotes.ops.local_relation.local_relation`.
+
+    Args:
+        query (Tensor[B, G, H', W']): one scalar per group and output pixel,
+            H' = ceil(H / stride).
+        key (Tensor[B, G, H, W]): one scalar per group and input pixel.
+        value (Tensor[B, C, H, W]): channel c belongs to group c // ceil(C / G).
+        geometry_prior (Tensor[G, k, k]): added to the logits (LR Eq. (2)).
+        kernel_size (int): k, odd.
+        stride (int): Default: 1.
+        composability (str): ``"squared_difference"``, ``"dot"`` or ``"abs_difference"``.
+            Default: ``"squared_difference"``.
+
+    Returns:
+        Tensor[B, C, H', W']
+    """
+    for name, t in (("query", query), ("key", key), ("value", value),
+                    ("geometry_prior", geometry_prior)):
+        if t.device.type != "cuda":
+            raise ValueError(f"local_relation_cuda needs CUDA tensors; {name} is on {t.device}")
+    if not available():
+        raise RuntimeError("local_relation_cuda needs CuPy and a CUDA device: "
+                           "pip install 'relnotes[gpu]'")
+    return local_relation_op(query, key, value, geometry_prior, kernel_size, stride,
+                             composability)
+
+
+# The names relnotes.ops.local_relation looks up (its backend selection).
+is_available = available
+local_relation = local_relation_cuda

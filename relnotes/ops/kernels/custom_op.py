@@ -1,0 +1,122 @@
+"""``torch.ops.relnotes.local_relation``: the kernels as a PyTorch custom op, with autograd.
+
+Two ops are registered when this module is imported (CuPy is *not* needed for that):
+
+- ``relnotes::local_relation(query, key, value, geometry_prior, kernel_size, stride,
+  composability) -> out``, with a fake (meta) implementation, a MAC formula for
+  :func:`relnotes.analysis.count_macs`, and an autograd formula that calls
+- ``relnotes::local_relation_backward(grad_out, query, key, value, geometry_prior, kernel_size,
+  stride, composability) -> (grad_query, grad_key, grad_value, grad_geometry_prior)``.
+
+The implementation picks the backend from the device of the tensors: CUDA tensors run the CuPy
+kernels; CPU tensors run the *same* CUDA source under the host emulation (g++ and one std::thread
+per CUDA thread: slow, meant for tests). Both go through :mod:`.launch`, so the grid, block and
+argument lists the tests check are the ones a GPU gets. The backward is first-order only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from relnotes.analysis import register_mac_formula
+
+from . import cupy_backend, emulation
+from .launch import Geometry, backward, forward
+
+__all__ = ["local_relation_op", "local_relation_backward_op", "local_relation_op_macs"]
+
+
+def _backend(t: Tensor):
+    if t.device.type == "cuda":
+        if not cupy_backend.available():
+            raise RuntimeError("the local relation kernels on CUDA tensors need CuPy: "
+                               "pip install 'relnotes[gpu]' (cupy-cuda13x)")
+        return cupy_backend.launch, cupy_backend.DEFAULT_CONFIG
+    if t.device.type == "cpu":
+        return emulation.launch, emulation.DEFAULT_CONFIG
+    raise ValueError(f"no local relation kernel for device {t.device}")
+
+
+def _prepare(tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    first = tensors[0]
+    for t in tensors:
+        if t.dtype != first.dtype or t.device != first.device:
+            raise ValueError(f"all tensors must share dtype and device; got {t.dtype} on "
+                             f"{t.device} and {first.dtype} on {first.device}")
+    if first.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"the local relation kernels support float32 and float64; got "
+                        f"{first.dtype}")
+    return tuple(t.contiguous() for t in tensors)
+
+
+@torch.library.custom_op("relnotes::local_relation", mutates_args=())
+def local_relation_op(query: Tensor, key: Tensor, value: Tensor, geometry_prior: Tensor,
+                      kernel_size: int, stride: int, composability: str) -> Tensor:
+    """LR Eqs. (1)-(2) with the kernels of ``local_relation.cu`` (see :mod:`.custom_op`)."""
+    geo = Geometry.of(query, key, value, geometry_prior, kernel_size, stride, composability)
+    query, key, value, geometry_prior = _prepare((query, key, value, geometry_prior))
+    launch, config = _backend(query)
+    return forward(launch, query, key, value, geometry_prior, geo, config)
+
+
+@local_relation_op.register_fake
+def _(query, key, value, geometry_prior, kernel_size, stride, composability):
+    geo = Geometry.of(query, key, value, geometry_prior, kernel_size, stride, composability)
+    return value.new_empty(geo.B, geo.C, geo.Ho, geo.Wo)
+
+
+@torch.library.custom_op("relnotes::local_relation_backward", mutates_args=())
+def local_relation_backward_op(grad_out: Tensor, query: Tensor, key: Tensor, value: Tensor,
+                               geometry_prior: Tensor, kernel_size: int, stride: int,
+                               composability: str
+                               ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of ``local_relation`` w.r.t. query, key, value and geometry_prior."""
+    geo = Geometry.of(query, key, value, geometry_prior, kernel_size, stride, composability)
+    if tuple(grad_out.shape) != (geo.B, geo.C, geo.Ho, geo.Wo):
+        raise ValueError(f"grad_out must have the output's shape {[geo.B, geo.C, geo.Ho, geo.Wo]};"
+                         f" got {tuple(grad_out.shape)}")
+    grad_out, query, key, value, geometry_prior = _prepare(
+        (grad_out, query, key, value, geometry_prior))
+    launch, config = _backend(query)
+    return backward(launch, grad_out, query, key, value, geometry_prior, geo, config)
+
+
+@local_relation_backward_op.register_fake
+def _(grad_out, query, key, value, geometry_prior, kernel_size, stride, composability):
+    return (torch.empty_like(query), torch.empty_like(key), torch.empty_like(value),
+            torch.empty_like(geometry_prior))
+
+
+def _setup_context(ctx, inputs, output):
+    query, key, value, geometry_prior, kernel_size, stride, composability = inputs
+    ctx.save_for_backward(query, key, value, geometry_prior)
+    ctx.hyper = (kernel_size, stride, composability)
+
+
+def _backward(ctx, grad_out):
+    query, key, value, geometry_prior = ctx.saved_tensors
+    grads = local_relation_backward_op(grad_out, query, key, value, geometry_prior, *ctx.hyper)
+    grads = [g if need else None for g, need in zip(grads, ctx.needs_input_grad[:4])]
+    return (*grads, None, None, None)
+
+
+torch.library.register_autograd("relnotes::local_relation", _backward,
+                                setup_context=_setup_context)
+
+
+@register_mac_formula(torch.ops.relnotes.local_relation)
+def local_relation_op_macs(query_shape, key_shape, value_shape, prior_shape, kernel_size=None,
+                        stride=None, composability=None, *, out_shape=None, **kwargs) -> int:
+    """MACs of one call: B*Ho*Wo*k*k*(G + C).
+
+    Per output pixel and neighbour: one multiply for Φ in each of the G groups (the
+    composability term of the reference note's LR count) and one multiply-add for each of the C
+    channels of LR Eq. (1). The count is dense (neighbours outside the image included, as a
+    convolution's count includes its padding); the softmax and the prior addition are free, as
+    everywhere in :mod:`relnotes.analysis`.
+    """
+    B, G, Ho, Wo = query_shape
+    C = value_shape[1]
+    k = prior_shape[-1]
+    return B * Ho * Wo * k * k * (G + C)
