@@ -190,3 +190,16 @@ def register_mac_formula(op) -> Callable[[Callable[..., int]], Callable[..., int
         return macs_fn
 
     return decorator
+
+
+# --- formulas for library ops that FlopCounterMode does not know ---------------------------------
+import torchvision.ops  # noqa: E402,F401  (loads the torchvision:: operators)
+
+
+@register_mac_formula(torch.ops.torchvision.deform_conv2d)
+def _deform_conv2d_macs(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    """A deformable convolution costs what a convolution of the same shape costs: one MAC per
+    weight per output position (the bilinear sampling of the offsets is not counted)."""
+    batch, c_out, h, w = out_shape
+    _, c_in_per_group, kh, kw = weight_shape
+    return batch * c_out * h * w * c_in_per_group * kh * kw

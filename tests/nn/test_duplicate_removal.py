@@ -1,0 +1,158 @@
+import doctest
+import math
+import sys
+
+import pytest
+import torch
+
+from relnotes.analysis import count_parameters
+from relnotes.nn.duplicate_removal import (
+    DuplicateRemoval, duplicate_removal_loss, duplicate_removal_targets, select_top_n,
+)
+
+GT = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+
+
+def test_docstring_examples():
+    module = sys.modules["relnotes.nn.duplicate_removal"]
+    assert doctest.testmod(module, raise_on_error=False).failed == 0
+
+
+def test_parameter_counts():
+    # official code layout: rank FC 1024 -> 128 (544,789 recounted from the MXNet symbol)
+    assert count_parameters(DuplicateRemoval(rank_dim=1024)) == 544_789
+    # the paper's layout (rank embedding 128-d): 128*128+128 + 1024*128+128 + ORM + 128*5+5
+    assert count_parameters(DuplicateRemoval()) == 16_512 + 131_200 + 281_744 + 645 == 430_101
+
+
+def test_targets_highest_score_per_gt_and_threshold():
+    # IoU with GT: 0.9, 0.7 (exactly representable in float64), 0.3
+    dets = torch.tensor([[0.0, 0, 10, 9], [0.0, 0, 10, 7], [0.0, 0, 10, 3]], dtype=torch.float64)
+    scores = torch.tensor([0.5, 0.9, 0.95], dtype=torch.float64)
+    t = duplicate_removal_targets(dets, scores, GT.double(), (0.2, 0.5, 0.7, 0.8, 0.9))
+    assert t.tolist() == [
+        [0, 0, 1, 1, 0],   # IoU 0.9: correct once the 0.7 box no longer qualifies; not > 0.9
+        [0, 1, 0, 0, 0],   # IoU 0.7: the best-scoring box above 0.5; not > 0.7
+        [1, 0, 0, 0, 0],   # IoU 0.3: highest score of all, correct only for eta = 0.2
+    ]
+    inclusive = duplicate_removal_targets(dets, scores, GT.double(), (0.7, 0.9), inclusive=True)
+    assert inclusive.tolist() == [[0, 1], [1, 0], [0, 0]]
+
+
+def test_targets_assign_each_detection_to_its_best_gt():
+    gts = torch.tensor([[0.0, 0, 10, 10], [0.0, 4, 10, 14]], dtype=torch.float64)
+    # box A is on gt 0 only; box B overlaps gt 0 (IoU 0.6) but gt 1 more (IoU 1.0)
+    dets = torch.tensor([[0.0, 0, 10, 8], [0.0, 4, 10, 14]], dtype=torch.float64)
+    scores = torch.tensor([0.3, 0.9], dtype=torch.float64)
+    t = duplicate_removal_targets(dets, scores, gts, (0.5,))
+    # without the assignment B would be the best box of gt 0 and A a duplicate
+    assert t.tolist() == [[1.0], [1.0]]
+
+
+def test_targets_ties_and_empty():
+    dets = torch.tensor([[0.0, 0, 10, 10], [0.0, 0, 10, 10]])
+    t = duplicate_removal_targets(dets, torch.tensor([0.5, 0.5]), GT, (0.5,))
+    assert t.tolist() == [[1.0], [0.0]]                      # equal scores: lower index wins
+    assert duplicate_removal_targets(dets, torch.ones(2), torch.zeros(0, 4)).tolist() == [[0.0] * 5] * 2
+    assert duplicate_removal_targets(torch.zeros(0, 4), torch.zeros(0), GT).shape == (0, 5)
+    with pytest.raises(ValueError, match=r"scores must be Tensor\[N\] with N = boxes.shape\[0\] = 2"):
+        duplicate_removal_targets(dets, torch.ones(3), GT)
+    with pytest.raises(ValueError, match=r"gt_boxes must be Tensor\[G, 4\]"):
+        duplicate_removal_targets(dets, torch.ones(2), torch.zeros(4))
+
+
+def test_loss_by_hand():
+    probs = torch.tensor([[[0.8, 0.1], [0.3, 0.6]]], dtype=torch.float64)   # [C=1, N=2, T=2]
+    targets = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
+    expected = (-4 * math.log(0.8 + 1e-8) - math.log(0.9 + 1e-8) - math.log(0.7 + 1e-8)
+                - 4 * math.log(0.6 + 1e-8)) / 4
+    assert duplicate_removal_loss(probs, targets).item() == pytest.approx(expected, rel=1e-12)
+    # classes are summed, not averaged
+    two = torch.cat([probs, probs])
+    assert duplicate_removal_loss(two, torch.cat([targets, targets])).item() == \
+        pytest.approx(2 * expected, rel=1e-12)
+    plain = duplicate_removal_loss(probs, targets, pos_weight=1.0).item()
+    assert plain == pytest.approx(torch.nn.functional.binary_cross_entropy(
+        probs, targets).item(), rel=1e-6)
+    assert duplicate_removal_loss(torch.zeros(0, 5), torch.zeros(0, 5)).item() == 0.0
+    # p = 0 or 1 stays finite
+    assert math.isfinite(duplicate_removal_loss(torch.tensor([[0.0, 1.0]]),
+                                                torch.tensor([[1.0, 0.0]])).item())
+
+
+def random_detections(c, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(c, n, 2, generator=g) * 100
+    boxes = torch.cat([xy, xy + torch.rand(c, n, 2, generator=g) * 30 + 2], -1)
+    return torch.randn(c, n, 64, generator=g), torch.rand(c, n, generator=g), boxes
+
+
+def small_net(**kw):
+    torch.manual_seed(0)
+    return DuplicateRemoval(64, d_f=32, rank_dim=16, n_relations=4, d_k=8, d_g=16, **kw)
+
+
+def test_forward_shapes_init_and_gradients():
+    net = small_net()
+    f, s, b = random_detections(3, 10)
+    s.requires_grad_(True)
+    b.requires_grad_(True)
+    s1, w = net(f, s, b, return_weights=True)
+    assert s1.shape == (3, 10, 5) and w.shape == (3, 4, 10, 10)
+    # logit bias -3: every detection starts near sigmoid(-3)
+    assert float((s1.detach() - torch.sigmoid(torch.tensor(-3.0))).abs().max()) < 0.05
+    loss = duplicate_removal_loss(s[..., None] * s1, torch.zeros_like(s1))
+    loss.backward()
+    assert s.grad is not None and bool((s.grad != 0).any())       # s0 receives gradient (e2e)
+    assert b.grad is None                                          # boxes are blocked
+    final = DuplicateRemoval.final_scores(s, s1)
+    torch.testing.assert_close(final, s * s1.mean(-1))
+
+
+def test_rank_not_score_and_permutation_equivariance():
+    net = small_net()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    f, s, b = random_detections(1, 8)
+    s1 = net(f, s, b)
+    # only the order of the scores matters
+    torch.testing.assert_close(net(f, s ** 3 * 0.5, b), s1)
+    perm = torch.randperm(8, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(net(f[:, perm], s[:, perm], b[:, perm]), s1[:, perm])
+    # swapping two scores changes the result
+    s2 = s.clone()
+    i, j = int(s[0].argmax()), int(s[0].argmin())
+    s2[0, i], s2[0, j] = s[0, j], s[0, i]
+    assert not torch.allclose(net(f, s2, b), s1)
+
+
+def test_bad_and_empty_input():
+    net = small_net()
+    f, s, b = random_detections(2, 6)
+    assert net(f[:, :0], s[:, :0], b[:, :0]).shape == (2, 0, 5)
+    with pytest.raises(ValueError, match=r"scores must be Tensor\[..., N\] = \(2, 6\)"):
+        net(f, s[:, :5], b)
+    with pytest.raises(ValueError, match=r"boxes must be Tensor\[..., N, 4\] with the leading"):
+        net(f, s, b[:, :5])
+    with pytest.raises(ValueError, match=r"features must be Tensor\[..., N, 64\]"):
+        net(f[..., :10], s, b)
+    bad = b.clone()
+    bad[0, 0, 2] = bad[0, 0, 0]
+    with pytest.raises(ValueError, match=r"positive width and height"):
+        net(f, s, bad)
+    with pytest.raises(ValueError, match=r"scores must be finite"):
+        net(f, torch.full_like(s, float("nan")), b)
+    with pytest.raises(ValueError, match=r"thresholds must be"):
+        DuplicateRemoval(thresholds=(0.5, 1.5))
+
+
+def test_select_top_n():
+    scores = torch.tensor([[0.1, 0.005], [0.7, 0.001], [0.4, 0.002]])
+    classes, index, top = select_top_n(scores, first_n=2)
+    assert classes.tolist() == [0, 1] and index.tolist() == [[1, 2], [0, 2]]
+    torch.testing.assert_close(top, torch.tensor([[0.7, 0.4], [0.005, 0.002]]))
+    classes, index, top = select_top_n(scores, first_n=5, class_score_threshold=0.01)
+    assert classes.tolist() == [0] and index.tolist() == [[1, 2, 0]]
+    classes, index, top = select_top_n(torch.zeros(0, 3), 100)
+    assert classes.shape == (0,) and index.shape == (0, 0)
