@@ -1,7 +1,18 @@
 """Blocks, one per file; each owns its parameters and calls an op from relnotes.ops."""
 
+from .context_block import ContextBlock
+from .duplicate_removal import DuplicateRemoval
+from .global_context import GlobalContextBlock
 from .graph_conv import GraphConv
+from .local_relation import LocalRelation2d
 from .non_local import NonLocal2d
+from .object_relation import OFFICIAL_CODE_OPTIONS, ObjectRelation
 from .self_attention import MultiHeadSelfAttention
+from .simplified_non_local import SimplifiedNonLocal2d
+from .squeeze_excitation import SqueezeExcitation
 
-__all__ = ["GraphConv", "MultiHeadSelfAttention", "NonLocal2d"]
+__all__ = [
+    "ContextBlock", "DuplicateRemoval", "GlobalContextBlock", "GraphConv", "LocalRelation2d",
+    "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation",
+    "SimplifiedNonLocal2d", "SqueezeExcitation",
+]

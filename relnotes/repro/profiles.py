@@ -130,6 +130,36 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             full=dict(n_tokens=300, embed_dim=1024, num_heads=16, batch=8, nl_channels=256,
                       nl_size=56),
         ),
+        # book/local-relation.md: ResNet-26/50 vs LR-Net-26/50, parameters and MACs. The counts
+        # are at the paper's 224 x 224 on every profile (meta tensors, no compute); the only knob
+        # is the image size of one real forward pass per network, which checks that they run.
+        "lrnet_architecture": _every_profile(
+            smoke=dict(image_size=224, forward_size=32),
+            cpu=dict(image_size=224, forward_size=64),
+            gpu=dict(image_size=224, forward_size=224),
+            full=dict(image_size=224, forward_size=224),
+        ),
+        # book/gcnet.md: the talk's COCO table (Mask R-CNN R50-FPN + NL / SE / GC). Parameters
+        # and MACs are counted at the paper's setting on every profile (meta tensors, seconds):
+        # mmdetection's get_flops protocol, one (H, W) = (800, 1280) image, 1000 RoIs into the
+        # box head and 100 into the mask head. No knob scales: the AP training is a later step.
+        "gcnet_coco_table": _every_profile(
+            smoke=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
+            cpu=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
+            gpu=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
+            full=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
+        ),
+        # book/relation-networks.md: RN Table 5 complexity deltas (+2 relation modules, +duplicate
+        # removal). Counted on the real modules at the paper's setting on every profile (one
+        # forward pass each on CPU tensors, a few seconds): N RoIs per image in the 2fc head
+        # (300 for Faster R-CNN / DCN, 1000 for FPN) and first_n detections per class in the
+        # duplicate-removal network. No knob scales.
+        "rn_complexity": _every_profile(
+            smoke=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
+            cpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
+            gpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
+            full=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
+        ),
     }
 )
 
