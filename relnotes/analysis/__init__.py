@@ -1,9 +1,23 @@
-"""Measurements on models: parameters and multiply-accumulates (:mod:`.complexity`)."""
+"""Measurements on models.
 
+- :mod:`.complexity`: parameters and multiply-accumulates.
+- :mod:`.attention`: how much attention maps and features differ between query positions.
+- :mod:`.adversarial`: FGSM / PGD attacks, robust accuracy, adversarial training losses.
+"""
+
+from .adversarial import (
+    Attack, adversarial_loss_fn, fgsm, pgd, project, random_targets, robust_accuracy,
+    robustness_metric_fn,
+)
+from .attention import capture_input, cosine_distance_matrix, mean_cosine_distance, non_local_distances
 from .complexity import (
     UNITS, complexity_row, count_macs, count_macs_by_op, count_parameters, in_units,
     register_mac_formula,
 )
 
-__all__ = ["UNITS", "complexity_row", "count_macs", "count_macs_by_op", "count_parameters",
-           "in_units", "register_mac_formula"]
+__all__ = [
+    "Attack", "UNITS", "adversarial_loss_fn", "capture_input", "complexity_row", "count_macs",
+    "count_macs_by_op", "count_parameters", "cosine_distance_matrix", "fgsm", "in_units",
+    "mean_cosine_distance", "non_local_distances", "pgd", "project", "random_targets",
+    "register_mac_formula", "robust_accuracy", "robustness_metric_fn",
+]

@@ -36,9 +36,10 @@ Parameters, closed form: :math:`2CG + C^2 + 3h + hG + G` (q, k, output, geometry
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.local_relation import COMPOSABILITIES, local_relation
+from ..ops.local_relation import COMPOSABILITIES, _composability, local_relation
 
 __all__ = ["LocalRelation2d"]
 
@@ -123,6 +124,33 @@ class LocalRelation2d(nn.Module):
         # LR Eqs. (1)-(2): the value is x itself
         y = local_relation(q, k, x, prior, self.kernel_size, s, self.composability)
         return self.out(y)                           # [B, C, H', W']
+
+    @torch.no_grad()
+    def aggregation_weights(self, x: Tensor) -> Tensor:
+        r""":math:`\omega(p', p)` of LR Eq. (2) for every output pixel, for inspection (the
+        forward pass never materialises them in this layout).
+
+        Args:
+            x (Tensor[B, C, H, W]): the layer's input.
+
+        Returns:
+            Tensor[B, G, k, k, H', W']: ``w[b, g, a, c, i, j]`` is the weight that output pixel
+            (i, j) gives to input pixel (i*s + a - k//2, j*s + c - k//2); it sums to 1 over (a, c)
+            and is 0 outside the image.
+        """
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"x must be Tensor[B, {self.channels}, H, W]; got {tuple(x.shape)}")
+        s, k, r = self.stride, self.kernel_size, self.kernel_size // 2
+        B, _, H, W = x.shape
+        q = self.query(x[:, :, ::s, ::s])                                   # [B, G, H', W']
+        Ho, Wo = q.shape[-2:]
+        G = self.groups
+        keys = F.unfold(self.key(x), k, padding=r, stride=s).view(B, G, k * k, Ho, Wo)
+        inside = F.unfold(x.new_ones(1, 1, H, W), k, padding=r, stride=s).view(1, 1, k * k, Ho, Wo)
+        logits = _composability(q.unsqueeze(2), keys, self.composability)
+        logits = logits + self.geometry_prior().to(x.dtype).view(1, G, k * k, 1, 1)
+        logits = logits.masked_fill(inside == 0, float("-inf"))
+        return torch.softmax(logits, dim=2).view(B, G, k, k, Ho, Wo)
 
     def extra_repr(self) -> str:
         parts = [f"{self.channels}"]

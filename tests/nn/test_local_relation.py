@@ -93,3 +93,20 @@ def test_constructor_errors(kwargs, message):
 def test_forward_error_names_the_expected_shape():
     with pytest.raises(ValueError, match=r"x must be Tensor\[B, 8, H, W\]; got \(2, 4, 3, 3\)"):
         LocalRelation2d(8)(torch.randn(2, 4, 3, 3))
+
+
+@pytest.mark.parametrize("stride,composability", [(1, "squared_difference"), (2, "dot")])
+def test_aggregation_weights_reproduce_the_forward(stride, composability):
+    """Aggregating the input with the returned weights, then the output 1x1, is the forward."""
+    torch.manual_seed(1)
+    layer = LocalRelation2d(12, kernel_size=5, m=4, stride=stride,
+                            composability=composability).double()
+    x = torch.randn(2, 12, 9, 8, dtype=torch.float64)
+    w = layer.aggregation_weights(x)                              # [B, G, k, k, H', W']
+    Ho, Wo = -(-9 // stride), -(-8 // stride)
+    assert w.shape == (2, 3, 5, 5, Ho, Wo)
+    torch.testing.assert_close(w.sum(dim=(2, 3)), torch.ones(2, 3, Ho, Wo, dtype=torch.float64))
+    assert w[:, :, 0, :, 0, :].abs().max() == 0                   # rows above the image
+    xu = F.unfold(x, 5, padding=2, stride=stride).view(2, 3, 4, 25, Ho, Wo)
+    y = torch.einsum("bgkij,bgmkij->bgmij", w.flatten(2, 3), xu).reshape(2, 12, Ho, Wo)
+    torch.testing.assert_close(layer(x), F.conv2d(y, layer.out.weight), rtol=0, atol=1e-12)
