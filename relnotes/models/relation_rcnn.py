@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 
-from ..nn.object_relation import ObjectRelation
+from ..nn.object_relation import GEOMETRY_TERMS, ObjectRelation
 
 __all__ = ["RelationBoxHead", "ClassAgnosticBoxPredictor", "RelationRoIHeads",
            "relation_faster_rcnn"]
@@ -50,13 +50,21 @@ class RelationBoxHead(nn.Module):
             Default: (1, 1).
         n_relations, d_k, d_g, normalize_by, plus_one, geometry_scale, geometry_floor: passed to
             every :class:`~relnotes.nn.ObjectRelation`. Defaults: its defaults.
+        geometry (str): the geometric term, RN Table 1(a): ``"relative"`` (the paper's,
+            :class:`~relnotes.nn.ObjectRelation`), ``"none"`` or ``"unary"``
+            (:data:`relnotes.nn.object_relation.GEOMETRY_TERMS`). Default: ``"relative"``.
     """
 
     def __init__(self, in_channels: int, representation_size: int = 1024, *,
                  relations: tuple[int, int] = (1, 1), n_relations: int = 16, d_k: int = 64,
                  d_g: int = 64, normalize_by: str = "key", plus_one: bool = False,
-                 geometry_scale: float = 1.0, geometry_floor: float | None = None) -> None:
+                 geometry_scale: float = 1.0, geometry_floor: float | None = None,
+                 geometry: str = "relative") -> None:
         super().__init__()
+        if geometry not in GEOMETRY_TERMS:
+            raise ValueError(f"geometry must be one of {sorted(GEOMETRY_TERMS)}; got {geometry!r}")
+        self.geometry = geometry
+        module_class = GEOMETRY_TERMS[geometry]
         if len(relations) != 2 or any(r < 0 for r in relations):
             raise ValueError(f"relations must be (r1, r2) with r1, r2 >= 0; got {relations}")
         self.in_channels, self.representation_size = in_channels, representation_size
@@ -66,7 +74,7 @@ class RelationBoxHead(nn.Module):
 
         def rms(count: int) -> nn.ModuleList:
             return nn.ModuleList(
-                ObjectRelation(representation_size, n_relations=n_relations, d_k=d_k, d_g=d_g,
+                module_class(representation_size, n_relations=n_relations, d_k=d_k, d_g=d_g,
                                normalize_by=normalize_by, plus_one=plus_one,
                                geometry_scale=geometry_scale, geometry_floor=geometry_floor)
                 for _ in range(count))
@@ -118,7 +126,7 @@ class RelationBoxHead(nn.Module):
         return (x, weights) if return_weights else x
 
     def extra_repr(self) -> str:
-        return f"relations={self.relations}"
+        return f"relations={self.relations}, geometry={self.geometry!r}"
 
 
 class ClassAgnosticBoxPredictor(nn.Module):
@@ -214,7 +222,8 @@ def relation_faster_rcnn(model: FasterRCNN, *, relations: tuple[int, int] = (1, 
                          gt_as_keys: bool = False, n_relations: int = 16, d_k: int = 64,
                          d_g: int = 64, normalize_by: str = "key", plus_one: bool = False,
                          geometry_scale: float = 1.0,
-                         geometry_floor: float | None = None) -> FasterRCNN:
+                         geometry_floor: float | None = None,
+                         geometry: str = "relative") -> FasterRCNN:
     """Replace the box head and predictor of a torchvision ``FasterRCNN`` by the 2fc + RM head
     (in place; the model is returned). The matcher, sampler, box coder and test settings of the
     old ``roi_heads`` are kept.
@@ -229,6 +238,8 @@ def relation_faster_rcnn(model: FasterRCNN, *, relations: tuple[int, int] = (1, 
         gt_as_keys (bool): see :class:`RelationRoIHeads`. Default: False.
         n_relations, d_k, d_g, normalize_by, plus_one, geometry_scale, geometry_floor: passed
             to every :class:`~relnotes.nn.ObjectRelation`. Defaults: its defaults.
+        geometry (str): ``"relative"``, ``"none"`` or ``"unary"`` (:class:`RelationBoxHead`).
+            Default: ``"relative"``.
     """
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 
@@ -242,7 +253,7 @@ def relation_faster_rcnn(model: FasterRCNN, *, relations: tuple[int, int] = (1, 
     head = RelationBoxHead(in_channels, representation_size, relations=relations,
                            n_relations=n_relations, d_k=d_k, d_g=d_g, normalize_by=normalize_by,
                            plus_one=plus_one, geometry_scale=geometry_scale,
-                           geometry_floor=geometry_floor)
+                           geometry_floor=geometry_floor, geometry=geometry)
     predictor = (ClassAgnosticBoxPredictor(representation_size, num_classes) if class_agnostic
                  else FastRCNNPredictor(representation_size, num_classes))
     model.roi_heads = RelationRoIHeads(

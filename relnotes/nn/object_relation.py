@@ -63,10 +63,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..ops.box_geometry import NORMALIZE_BY, box_geometry, box_geometry_embedding, check_boxes
+from ..ops.box_geometry import (
+    NORMALIZE_BY, box_geometry, box_geometry_embedding, check_boxes, sinusoidal_embedding,
+)
 from ..ops.relation import relation, scaled_dot_product
 
-__all__ = ["ObjectRelation", "OFFICIAL_CODE_OPTIONS", "object_relation_params", "object_relation_macs"]
+__all__ = ["ObjectRelation", "ObjectRelationNoGeometry", "ObjectRelationUnary", "GEOMETRY_TERMS",
+           "OFFICIAL_CODE_OPTIONS", "object_relation_params", "object_relation_macs"]
 
 #: The official MXNet code's choices, ``ObjectRelation(1024, **OFFICIAL_CODE_OPTIONS)``.
 OFFICIAL_CODE_OPTIONS = dict(normalize_by="query", eps=1e-3, plus_one=True, geometry_scale=100.0,
@@ -148,6 +151,8 @@ class ObjectRelation(nn.Module):
         """Weights ~ N(0, 0.01), biases 0, as the official ``init_weight_attention_multi_head``.
         The small W_V makes the module start close to the identity (f_R ~ 0 in Eq. (6))."""
         for layer in (self.query, self.key, self.value, self.geometry):
+            if layer is None:   # ObjectRelationNoGeometry has no W_G
+                continue
             nn.init.normal_(layer.weight, std=0.01)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
@@ -248,3 +253,66 @@ class ObjectRelation(nn.Module):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
         return s
+
+
+class ObjectRelationNoGeometry(ObjectRelation):
+    r"""RN Table 1(a) "none": the relation module without geometry, :math:`\omega_G^{mn} \equiv 1`
+    in Eq. (3), so the weights are a softmax of the appearance term :math:`\omega_A` alone (and
+    there is no :math:`W_G`: :math:`N_r d_g` fewer parameters than Eq. (7)). Takes
+    :class:`ObjectRelation`'s arguments; the geometry ones are unused."""
+
+    def __init__(self, d_f: int, **kwargs) -> None:
+        super().__init__(d_f, **kwargs)
+        self.geometry = None
+
+    def geometry_weight(self, boxes: Tensor, key_boxes: Tensor) -> None:
+        r"""No geometry term: ``None`` is :func:`~relnotes.ops.relation`'s :math:`\omega_G = 1`."""
+        return None
+
+
+class ObjectRelationUnary(ObjectRelationNoGeometry):
+    r"""RN Table 1(a) "unary": each object's own box :math:`f_G^n` is embedded and *added* to its
+    appearance feature, then the module runs as "none" (:class:`ObjectRelationNoGeometry`):
+
+    .. math::
+
+        f_A^n \leftarrow f_A^n + W_U \, \mathcal E(f_G^n), \qquad
+        \text{then RN Eqs. (2)-(4), (6) with } \omega_G \equiv 1
+
+    :math:`\mathcal E` is the sinusoidal embedding of :mod:`relnotes.ops.box_geometry` applied to
+    the four absolute coordinates (x1, y1, x2, y2) in pixels, ``d_g / 4`` channels each
+    (``d_g`` in all, wavelength ``wavelength``), and :math:`W_U` a linear map ``d_g -> d_f``
+    (initialised N(0, 0.01), like the module's other weights). Position information then reaches
+    the keys, queries and values through :math:`f_A`, but the weight of a pair can only depend on
+    the two positions through the dot product of Eq. (4), not through a term built on their
+    *relative* geometry. The output includes the added embedding (it is part of :math:`f_A`).
+    Takes :class:`ObjectRelation`'s arguments.
+    """
+
+    def __init__(self, d_f: int, **kwargs) -> None:
+        super().__init__(d_f, **kwargs)
+        self.unary = nn.Linear(self.d_g, d_f, bias=self.bias)     # W_U
+        nn.init.normal_(self.unary.weight, std=0.01)
+        if self.unary.bias is not None:
+            nn.init.zeros_(self.unary.bias)
+
+    def unary_embedding(self, boxes: Tensor) -> Tensor:
+        r""":math:`W_U \mathcal E(f_G)`: Tensor[..., N, 4] -> Tensor[..., N, d_f]."""
+        emb = sinusoidal_embedding(boxes, self.d_g // 4, wavelength=self.wavelength)  # [..., N, 4, d_g/4]
+        return self.unary(emb.flatten(-2))                                             # [..., N, d_f]
+
+    def forward(self, features: Tensor, boxes: Tensor, nongt_dim: int | None = None,
+                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """As :meth:`ObjectRelation.forward`, with the box embedding added to ``features`` first."""
+        if not isinstance(features, Tensor) or features.shape[-1] != self.d_f:
+            shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
+            raise ValueError(f"features must be Tensor[N, {self.d_f}] or Tensor[B, N, "
+                             f"{self.d_f}]; got {shape}")
+        check_boxes(boxes, "boxes", self.plus_one)
+        features = features + self.unary_embedding(boxes.to(features.dtype))
+        return super().forward(features, boxes, nongt_dim=nongt_dim, return_weights=return_weights)
+
+
+#: RN Table 1(a): the geometric term of the relation module, by name.
+GEOMETRY_TERMS = {"relative": ObjectRelation, "none": ObjectRelationNoGeometry,
+                  "unary": ObjectRelationUnary}

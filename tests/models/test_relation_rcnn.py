@@ -130,3 +130,18 @@ def test_bad_input():
         RelationBoxHead(16, relations=(1,))
     with pytest.raises(TypeError, match="FasterRCNN"):
         relation_faster_rcnn(nn.Linear(2, 2))
+
+
+def test_box_head_geometry_option():
+    from relnotes.nn.object_relation import ObjectRelationNoGeometry, ObjectRelationUnary
+    from relnotes.models.relation_rcnn import RelationBoxHead
+    h = RelationBoxHead(8 * 2 * 2, 32, relations=(1, 1), n_relations=4, d_k=8, d_g=16,
+                        geometry="unary")
+    assert all(isinstance(m, ObjectRelationUnary) for m in [*h.relation6, *h.relation7])
+    h = RelationBoxHead(8 * 2 * 2, 32, relations=(1, 0), n_relations=4, d_k=8, d_g=16,
+                        geometry="none")
+    assert isinstance(h.relation6[0], ObjectRelationNoGeometry)
+    boxes = [torch.tensor([[0.0, 0, 4, 4], [2, 2, 9, 9], [5, 1, 8, 7]])]
+    assert h(torch.randn(3, 8, 2, 2), boxes).shape == (3, 32)
+    with pytest.raises(ValueError, match="geometry"):
+        RelationBoxHead(32, 32, geometry="binary")

@@ -232,3 +232,66 @@ def test_eq8_values_quoted_in_the_chapter():
     assert round(2 * object_relation_macs(300, 1024) / 1e9, 2) == 2.44
     assert round(2 * object_relation_macs(1000, 1024) / 1e9, 2) == 12.47
     assert round(2 * 3_149_840 / 2**20, 2) == 6.01 and round(2 * 3_149_840 / 1e6, 2) == 6.30
+
+
+# --- RN Table 1(a) variants: geometric term "none" and "unary" ---------------------------------
+
+from relnotes.nn.object_relation import (  # noqa: E402
+    GEOMETRY_TERMS, ObjectRelationNoGeometry, ObjectRelationUnary,
+)
+from relnotes.ops.box_geometry import sinusoidal_embedding  # noqa: E402
+from relnotes.ops.relation import relation  # noqa: E402
+
+
+@pytest.fixture
+def no_grad():
+    yield
+    torch.set_grad_enabled(True)
+
+
+def test_none_is_a_softmax_of_the_appearance_term_only(no_grad):
+    torch.manual_seed(0)
+    m = ObjectRelationNoGeometry(32, n_relations=4, d_k=8, d_g=16)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.5)
+    f, b = torch.randn(6, 32), random_boxes(6)
+    torch.set_grad_enabled(False)
+    out, w = m(f, b, return_weights=True)
+    a = m.appearance_logits(f, f)
+    assert w == pytest.approx(torch.softmax(a, -1), abs=1e-12)
+    # moving the boxes changes nothing: there is no geometry term
+    assert m(f, random_boxes(6, seed=1)) == pytest.approx(out, abs=1e-12)
+    # no W_G: N_r d_g (+ N_r biases) fewer parameters than the module with geometry
+    full = ObjectRelation(32, n_relations=4, d_k=8, d_g=16)
+    assert count_parameters(full) - count_parameters(m) == 4 * 16 + 4
+
+
+def test_unary_adds_the_embedded_box_then_runs_as_none(no_grad):
+    torch.manual_seed(0)
+    m = ObjectRelationUnary(32, n_relations=4, d_k=8, d_g=16)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.5)
+    f, b = torch.randn(5, 32), random_boxes(5)
+    torch.set_grad_enabled(False)
+    g = f + m.unary(sinusoidal_embedding(b, 4).flatten(-2))          # f_A + W_U E(f_G)
+    a = m.appearance_logits(g, g)
+    v = m.value(g).unflatten(-1, (4, 8)).transpose(0, 1)
+    ref = g + relation(v, appearance=a).transpose(0, 1).flatten(-2)
+    assert m(f, b) == pytest.approx(ref, abs=1e-10)
+    # the pair weights depend on the positions now (through f_A), unlike "none"
+    _, w1 = m(f, b, return_weights=True)
+    _, w2 = m(f, random_boxes(5, seed=2), return_weights=True)
+    assert not torch.allclose(w1, w2)
+    assert count_parameters(m) == count_parameters(ObjectRelationNoGeometry(
+        32, n_relations=4, d_k=8, d_g=16)) + 16 * 32 + 32
+
+
+def test_geometry_terms_registry_and_nongt_dim():
+    assert GEOMETRY_TERMS == {"relative": ObjectRelation, "none": ObjectRelationNoGeometry,
+                              "unary": ObjectRelationUnary}
+    for cls in GEOMETRY_TERMS.values():
+        m = cls(16, n_relations=2, d_k=4, d_g=8)
+        out, w = m(torch.randn(5, 16), random_boxes(5), nongt_dim=3, return_weights=True)
+        assert out.shape == (5, 16) and w.shape == (2, 5, 3)

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from relnotes.data.context_shapes import detection_collate, make_context_shapes
+from relnotes.models.relation_rcnn import RelationBoxHead
+from relnotes.models.tiny_rcnn import (
+    TinyBackbone, detector_loss, freeze_detector_body, predict, tiny_faster_rcnn,
+)
+from relnotes.nn.object_relation import ObjectRelationUnary
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_context_shapes(4, seed=0).torch_dataset()
+
+
+def test_backbone_stride_and_receptive_field():
+    b = TinyBackbone()
+    assert b(torch.zeros(1, 3, 64, 64)).shape == (1, 64, 16, 16)
+    # receptive field: a single pixel changes outputs at most 7 px (15 x 15 field) away
+    x = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    b(x)[0, :, 8, 8].sum().backward()
+    ys, xs = torch.nonzero(x.grad[0].abs().sum(0)).T
+    assert int(xs.max() - xs.min()) + 1 <= 15 and int(ys.max() - ys.min()) + 1 <= 15
+
+
+def test_builds_2fc_and_rm_heads():
+    m = tiny_faster_rcnn()
+    assert isinstance(m.roi_heads.box_head, RelationBoxHead)
+    assert m.roi_heads.box_head.relations == (0, 0)
+    m = tiny_faster_rcnn(relations=(1, 1), geometry="unary")
+    assert isinstance(m.roi_heads.box_head.relation6[0], ObjectRelationUnary)
+
+
+def test_frozen_body_trains_only_the_head(data):
+    torch.manual_seed(0)
+    m = tiny_faster_rcnn(relations=(1, 1))
+    freeze_detector_body(m)
+    m.train()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    loss = detector_loss(m, detection_collate([data[0], data[1]]))
+    assert torch.isfinite(loss)
+    loss.backward()
+    opt.step()
+    after = m.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("backbone", "rpn")))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("roi_heads"))
+    assert not m.rpn.training                    # test-time proposals, no RPN loss
+
+
+def test_predict_returns_one_dict_per_image(data):
+    m = tiny_faster_rcnn()
+    out = predict(m, data, batch_size=3)
+    assert [d["image_id"] for d in out] == [1, 2, 3, 4]
+    assert all(set(d) == {"boxes", "scores", "labels", "image_id"} for d in out)
