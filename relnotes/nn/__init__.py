@@ -6,13 +6,15 @@ from .global_context import GlobalContextBlock
 from .graph_conv import GraphConv
 from .local_relation import LocalRelation2d
 from .non_local import NonLocal2d
-from .object_relation import OFFICIAL_CODE_OPTIONS, ObjectRelation
+from .object_relation import (
+    OFFICIAL_CODE_OPTIONS, ObjectRelation, ObjectRelationNoGeometry, ObjectRelationUnary,
+)
 from .self_attention import MultiHeadSelfAttention
 from .simplified_non_local import SimplifiedNonLocal2d
 from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
     "ContextBlock", "DuplicateRemoval", "GlobalContextBlock", "GraphConv", "LocalRelation2d",
-    "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation",
+    "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation", "ObjectRelationNoGeometry", "ObjectRelationUnary",
     "SimplifiedNonLocal2d", "SqueezeExcitation",
 ]

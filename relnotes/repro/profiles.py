@@ -160,6 +160,91 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             gpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
             full=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
         ),
+        # book/local-relation.md: the talk's adversarial-robustness table, at MNIST-5k scale.
+        # ResNet-26-mini, a deeper ResNet-"50"-mini (deep_layers blocks) and LR-Net-26-mini
+        # (lr_kernel x lr_kernel LR layers), each trained regularly and adversarially
+        # (train_steps = 1: FGSM with a random start, else PGD-train_steps) at L-inf radius eps
+        # on images average-pooled to image_size; evaluated on n_test test images with
+        # PGD-eval_steps, untargeted and random-target targeted. tolerance: abs, in accuracy
+        # points, of the regression check on the trained columns. Full = gpu with more seeds:
+        # ImageNet adversarial training is not implemented here.
+        "lrnet_robustness": _every_profile(
+            smoke=dict(image_size=14, n_train=384, n_test=64, epochs=1, batch_size=64, lr=2e-3,
+                       eps=0.1, train_steps=1, eval_steps=3, width=8, lr_kernel=3,
+                       deep_layers=(6, 6, 4), seeds=(0,), tolerance=10.0),
+            cpu=dict(image_size=14, n_train=2000, n_test=200, epochs=2, batch_size=64, lr=2e-3,
+                     eps=0.1, train_steps=1, eval_steps=10, width=8, lr_kernel=5,
+                     deep_layers=(6, 6, 4), seeds=(0,), tolerance=5.0),
+            gpu=dict(image_size=28, n_train=4000, n_test=1000, epochs=30, batch_size=128,
+                     lr=1e-3, eps=0.2, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
+                     deep_layers=(6, 6, 4), seeds=(0, 1, 2), tolerance=5.0),
+            full=dict(image_size=28, n_train=4000, n_test=1000, epochs=30, batch_size=128,
+                      lr=1e-3, eps=0.2, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
+                      deep_layers=(6, 6, 4), seeds=(0, 1, 2, 3, 4), tolerance=5.0),
+        ),
+        # book/gcnet.md, "Attention maps for different query positions": a ContextClassifier of
+        # `widths` with one NL block (each of `modes`) trained `epochs` epochs on n_train crops
+        # (crop px) of the scikit-image photographs resized to short_side; distances on n_test
+        # held-out crops; attention maps drawn on vis_photos resized to vis_size. The gpu / full
+        # knobs are plausible, not run here (the notebook reads no real data on any profile).
+        "gcnet_attention": _every_profile(
+            smoke=dict(short_side=128, crop=32, n_train=160, n_test=64, epochs=1, batch_size=32,
+                       lr=2e-3, widths=(4, 8, 16), modes=("embedded_gaussian",),
+                       vis_photos=("astronaut", "coffee"), vis_size=64),
+            cpu=dict(short_side=128, crop=32, n_train=1280, n_test=320, epochs=3, batch_size=32,
+                     lr=2e-3, widths=(8, 16, 32),
+                     modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
+                     vis_photos=("astronaut", "coffee", "chelsea"), vis_size=96),
+            gpu=dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
+                     lr=1e-3, widths=(32, 64, 128),
+                     modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
+                     vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192),
+            full=dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
+                      lr=1e-3, widths=(32, 64, 128),
+                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
+                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192),
+        ),
+        # book/gcnet.md, "Ablations": ContextClassifier of `widths` with each block variant,
+        # trained `epochs` epochs (Adam, lr) on n_train ContextFlags images of size px (designed
+        # so that a small flag far from the glyph decides the label), tested on n_test, once per
+        # seed. gpu / full knobs are plausible, not run here.
+        "gcnet_ablations": _every_profile(
+            smoke=dict(size=32, n_train=128, n_test=128, epochs=1, batch_size=32, lr=3e-3,
+                       widths=(8, 16, 32), seeds=(0,)),
+            cpu=dict(size=32, n_train=3000, n_test=1000, epochs=3, batch_size=32, lr=3e-3,
+                     widths=(8, 16, 32), seeds=(0,)),
+            gpu=dict(size=32, n_train=20000, n_test=4000, epochs=20, batch_size=128, lr=2e-3,
+                     widths=(16, 32, 64), seeds=(0, 1, 2)),
+            full=dict(size=32, n_train=20000, n_test=4000, epochs=30, batch_size=128, lr=2e-3,
+                      widths=(16, 32, 64), seeds=(0, 1, 2, 3, 4)),
+        ),
+        # book/local-relation.md: top-1 vs kernel size, ResNet-26-mini vs LR-Net-26-mini on
+        # MNIST-5k and the synthetic composition set (one seed per cell). The LR layers' PyTorch
+        # reference costs ~k² per step on CPU, so cpu trains briefly; gpu / full knobs are
+        # plausible, not run here (full has no ImageNet version: same as gpu).
+        "lrnet_kernel_size": _every_profile(
+            smoke=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5), width=8,
+                       steps=15, batch_size=32, lr=2e-3, train_size=480, test_size=200),
+            cpu=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=8,
+                     steps=120, batch_size=32, lr=2e-3, train_size=4000, test_size=500),
+            gpu=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
+                     steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000),
+            full=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
+                      steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000),
+        ),
+        # book/local-relation.md: one 7x7 LR layer (and a 7x7 conv) trained to denoise crops of
+        # scikit-image photographs; priors and aggregation weights drawn on the held-out
+        # cameraman (short_side px). gpu / full knobs are plausible, not run here.
+        "lrnet_figures": _every_profile(
+            smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
+                       channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
+            cpu=dict(n_crops=8000, crop=24, sigma=0.1, short_side=256, kernel_size=7,
+                     channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
+            gpu=dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
+                     channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64),
+            full=dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
+                      channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64),
+        ),
     }
 )
 
