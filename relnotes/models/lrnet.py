@@ -148,14 +148,7 @@ class ResNet(nn.Module):
     def reset_parameters(self) -> None:
         """torchvision's ResNet init: Kaiming normal (fan-out, ReLU) for every conv, the local
         relation layers' 1x1s included; BN weight 1 and bias 0; the fc keeps PyTorch's default."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
@@ -164,6 +157,19 @@ class ResNet(nn.Module):
         x = self.maxpool(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def init_resnet_(model: nn.Module) -> None:
+    """torchvision's ResNet init, in place: Kaiming normal (fan-out, ReLU) for every conv, the
+    local relation layers' 1x1s included; BN weight 1 and bias 0; linear layers untouched."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def resnet26(*, kernel_size: int = 3, num_classes: int = 1000) -> ResNet:

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.local_relation import LocalRelation2d
-from .lrnet import Bottleneck, conv_kxk
+from .lrnet import Bottleneck, conv_kxk, init_resnet_
 
 __all__ = ["MiniResNet", "resnet_mini", "lrnet_mini", "lr_widths", "MINI_LAYERS"]
 
@@ -121,14 +121,7 @@ class MiniResNet(nn.Module):
     def reset_parameters(self) -> None:
         """As :meth:`relnotes.models.lrnet.ResNet.reset_parameters`: Kaiming normal (fan-out,
         ReLU) for every conv, BN weight 1 and bias 0, the fc keeps PyTorch's default."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_(self)
 
     def features(self, x: Tensor) -> Tensor:
         """The pooled features before the fc: Tensor[B, 16 * stem_channels]."""
