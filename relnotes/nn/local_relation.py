@@ -36,10 +36,9 @@ Parameters, closed form: :math:`2CG + C^2 + 3h + hG + G` (q, k, output, geometry
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.local_relation import COMPOSABILITIES, _composability, local_relation
+from ..ops.local_relation import COMPOSABILITIES, local_relation, local_relation_weights
 
 __all__ = ["LocalRelation2d"]
 
@@ -140,17 +139,11 @@ class LocalRelation2d(nn.Module):
         """
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must be Tensor[B, {self.channels}, H, W]; got {tuple(x.shape)}")
-        s, k, r = self.stride, self.kernel_size, self.kernel_size // 2
-        B, _, H, W = x.shape
+        s, k = self.stride, self.kernel_size
         q = self.query(x[:, :, ::s, ::s])                                   # [B, G, H', W']
-        Ho, Wo = q.shape[-2:]
-        G = self.groups
-        keys = F.unfold(self.key(x), k, padding=r, stride=s).view(B, G, k * k, Ho, Wo)
-        inside = F.unfold(x.new_ones(1, 1, H, W), k, padding=r, stride=s).view(1, 1, k * k, Ho, Wo)
-        logits = _composability(q.unsqueeze(2), keys, self.composability)
-        logits = logits + self.geometry_prior().to(x.dtype).view(1, G, k * k, 1, 1)
-        logits = logits.masked_fill(inside == 0, float("-inf"))
-        return torch.softmax(logits, dim=2).view(B, G, k, k, Ho, Wo)
+        w = local_relation_weights(q, self.key(x), self.geometry_prior().to(x.dtype), k, s,
+                                   self.composability)                     # [B, G, k*k, H', W']
+        return w.view(*w.shape[:2], k, k, *w.shape[-2:])
 
     def extra_repr(self) -> str:
         parts = [f"{self.channels}"]

@@ -25,7 +25,7 @@ window :math:`\Omega_{p'}` centred on it, with weights computed from the pixels 
 - with ``stride`` s the output is ``[B, C, H', W']`` with :math:`H' = \lceil H / s \rceil`, and the
   window of output :math:`(i, j)` is centred on input :math:`(i s, j s)`.
 
-Three functions:
+Four functions:
 
 - :func:`local_relation`, the public entry: it checks its inputs and picks an implementation;
 - :func:`local_relation_reference`, the PyTorch reference, written in the index order of a CUDA
@@ -34,6 +34,10 @@ Three functions:
   of the zero-padded input. The only :math:`k^2`-sized tensor is the weights,
   ``[B, G, k*k, H', W']``, :math:`k^2 / m` times the output (6.1x for k = 7, m = 8), which the
   official kernel also materialises;
+- :func:`local_relation_unfold`, the *naive* implementation that the reference is measured
+  against (``relnotes.analysis.lr_benchmark``): it unfolds the key and the value with
+  :func:`torch.nn.functional.unfold` into :math:`k^2`-times larger tensors and sums their
+  weighted windows. Short and easy to check, and :math:`k^2` times the memory of the value;
 - :func:`local_relation_macs`, the multiply-accumulates of one call.
 
 **Counting MACs.** The reference is made of element-wise PyTorch ops (``mul``, ``sub``, ``add``,
@@ -52,8 +56,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-__all__ = ["local_relation", "local_relation_reference", "local_relation_macs", "COMPOSABILITIES"]
+__all__ = ["local_relation", "local_relation_reference", "local_relation_unfold",
+           "local_relation_weights", "local_relation_macs", "COMPOSABILITIES"]
 
 #: The appearance composability terms Φ(q, k) of the LR paper.
 COMPOSABILITIES = ("squared_difference", "dot", "abs_difference")
@@ -82,44 +88,175 @@ def local_relation_reference(
     It does not check its inputs (call :func:`local_relation` for that). The computation follows
     a CUDA kernel's index order: a kernel thread owns one output pixel (b, g, i, j) and loops over
     the k x k offsets (a, b'); here the loop over offsets is the Python loop, and every pixel is
-    handled at once by a shifted, strided view of the zero-padded key and value. Works on any
-    device, including ``"meta"``.
+    handled at once by a shifted, strided view of the zero-padded key and value
+    (:func:`_reference_forward`). The backward pass is written by hand in the same loop
+    (:func:`_reference_backward`, the equations of the CUDA kernels' backward): letting autograd
+    differentiate the loop would allocate a full-size gradient for each of the k² views and run
+    several times slower. Works on any device, including ``"meta"``; double backward is not
+    supported (a clear error).
     """
+    return _LocalRelationReference.apply(query, key, value, geometry_prior, kernel_size, stride,
+                                         composability)
+
+
+def _window(t: Tensor, a: int, b: int, stride: int, out_h: int, out_w: int) -> Tensor:
+    """t at input (i*s + a - r, j*s + b - r) for every output (i, j), t padded by r: a view."""
+    return t[..., a : a + stride * (out_h - 1) + 1 : stride, b : b + stride * (out_w - 1) + 1 : stride]
+
+
+def _reference_forward(query, key, value, geometry_prior, kernel_size, stride, composability):
+    """Forward of the reference; returns the output and what the backward needs."""
     B, G, Ho, Wo = query.shape
     C, H, W = value.shape[1:]
     m = -(-C // G)                        # channels per group, ceil(C / G)
     r = kernel_size // 2                  # window radius
-    s = stride
     # Pad H and W by r (zeros), and the channels up to G*m so that the groups can be a view.
     key_p = F.pad(key, (r, r, r, r))                                    # [B, G, H+2r, W+2r]
     value_p = F.pad(value, (r, r, r, r, 0, G * m - C))                  # [B, G*m, H+2r, W+2r]
     value_p = value_p.view(B, G, m, H + 2 * r, W + 2 * r)               # [B, G, m, H+2r, W+2r]
     inside = F.pad(value.new_ones(H, W, dtype=torch.bool), (r, r, r, r))  # [H+2r, W+2r]
-
-    def window(t: Tensor, a: int, b: int) -> Tensor:
-        """t at input (i*s + a - r, j*s + b - r) for every output (i, j): a strided view."""
-        return t[..., a : a + s * (Ho - 1) + 1 : s, b : b + s * (Wo - 1) + 1 : s]
-
     offsets = [(a, b) for a in range(kernel_size) for b in range(kernel_size)]
+    window = lambda t, a, b: _window(t, a, b, stride, Ho, Wo)           # noqa: E731
 
     # Pass 1: the logits of every offset.
-    logits = []
-    for a, b in offsets:
+    logits = query.new_empty(B, G, kernel_size**2, Ho, Wo)
+    for o, (a, b) in enumerate(offsets):
         # LR Eq. (2): Φ(q(p'), k(p)) + π(p - p'), for p = p' + (a - r, b - r)
         logit = _composability(query, window(key_p, a, b), composability)   # [B, G, H', W']
         logit = logit + geometry_prior[:, a, b].view(1, G, 1, 1)
         # neighbours outside the image take no weight
-        logit = logit.masked_fill(~window(inside, a, b), float("-inf"))
-        logits.append(logit)
+        logits[:, :, o] = logit.masked_fill(~window(inside, a, b), float("-inf"))
     # LR Eq. (2): the softmax over the window (the centre is always inside, so no row is empty)
-    weights = torch.softmax(torch.stack(logits, dim=2), dim=2)             # [B, G, k*k, H', W']
+    weights = torch.softmax(logits, dim=2)                                 # [B, G, k*k, H', W']
 
     # Pass 2: aggregate, one offset at a time.
     out = value.new_zeros(B, G, m, Ho, Wo)                                 # [B, G, m, H', W']
     for o, (a, b) in enumerate(offsets):
         # LR Eq. (1): y(c, p') += ω(g(c), p', p) x(c, p); the m channels of a group share ω
-        out = out + weights[:, :, o, None] * window(value_p, a, b)
-    return out.view(B, G * m, Ho, Wo)[:, :C]                               # [B, C, H', W']
+        out.addcmul_(weights[:, :, o, None], window(value_p, a, b))
+    return out.view(B, G * m, Ho, Wo)[:, :C], (key_p, value_p, weights)
+
+
+def _reference_backward(grad_out, query, key_p, value_p, weights, kernel_size, stride,
+                        composability, needs):
+    """Gradients of the reference in the same loop over offsets (the kernels' backward).
+
+    Returns the gradients of (query, key, value, geometry_prior); None where ``needs`` is False.
+    """
+    B, G, Ho, Wo = query.shape
+    m, Hp, Wp = value_p.shape[2:]
+    C, r = grad_out.shape[1], kernel_size // 2
+    offsets = [(a, b) for a in range(kernel_size) for b in range(kernel_size)]
+    window = lambda t, a, b: _window(t, a, b, stride, Ho, Wo)           # noqa: E731
+    dy = F.pad(grad_out, (0, 0, 0, 0, 0, G * m - C)).view(B, G, m, Ho, Wo)
+
+    # Eq. (1) backward: dL/dω = Σ_c∈g dy(c, p') x(c, p) and dL/dx(c, p) += ω dy(c, p').
+    grad_weights = torch.empty_like(weights)                             # [B, G, k*k, H', W']
+    grad_value_p = torch.zeros_like(value_p) if needs[2] else None
+    for o, (a, b) in enumerate(offsets):
+        grad_weights[:, :, o] = (dy * window(value_p, a, b)).sum(dim=2)
+        if grad_value_p is not None:            # a scatter here; the CUDA kernel gathers
+            window(grad_value_p, a, b).addcmul_(weights[:, :, o, None], dy)
+    # softmax backward: dL/dlogit = ω (dL/dω - Σ_window ω dL/dω); 0 outside the image (ω = 0)
+    grad_logits = weights * (grad_weights - (weights * grad_weights).sum(dim=2, keepdim=True))
+
+    # Eq. (2) backward: the prior gets the logits' gradient summed over images and pixels,
+    # the query and the key the chain rule through Φ.
+    grad_prior = grad_logits.sum(dim=(0, 3, 4)).view(G, kernel_size, kernel_size) if needs[3] \
+        else None
+    grad_query = torch.zeros_like(query) if needs[0] else None
+    grad_key_p = torch.zeros_like(key_p) if needs[1] else None
+    if needs[0] or needs[1]:
+        for o, (a, b) in enumerate(offsets):
+            d_q, d_k = _composability_grads(query, window(key_p, a, b), composability)
+            if grad_query is not None:
+                grad_query.addcmul_(grad_logits[:, :, o], d_q)
+            if grad_key_p is not None:
+                window(grad_key_p, a, b).addcmul_(grad_logits[:, :, o], d_k)
+    grad_key = grad_key_p[..., r : Hp - r, r : Wp - r] if grad_key_p is not None else None
+    grad_value = (grad_value_p.view(B, G * m, Hp, Wp)[:, :C, r : Hp - r, r : Wp - r]
+                  if grad_value_p is not None else None)
+    return grad_query, grad_key, grad_value, grad_prior
+
+
+def _composability_grads(q: Tensor, k: Tensor, composability: str) -> tuple[Tensor, Tensor]:
+    """(∂Φ/∂q, ∂Φ/∂k), element-wise."""
+    if composability == "squared_difference":      # Φ = -(q - k)²
+        d = 2 * (q - k)
+        return -d, d
+    if composability == "dot":                     # Φ = q k
+        return k, q.expand_as(k)
+    d = torch.sign(q - k)                          # Φ = -|q - k|
+    return -d, d
+
+
+class _LocalRelationReference(torch.autograd.Function):
+    """Autograd glue of :func:`local_relation_reference`."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, geometry_prior, kernel_size, stride, composability):
+        out, (key_p, value_p, weights) = _reference_forward(
+            query, key, value, geometry_prior, kernel_size, stride, composability)
+        ctx.save_for_backward(query, key_p, value_p, weights)
+        ctx.args = (kernel_size, stride, composability)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        query, key_p, value_p, weights = ctx.saved_tensors
+        grads = _reference_backward(grad_out, query, key_p, value_p, weights, *ctx.args,
+                                    needs=ctx.needs_input_grad[:4])
+        return (*grads, None, None, None)
+
+
+def local_relation_weights(
+    query: Tensor,
+    key: Tensor,
+    geometry_prior: Tensor,
+    kernel_size: int,
+    stride: int = 1,
+    composability: str = "squared_difference",
+) -> Tensor:
+    r"""The aggregation weights :math:`\omega(g, p', p)` of LR Eq. (2), unfolded.
+
+    Arguments as in :func:`local_relation` (no checks). Returns Tensor[B, G, k*k, H', W']:
+    ``w[b, g, a*k + c, i, j]`` is the weight that output (i, j) gives to input
+    (i*s + a - k//2, j*s + c - k//2); it sums to 1 over the window and is 0 outside the image.
+    """
+    B, G, Ho, Wo = query.shape
+    H, W = key.shape[-2:]
+    k, r = kernel_size, kernel_size // 2
+    keys = F.unfold(key, k, padding=r, stride=stride).view(B, G, k * k, Ho, Wo)
+    inside = F.unfold(key.new_ones(1, 1, H, W), k, padding=r, stride=stride)
+    inside = inside.view(1, 1, k * k, Ho, Wo) > 0
+    # LR Eq. (2): Φ(q(p'), k(p)) + π(p - p'), softmax over the in-image neighbours
+    logits = _composability(query.unsqueeze(2), keys, composability)
+    logits = logits + geometry_prior.reshape(1, G, k * k, 1, 1)
+    return torch.softmax(logits.masked_fill(~inside, float("-inf")), dim=2)
+
+
+def local_relation_unfold(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    geometry_prior: Tensor,
+    kernel_size: int,
+    stride: int = 1,
+    composability: str = "squared_difference",
+) -> Tensor:
+    """The naive implementation: unfold the value into Tensor[B, G, m, k*k, H', W'] (k² times
+    its size), weight and sum. Arguments as in :func:`local_relation` (no checks). Used as the
+    baseline of the memory and speed benchmark and as an independent check of the reference."""
+    B, G, Ho, Wo = query.shape
+    C = value.shape[1]
+    m, k, r = -(-C // G), kernel_size, kernel_size // 2
+    weights = local_relation_weights(query, key, geometry_prior, k, stride, composability)
+    value = F.pad(value, (0, 0, 0, 0, 0, G * m - C))                    # channels up to G*m
+    windows = F.unfold(value, k, padding=r, stride=stride).view(B, G, m, k * k, Ho, Wo)
+    # LR Eq. (1), all offsets at once: the k²-times larger product, then the sum
+    out = (weights.unsqueeze(2) * windows).sum(dim=3)                    # [B, G, m, H', W']
+    return out.reshape(B, G * m, Ho, Wo)[:, :C]
 
 
 def local_relation(

@@ -62,6 +62,9 @@ class Column:
             With both 0 (the default) the value must match the reference exactly, as parameter
             and FLOP counts must.
         unit (str, optional): shown next to the label (``M``, ``GMac``, ``%``).
+        checked (bool): compared with the reference. ``False`` only for values that depend on
+            the machine, such as wall-clock times of a benchmark: they are shown in the book,
+            marked as such, and never regression-checked. Default: True.
     """
 
     key: str
@@ -69,6 +72,7 @@ class Column:
     abs: float = 0.0
     rel: float = 0.0
     unit: str | None = None
+    checked: bool = True
 
     def __post_init__(self) -> None:
         if self.abs < 0 or self.rel < 0 or math.isnan(self.abs) or math.isnan(self.rel):
@@ -77,7 +81,13 @@ class Column:
 
     @property
     def exact(self) -> bool:
-        return self.abs == 0 and self.rel == 0
+        return self.checked and self.abs == 0 and self.rel == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = vars(self).copy()
+        if self.checked:            # the default is left out: older references stay as they are
+            del d["checked"]
+        return d
 
 
 @dataclass
@@ -145,7 +155,7 @@ class Artifact:
             "title": self.title,
             "source": None if self.source is None else vars(self.source).copy(),
             "profile": self.profile,
-            "columns": [vars(c).copy() for c in self.columns],
+            "columns": [c.to_dict() for c in self.columns],
             "rows": [{"label": r.label, "values": r.values} for r in self.rows],
             "notes": self.notes,
             "environment": self.environment,
@@ -226,6 +236,8 @@ class Diff:
 
 
 def _within(ours: Any, ref: Any, col: Column) -> bool:
+    if not col.checked:
+        return True
     if isinstance(ref, (int, float)) and isinstance(ours, (int, float)) \
             and not isinstance(ref, bool) and not isinstance(ours, bool):
         return abs(ours - ref) <= max(col.abs, col.rel * abs(ref))
@@ -233,6 +245,8 @@ def _within(ours: Any, ref: Any, col: Column) -> bool:
 
 
 def _tol_text(col: Column) -> str:
+    if not col.checked:
+        return "not checked (machine-dependent)"
     if col.exact:
         return "exact"
     return " ".join(p for p in (f"abs {col.abs:g}" if col.abs else "",

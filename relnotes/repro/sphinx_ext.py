@@ -44,6 +44,8 @@ def table_cells(art: Artifact) -> tuple[list[str], list[list[str]]]:
     for col in art.columns:
         has_paper = any(r.values.get(col.key, {}).get("paper") is not None for r in art.rows)
         label = f"{col.label} ({col.unit})" if col.unit else col.label
+        if not col.checked:
+            label += " [this machine]"
         if has_paper:
             header += [f"{label}: paper", f"{label}: ours", f"{label}: difference"]
         else:

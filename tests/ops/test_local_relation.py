@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from relnotes.ops import local_relation, local_relation_macs, local_relation_reference
+from relnotes.ops import (
+    local_relation, local_relation_macs, local_relation_reference, local_relation_unfold,
+    local_relation_weights,
+)
 from relnotes.ops.local_relation import COMPOSABILITIES
 
 RTOL = 1e-10
@@ -282,3 +285,31 @@ def test_cuda_backend_is_none_without_kernels_or_without_a_gpu(monkeypatch):
     assert lr_module._cuda_backend() is None
     monkeypatch.setattr(FakeKernels, "is_available", staticmethod(lambda: True))
     assert lr_module._cuda_backend() is FakeKernels.local_relation
+
+
+# --- the naive unfold implementation and the hand-written backward -------------------------------
+@pytest.mark.parametrize("composability", COMPOSABILITIES)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_unfold_implementation_matches_the_direct_loop_and_its_weights_sum_to_one(
+        stride, composability):
+    inputs = make_inputs(2, 5, 2, 5, 4, 3, stride, seed=4)
+    assert_close(local_relation_unfold(*inputs, 3, stride, composability),
+                 direct_loop(*inputs, 3, stride, composability))
+    q, k, _, p = inputs
+    w = local_relation_weights(q, k, p, 3, stride, composability)
+    assert w.shape == (2, 2, 9, *q.shape[-2:])
+    assert_close(w.sum(dim=2), torch.ones_like(q))
+    assert w[:, :, 0, 0, 0].abs().max() == 0          # top-left neighbour of pixel (0, 0): outside
+
+
+def test_reference_gradients_only_where_asked_and_no_double_backward():
+    q, k, v, p = make_inputs(1, 4, 2, 5, 5, 3, 1, seed=5)
+    v.requires_grad_(True)
+    (gv,) = torch.autograd.grad(local_relation_reference(q, k, v, p, 3).sum(), [v])
+    assert_close(gv, torch.autograd.grad(unfold_oracle(q, k, v, p, 3, 1, "squared_difference")
+                                         .sum(), [v])[0])
+    q.requires_grad_(True)
+    (gq,) = torch.autograd.grad(local_relation_reference(q, k, v, p, 3).sum(), [q],
+                                create_graph=True)
+    with pytest.raises(RuntimeError, match="twice|double|once_differentiable|does not require"):
+        torch.autograd.grad(gq.sum(), [q])

@@ -35,6 +35,27 @@ def test_exact_column_fails_on_any_change_and_tolerant_column_within_tolerance()
     assert not diffs["acc"].ok
 
 
+def test_unchecked_column_is_never_compared_but_must_be_present(tmp_path):
+    def timed(seconds, params=10):
+        art = Artifact("bench", "Bench", profile="cpu",
+                       columns=[Column("params", "#params"),
+                                Column("seconds", "time", unit="s", checked=False)])
+        art.add_row("op", params=params, seconds=seconds)
+        return art
+
+    diffs = {d.metric: d for d in compare(timed(9.0), timed(1.0))}
+    assert diffs["seconds"].ok and diffs["seconds"].tolerance == "not checked (machine-dependent)"
+    assert diffs["params"].ok
+    assert not compare(timed(1.0, params=11), timed(1.0))[0].ok     # checked columns still are
+    missing = timed(1.0)
+    missing.rows[0].values.pop("seconds")
+    assert [d.reason for d in compare(missing, timed(1.0)) if not d.ok] == ["metric missing"]
+    # round trip keeps the flag; checked columns are written as before (no new key)
+    back = Artifact.read(timed(1.0).write(tmp_path))
+    assert [c.checked for c in back.columns] == [True, False]
+    assert "checked" not in json.loads((tmp_path / "bench.json").read_text())["columns"][0]
+
+
 def test_missing_rows_metrics_and_profile_mismatch_fail():
     ours = make(profile="cpu")
     ours.rows[0].values.pop("acc")

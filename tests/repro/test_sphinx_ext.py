@@ -12,3 +12,12 @@ def test_paper_ours_difference_columns_only_where_the_paper_has_values():
                       "max diff"]
     assert body[0] == ["ResNet-50", "25.5", "25.6", "0.1", "1.000e-16"]
     assert body[1] == ["LR-Net-50", "-", "23.3", "", "2.000e-16"]
+
+
+def test_machine_dependent_columns_are_marked():
+    art = Artifact("t", "T", profile="cpu",
+                   columns=[Column("s", "time", unit="ms", checked=False)])
+    art.add_row("op", s=12.5)
+    header, body = table_cells(art)
+    assert header == ["", "time (ms) [this machine]"]
+    assert body == [["op", "12.5"]]

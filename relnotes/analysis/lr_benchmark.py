@@ -1,0 +1,274 @@
+r"""Memory and speed of the local relation op, measured side by side in one run.
+
+The LR paper's point about cost: a 7 x 7 local relation layer has about the FLOPs of a 3 x 3
+convolution, yet a naive implementation is slow and memory-hungry, because it builds the
+:math:`k^2`-times unfolded value. This module measures, on whatever device it runs on:
+
+1. **the op**, forward + backward of one call at a given shape (the default is the issue's
+   B = 8, C = 256, 28 x 28, k = 7, m = 8): the PyTorch reference (loop over the :math:`k^2`
+   offsets, :func:`relnotes.ops.local_relation_reference`), the naive unfold implementation
+   (:func:`relnotes.ops.local_relation_unfold`), the CUDA kernels when CuPy and a GPU are
+   present (:mod:`relnotes.ops.kernels`), and two 3 x 3 convolutions for scale: one with the
+   op's MACs (C' -> C' channels, :math:`9 C'^2 \approx k^2 (C + G)`) and the C -> C one that a
+   ResNet bottleneck at this width would use;
+2. **the networks**, one SGD training step of ResNet-26 (3 x 3) and LR-Net-26 (7 x 7, m = 8)
+   (:mod:`relnotes.models.lrnet`) at a given batch and image size.
+
+Each row gets its MACs (closed forms, :mod:`relnotes.analysis.complexity`), the median wall time
+of ``repeats`` runs after one warm-up, and the **peak memory** allocated above what was allocated
+before the run: on CUDA, ``torch.cuda.max_memory_allocated``; on the CPU, the allocation events
+of :mod:`torch.profiler` (every tensor allocation and free, in order; the running sum's maximum).
+Memory is deterministic for fixed shapes; times depend on the machine and its load, so they are
+printed as ratios measured in the same run and never regression-checked.
+
+Run it::
+
+    python -m relnotes.analysis.lr_benchmark                 # the op at the default shape, CPU
+    python -m relnotes.analysis.lr_benchmark --device cuda   # reference, unfold, kernels, cuDNN
+    python -m relnotes.analysis.lr_benchmark --networks --image-size 224 --batch 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..ops.local_relation import (
+    local_relation_macs, local_relation_reference, local_relation_unfold,
+)
+
+__all__ = ["Measurement", "peak_memory", "median_seconds", "op_benchmark", "network_benchmark",
+           "equal_mac_conv_channels", "format_table", "main"]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One row of a benchmark table.
+
+    Attributes:
+        name (str): what ran.
+        macs (int): its multiply-accumulates (forward).
+        seconds (float): median wall time of one forward + backward (or training step).
+        peak_bytes (int): peak memory allocated during one run, above the memory held before it.
+    """
+
+    name: str
+    macs: int
+    seconds: float
+    peak_bytes: int
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(fn: Callable[[], object], device: str | torch.device = "cpu") -> int:
+    """Peak bytes allocated while ``fn()`` runs, above the bytes allocated before it.
+
+    CUDA: the caching allocator's ``max_memory_allocated``. CPU: the profiler's allocation events
+    (``profile_memory=True``), summed in time order; this counts tensor memory exactly, whatever
+    the machine's load, and ignores the Python heap.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        _synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        _synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - start
+    if device.type != "cpu":
+        raise ValueError(f"peak_memory measures 'cpu' or 'cuda' devices; got {device}")
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+              and e.device_type() == torch.autograd.DeviceType.CPU]
+    running = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        running += e.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
+def median_seconds(fn: Callable[[], object], device: str | torch.device = "cpu", *,
+                   repeats: int = 3, warmup: int = 1) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` after ``warmup`` calls (synchronised on
+    CUDA)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0; got {repeats}, {warmup}")
+    device = torch.device(device)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _measure(name: str, macs: int, fn: Callable[[], object], device: torch.device,
+             repeats: int) -> Measurement:
+    seconds = median_seconds(fn, device, repeats=repeats)
+    return Measurement(name, macs, seconds, peak_memory(fn, device))
+
+
+def equal_mac_conv_channels(channels: int, groups: int, kernel_size: int) -> int:
+    """C' of the C' -> C' 3 x 3 convolution with (about) the op's MACs per pixel:
+    :math:`9 C'^2 \\approx k^2 (C + G)`, rounded."""
+    return max(1, round(math.sqrt(kernel_size**2 * (channels + groups) / 9)))
+
+
+def _forward_backward(fn: Callable[..., Tensor], inputs: Sequence[Tensor]) -> Callable[[], None]:
+    """A closure that runs fn(*inputs), backpropagates a fixed upstream gradient and drops the
+    gradients (so that every run starts from the same memory)."""
+    def run() -> None:
+        out = fn(*inputs)
+        out.backward(torch.ones_like(out))
+        for t in inputs:
+            t.grad = None
+    return run
+
+
+def op_benchmark(batch: int = 8, channels: int = 256, size: int = 28, kernel_size: int = 7,
+                 m: int = 8, *, stride: int = 1, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, repeats: int = 3,
+                 seed: int = 0) -> list[Measurement]:
+    """Forward + backward of one local relation call by each implementation, and the two
+    3 x 3 convolutions (see the module docstring). Rows: ``reference``, ``unfold``, ``CUDA
+    kernels`` (CUDA with CuPy only), ``3x3 conv, equal MACs``, ``3x3 conv, C -> C``."""
+    device = torch.device(device)
+    if kernel_size % 2 == 0 or min(batch, channels, size, kernel_size, m, stride) < 1:
+        raise ValueError(f"need positive sizes and an odd kernel_size; got batch={batch}, "
+                         f"channels={channels}, size={size}, kernel_size={kernel_size}, m={m}, "
+                         f"stride={stride}")
+    groups = -(-channels // m)
+    out_size = -(-size // stride)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def tensor(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=g, dtype=dtype).to(device).requires_grad_(True)
+
+    inputs = [tensor(batch, groups, out_size, out_size), tensor(batch, groups, size, size),
+              tensor(batch, channels, size, size), tensor(groups, kernel_size, kernel_size)]
+    macs = local_relation_macs(batch, channels, groups, out_size, out_size, kernel_size)
+    args = (kernel_size, stride)
+    rows = [
+        _measure("reference (loop over offsets)", macs,
+                 _forward_backward(lambda *t: local_relation_reference(*t, *args), inputs),
+                 device, repeats),
+        _measure("unfold (naive)", macs,
+                 _forward_backward(lambda *t: local_relation_unfold(*t, *args), inputs),
+                 device, repeats),
+    ]
+    if device.type == "cuda":
+        from ..ops import kernels
+
+        if kernels.available():
+            rows.append(_measure(
+                "CUDA kernels", macs,
+                _forward_backward(lambda *t: kernels.local_relation_cuda(*t, *args), inputs),
+                device, repeats))
+    for name, c in (("3x3 conv, equal MACs", equal_mac_conv_channels(channels, groups,
+                                                                     kernel_size)),
+                    ("3x3 conv, C -> C", channels)):
+        x = tensor(batch, c, size, size)
+        w = tensor(c, c, 3, 3)
+        conv_macs = batch * out_size * out_size * 9 * c * c
+        rows.append(_measure(f"{name} ({c} ch)", conv_macs, _forward_backward(
+            lambda x, w: F.conv2d(x, w, stride=stride, padding=1), [x, w]), device, repeats))
+    return rows
+
+
+def network_benchmark(batch: int = 8, image_size: int = 224, *, num_classes: int = 1000,
+                      device: str | torch.device = "cpu", repeats: int = 3,
+                      seed: int = 0) -> list[Measurement]:
+    """One SGD training step (forward, cross-entropy, backward, update) of ResNet-26 (3 x 3)
+    and LR-Net-26 (7 x 7, m = 8) on random images. Rows ``ResNet-26``, ``LR-Net-26``."""
+    from ..models.lrnet import count_macs_with_local_relation, lrnet26, resnet26
+
+    device = torch.device(device)
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch, 3, image_size, image_size, generator=g).to(device)
+    labels = torch.randint(num_classes, (batch,), generator=g).to(device)
+    rows = []
+    for name, build in (("ResNet-26 (3x3)", resnet26), ("LR-Net-26 (7x7, m=8)", lrnet26)):
+        torch.manual_seed(seed)
+        model = build(num_classes=num_classes).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        macs = sum(count_macs_with_local_relation(model, images[:1].cpu().to(device)).values())
+
+        def step(model: nn.Module = model, optimizer=optimizer) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+
+        rows.append(_measure(name, macs * batch, step, device, repeats))
+        del model, optimizer
+    return rows
+
+
+def format_table(rows: Sequence[Measurement], baseline: str | None = None) -> str:
+    """A text table of ``rows``, with time and memory as ratios to the row named ``baseline``
+    (default: the first row)."""
+    if not rows:
+        raise ValueError("no rows to format")
+    base = next((r for r in rows if r.name == baseline), None) if baseline else rows[0]
+    if base is None:
+        raise ValueError(f"no row named {baseline!r}; rows: {[r.name for r in rows]}")
+    width = max(len(r.name) for r in rows)
+    lines = [f"{'':{width}}  {'GMAC':>8}  {'ms':>9}  {'x time':>7}  {'MiB':>9}  {'x memory':>8}"]
+    for r in rows:
+        lines.append(f"{r.name:{width}}  {r.macs / 1e9:8.3f}  {r.seconds * 1e3:9.1f}  "
+                     f"{r.seconds / base.seconds:7.2f}  {r.peak_bytes / 2**20:9.1f}  "
+                     f"{r.peak_bytes / max(base.peak_bytes, 1):8.3f}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m relnotes.analysis.lr_benchmark",
+        description="Memory and speed of the local relation op (reference, unfold, CUDA "
+                    "kernels) against 3x3 convolutions, and LR-Net-26 vs ResNet-26 steps.")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--channels", type=int, default=256)
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--kernel-size", type=int, default=7)
+    parser.add_argument("--m", type=int, default=8)
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--networks", action="store_true",
+                        help="also time one training step of ResNet-26 and LR-Net-26")
+    parser.add_argument("--image-size", type=int, default=224)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"local relation op, forward + backward: B={args.batch}, C={args.channels}, "
+          f"{args.size}x{args.size}, k={args.kernel_size}, m={args.m}, stride={args.stride}, "
+          f"{args.device}, {torch.get_num_threads()} threads")
+    rows = op_benchmark(args.batch, args.channels, args.size, args.kernel_size, args.m,
+                        stride=args.stride, device=args.device, repeats=args.repeats)
+    print(format_table(rows, baseline="unfold (naive)"))
+    if args.networks:
+        print(f"\none SGD step, batch {args.batch}, {args.image_size}x{args.image_size}")
+        print(format_table(network_benchmark(args.batch, args.image_size, device=args.device,
+                                             repeats=args.repeats)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from relnotes.analysis.lr_benchmark import (
+    Measurement, equal_mac_conv_channels, format_table, main, median_seconds, network_benchmark,
+    op_benchmark, peak_memory,
+)
+from relnotes.ops import local_relation_macs
+
+
+def test_peak_memory_counts_a_known_allocation_above_the_start():
+    held = torch.ones(1 << 18)                        # allocated before: not counted
+
+    def fn():
+        a = torch.empty(1 << 20)                      # 4 MiB, freed before the next one
+        del a
+        b = torch.empty(1 << 19)                      # 2 MiB
+        return b.sum() + held.sum()
+
+    peak = peak_memory(fn)
+    assert 4 * 2**20 <= peak < 4 * 2**20 + 4096
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        peak_memory(fn, "meta")
+
+
+def test_median_seconds_checks_its_counts():
+    assert median_seconds(lambda: None, repeats=3) >= 0
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        median_seconds(lambda: None, repeats=0)
+
+
+def test_equal_mac_conv_channels():
+    # the shape: 49 (256 + 32) = 14,112 MACs per pixel; 9 * 40^2 = 14,400
+    assert equal_mac_conv_channels(256, 32, 7) == 40
+    assert equal_mac_conv_channels(1, 1, 1) == 1
+
+
+def test_op_benchmark_rows_and_the_memory_claim_at_a_small_shape():
+    # the k = 7 and m = 8 at a smaller B, C and size
+    rows = {r.name: r for r in op_benchmark(2, 32, 12, 7, 8, repeats=1)}
+    assert list(rows) == ["reference (loop over offsets)", "unfold (naive)",
+                          "3x3 conv, equal MACs (14 ch)", "3x3 conv, C -> C (32 ch)"]
+    macs = local_relation_macs(2, 32, 4, 12, 12, 7)
+    assert rows["reference (loop over offsets)"].macs == rows["unfold (naive)"].macs == macs
+    assert rows["3x3 conv, C -> C (32 ch)"].macs == 2 * 144 * 9 * 32 * 32
+    # the reference never builds the k²-unfolded value: well under 1/4 of the naive peak
+    ref, unf = rows["reference (loop over offsets)"], rows["unfold (naive)"]
+    assert 0 < ref.peak_bytes < unf.peak_bytes / 4
+    assert unf.peak_bytes > 49 * 2 * 32 * 144 * 4     # at least the unfolded value, float32
+
+
+def test_op_benchmark_bad_sizes():
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        op_benchmark(1, 8, 8, 4, 2, repeats=1)
+
+
+def test_network_benchmark_runs_a_step_of_both_networks():
+    rows = network_benchmark(2, 32, num_classes=10, repeats=1)
+    assert [r.name for r in rows] == ["ResNet-26 (3x3)", "LR-Net-26 (7x7, m=8)"]
+    assert all(r.macs > 0 and r.seconds > 0 and r.peak_bytes > 0 for r in rows)
+
+
+def test_format_table_ratios_and_errors():
+    rows = [Measurement("a", 10**9, 0.5, 2**20), Measurement("b", 2 * 10**9, 1.0, 2**21)]
+    text = format_table(rows, baseline="b")
+    assert text.splitlines()[1].split() == ["a", "1.000", "500.0", "0.50", "1.0", "0.500"]
+    with pytest.raises(ValueError, match="no row named 'c'"):
+        format_table(rows, baseline="c")
+    with pytest.raises(ValueError, match="no rows"):
+        format_table([])
+
+
+def test_main_prints_the_op_table(capsys):
+    main(["--batch", "1", "--channels", "16", "--size", "8", "--kernel-size", "3", "--m", "4",
+          "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "B=1, C=16, 8x8, k=3, m=4" in out and "unfold (naive)" in out
