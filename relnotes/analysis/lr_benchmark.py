@@ -31,6 +31,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import statistics
 import time
@@ -76,9 +77,22 @@ def peak_memory(fn: Callable[[], object], device: str | torch.device = "cpu") ->
 
     CUDA: the caching allocator's ``max_memory_allocated``. CPU: the profiler's allocation events
     (``profile_memory=True``), summed in time order; this counts tensor memory exactly, whatever
-    the machine's load, and ignores the Python heap.
+    the machine's load, and ignores the Python heap. Blocks allocated before the call and freed
+    during it are not seen (the profiler records no event for them): ``fn`` should start from a
+    clean state, as the closures of this module do (no gradients held between runs). Python's
+    garbage collector is run before and paused during the call, so that a reference cycle freed
+    at a random moment cannot move the peak.
     """
     device = torch.device(device)
+    gc.collect()
+    gc.disable()
+    try:
+        return _peak_memory(fn, device)
+    finally:
+        gc.enable()
+
+
+def _peak_memory(fn: Callable[[], object], device: torch.device) -> int:
     if device.type == "cuda":
         _synchronize(device)
         start = torch.cuda.memory_allocated(device)
@@ -212,9 +226,9 @@ def network_benchmark(batch: int = 8, image_size: int = 224, *, num_classes: int
         macs = sum(count_macs_with_local_relation(model, images[:1].cpu().to(device)).values())
 
         def step(model: nn.Module = model, optimizer=optimizer) -> None:
-            optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(model(images), labels).backward()
             optimizer.step()
+            optimizer.zero_grad(set_to_none=True)   # every run starts without gradients
 
         rows.append(_measure(name, macs * batch, step, device, repeats))
         del model, optimizer

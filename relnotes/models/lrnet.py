@@ -146,8 +146,9 @@ class ResNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torchvision's ResNet init: Kaiming normal (fan-out, ReLU) for every conv, the local
-        relation layers' 1x1s included; BN weight 1 and bias 0; the fc keeps PyTorch's default."""
+        """:func:`init_resnet_`: torchvision's ResNet init (Kaiming normal, fan-out, for every
+        conv but the local relation layers' query and key; BN weight 1 and bias 0); the fc keeps
+        PyTorch's default."""
         init_resnet_(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -161,7 +162,9 @@ class ResNet(nn.Module):
 
 def init_resnet_(model: nn.Module) -> None:
     """torchvision's ResNet init, in place: Kaiming normal (fan-out, ReLU) for every conv, the
-    local relation layers' 1x1s included; BN weight 1 and bias 0; linear layers untouched."""
+    local relation layers' geometry MLP and output 1x1 included; BN weight 1 and bias 0; linear
+    layers untouched. The query and key 1x1s of the local relation layers keep their own small
+    init (:meth:`relnotes.nn.LocalRelation2d.reset_appearance_parameters`)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -170,6 +173,9 @@ def init_resnet_(model: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, LocalRelation2d):
+            m.reset_appearance_parameters()
 
 
 def resnet26(*, kernel_size: int = 3, num_classes: int = 1000) -> ResNet:

@@ -119,8 +119,9 @@ class MiniResNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """As :meth:`relnotes.models.lrnet.ResNet.reset_parameters`: Kaiming normal (fan-out,
-        ReLU) for every conv, BN weight 1 and bias 0, the fc keeps PyTorch's default."""
+        """As :meth:`relnotes.models.lrnet.ResNet.reset_parameters` (:func:`init_resnet_`):
+        Kaiming normal (fan-out, ReLU) for every conv but the local relation layers' query and
+        key, BN weight 1 and bias 0, the fc keeps PyTorch's default."""
         init_resnet_(self)
 
     def features(self, x: Tensor) -> Tensor:

@@ -103,11 +103,30 @@ class LocalRelation2d(nn.Module):
         self.register_buffer("positions", positions, persistent=False)
         self.reset_parameters()
 
+    #: Standard deviation of the query and key weights at initialisation (see
+    #: :meth:`reset_appearance_parameters`).
+    APPEARANCE_INIT_STD = 0.01
+
     def reset_parameters(self) -> None:
-        """PyTorch's default init for every conv: the LR paper's init was not available, and
-        in LR-Net the ResNet init (Kaiming, fan-out) is applied on top, as for any conv."""
-        for conv in (self.query, self.key, self.geometry[0], self.geometry[2], self.out):
+        """PyTorch's default init for the geometry MLP and the output conv (in LR-Net the ResNet
+        init, Kaiming fan-out, replaces it, as for any conv), and a small init for the query and
+        key (:meth:`reset_appearance_parameters`). The LR paper's init was not available."""
+        for conv in (self.geometry[0], self.geometry[2], self.out):
             conv.reset_parameters()
+        self.reset_appearance_parameters()
+
+    def reset_appearance_parameters(self) -> None:
+        """Query and key weights from N(0, 0.01²): the appearance term Φ starts near 0, so a new
+        layer aggregates with its geometry prior alone and learns the appearance on top.
+
+        An assumption of ours, measured by the kernel-size notebook of the book
+        (``lrnet_kernel_size``, its "Kaiming q/k" row): with a ResNet's Kaiming init (std
+        sqrt(2 / G) for a C -> G 1x1, about 1 for G = 2) the logits Φ(q, k) of a narrow layer
+        start large, the softmax is nearly one-hot on arbitrary neighbours, and LR-Net-26-mini
+        hardly learns in a short schedule.
+        """
+        for conv in (self.query, self.key):
+            nn.init.normal_(conv.weight, std=self.APPEARANCE_INIT_STD)
 
     def geometry_prior(self) -> Tensor:
         """:math:`f_{\\theta_g}(p - p')` for every offset: Tensor[G, k, k]."""

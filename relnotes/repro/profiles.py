@@ -219,18 +219,37 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                       widths=(16, 32, 64), seeds=(0, 1, 2, 3, 4)),
         ),
         # book/local-relation.md: top-1 vs kernel size, ResNet-26-mini vs LR-Net-26-mini on
-        # MNIST-5k and the synthetic composition set (one seed per cell). The LR layers' PyTorch
-        # reference costs ~k² per step on CPU, so cpu trains briefly; gpu / full knobs are
-        # plausible, not run here (full has no ImageNet version: same as gpu).
+        # MNIST-5k and the synthetic composition set (one seed per cell), and LR-Net-26-mini at
+        # init_kernel (one of kernel_sizes) with the ResNet's Kaiming init on its query and key.
+        # The LR layers' PyTorch reference costs ~k² per step on CPU, so cpu trains briefly;
+        # gpu / full knobs are plausible, not run here (full has no ImageNet version: = gpu).
         "lrnet_kernel_size": _every_profile(
             smoke=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5), width=8,
-                       steps=15, batch_size=32, lr=2e-3, train_size=480, test_size=200),
+                       steps=15, batch_size=32, lr=2e-3, train_size=480, test_size=200,
+                       init_kernel=3),
             cpu=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=8,
-                     steps=120, batch_size=32, lr=2e-3, train_size=4000, test_size=500),
+                     steps=240, batch_size=32, lr=2e-3, train_size=4000, test_size=500,
+                     init_kernel=5),
             gpu=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
-                     steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000),
+                     steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000,
+                     init_kernel=7),
             full=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
-                      steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000),
+                      steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000,
+                      init_kernel=7),
+        ),
+        # book/local-relation.md, "What it costs": forward + backward of one local relation op
+        # (batch, channels, size, kernel_size, m; cpu = the issue's B=8, C=256, 28x28, k=7, m=8)
+        # by the reference, the naive unfold, the CUDA kernels (GPU) and 3x3 convs, and one SGD
+        # step of ResNet-26 / LR-Net-26 (net_batch, image_size). Times are never checked.
+        "lrnet_benchmark": _every_profile(
+            smoke=dict(batch=2, channels=64, size=14, kernel_size=7, m=8, net_batch=2,
+                       image_size=32, repeats=1),
+            cpu=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=8,
+                     image_size=112, repeats=3),
+            gpu=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=32,
+                     image_size=224, repeats=10),
+            full=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=32,
+                      image_size=224, repeats=10),
         ),
         # book/local-relation.md: one 7x7 LR layer (and a 7x7 conv) trained to denoise crops of
         # scikit-image photographs; priors and aggregation weights drawn on the held-out
