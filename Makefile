@@ -17,9 +17,12 @@ help:
 	@sed -n '2,9p' Makefile
 
 env: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e ".[book,test]"
+	# real tree-crown images for the duplicate-removal chapter; --no-deps skips its heavy
+	# dependencies (lightning, albumentations, ...), of which relnotes uses none
+	$(BIN)/python -m pip install --no-deps deepforest==2.1.0
 	touch $(STAMP)
 
 book: $(STAMP)

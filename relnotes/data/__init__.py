@@ -4,11 +4,13 @@ from .coco_eval import coco_evaluate, detections_to_coco
 from .composition import COMPOSITION_CLASSES, COMPOSITION_PART, make_composition
 from .context_shapes import ContextShapes, detection_collate, make_context_shapes
 from .context_flags import ContextFlagsSample, context_flags, context_flags_dataset
+from .deepforest_trees import DEEPFOREST_IMAGES, deepforest_data_dir, load_deepforest_trees, with_flips
 from .mnist5k import MNIST5K_PER_CLASS, load_mnist5k, mnist5k_path
 from .photo_crops import PHOTOS, load_photos, photo_crops
 
 __all__ = ["COMPOSITION_CLASSES", "COMPOSITION_PART", "ContextFlagsSample", "PHOTOS",
            "context_flags", "context_flags_dataset", "load_photos", "photo_crops",
            "ContextShapes", "coco_evaluate", "detection_collate", "detections_to_coco",
-           "make_context_shapes",
+           "make_context_shapes", "DEEPFOREST_IMAGES", "deepforest_data_dir",
+           "load_deepforest_trees", "with_flips",
            "MNIST5K_PER_CLASS", "load_mnist5k", "make_composition", "mnist5k_path"]

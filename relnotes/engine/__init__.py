@@ -8,6 +8,9 @@ Three small modules a reader can hold in their head:
   ``os.replace``) and ``load_checkpoint`` (always ``weights_only=True``).
 - :mod:`relnotes.engine.loop`: ``fit`` (seeded example order, tqdm bar, checkpoints every N steps,
   bit-exact resume, a clear stop on a NaN loss) and ``evaluate``.
+- :mod:`relnotes.engine.dedup` (imported by its path): duplicate removal after a detector's box
+  head, the rules (NMS, Soft-NMS) and the learned network, trained alone or end to end (RN
+  Tables 3-4).
 
 A typical chapter::
 

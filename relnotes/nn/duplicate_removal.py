@@ -45,6 +45,12 @@ Sec. 4.4), but not the boxes (code: ``BlockGrad`` on the box regression).
   repository notes that Figure 3(b) does not draw it); we do the same;
 - the logit bias starts at -3 (:math:`s_1 \approx 0.05`), so at initialisation almost every
   detection is called a duplicate, as almost every detection is one.
+
+**Input ablations** (RN Table 3): ``rank_input="score"`` embeds :math:`100\,s_0` instead of the
+rank (the factor, ours, makes the scores span the range of the ranks 0..99; the paper does not say
+how it embedded the score), ``rank_input="none"`` drops the term; ``appearance=False`` drops
+:math:`W_f f`; ``geometry="none"`` / ``"unary"`` replace the relation module's geometric weight as
+in Table 1(a) (:data:`relnotes.nn.object_relation.GEOMETRY_TERMS`).
 """
 
 from __future__ import annotations
@@ -56,13 +62,15 @@ from torch import Tensor, nn
 from torchvision.ops import box_iou
 
 from ..ops.box_geometry import check_boxes, sinusoidal_embedding
-from .object_relation import ObjectRelation
+from .object_relation import GEOMETRY_TERMS, ObjectRelation
 
 __all__ = ["DuplicateRemoval", "duplicate_removal_targets", "duplicate_removal_loss",
            "select_top_n", "THRESHOLDS"]
 
 #: RN Sec. 4.3: the IoU thresholds of the multi-threshold head.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+#: RN Table 3: what the first input of the network is.
+RANK_INPUTS = ("rank", "score", "none")
 
 
 def _describe(x) -> str:
@@ -85,14 +93,28 @@ class DuplicateRemoval(nn.Module):
         logit_bias (float): initial bias of :math:`W_s`. Default: -3 (code).
         normalize_by, plus_one, geometry_scale, geometry_floor: box-geometry options of
             :class:`~relnotes.nn.ObjectRelation`. Defaults: the paper's.
+        rank_input (str): the first input, RN Table 3 "rank :math:`f_R`": ``"rank"`` (paper),
+            ``"score"`` (:math:`100\,s_0` embedded instead) or ``"none"``. Default: ``"rank"``.
+        appearance (bool): use the appearance feature :math:`W_f f` (Table 3 "appearance f:
+            none" is False). Default: True.
+        geometry (str): the relation module's geometric term, Table 3 "geometric bbox":
+            ``"relative"``, ``"none"`` or ``"unary"``. Default: ``"relative"``.
     """
 
     def __init__(self, feat_dim: int = 1024, *, d_f: int = 128, rank_dim: int = 128,
                  n_relations: int = 16, d_k: int = 64, d_g: int = 64,
                  thresholds: tuple[float, ...] = THRESHOLDS, logit_bias: float = -3.0,
                  normalize_by: str = "key", plus_one: bool = False, geometry_scale: float = 1.0,
-                 geometry_floor: float | None = None) -> None:
+                 geometry_floor: float | None = None, rank_input: str = "rank",
+                 appearance: bool = True, geometry: str = "relative") -> None:
         super().__init__()
+        if rank_input not in RANK_INPUTS:
+            raise ValueError(f"rank_input must be one of {RANK_INPUTS}; got {rank_input!r}")
+        if geometry not in GEOMETRY_TERMS:
+            raise ValueError(f"geometry must be one of {sorted(GEOMETRY_TERMS)}; got {geometry!r}")
+        if rank_input == "none" and not appearance:
+            raise ValueError("rank_input='none' with appearance=False leaves the network no input "
+                             "but the boxes; keep at least one")
         if feat_dim <= 0 or d_f <= 0:
             raise ValueError(f"feat_dim and d_f must be positive; got {feat_dim}, {d_f}")
         if rank_dim <= 0 or rank_dim % 2:
@@ -103,9 +125,10 @@ class DuplicateRemoval(nn.Module):
                              f"{thresholds}")
         self.feat_dim, self.d_f, self.rank_dim = feat_dim, d_f, rank_dim
         self.thresholds, self.logit_bias = thresholds, logit_bias
-        self.rank_fc = nn.Linear(rank_dim, d_f)           # W_fR
-        self.feature_fc = nn.Linear(feat_dim, d_f)        # W_f
-        self.relation = ObjectRelation(d_f, n_relations=n_relations, d_k=d_k, d_g=d_g,
+        self.rank_input, self.appearance, self.geometry = rank_input, appearance, geometry
+        self.rank_fc = nn.Linear(rank_dim, d_f) if rank_input != "none" else None       # W_fR
+        self.feature_fc = nn.Linear(feat_dim, d_f) if appearance else None              # W_f
+        self.relation = GEOMETRY_TERMS[geometry](d_f, n_relations=n_relations, d_k=d_k, d_g=d_g,
                                        normalize_by=normalize_by, plus_one=plus_one,
                                        geometry_scale=geometry_scale,
                                        geometry_floor=geometry_floor)
@@ -116,6 +139,8 @@ class DuplicateRemoval(nn.Module):
         """Weights ~ N(0, 0.01), biases 0, and the logit bias at ``logit_bias`` (code: -3, so
         s_1 starts near sigmoid(-3) = 0.047)."""
         for layer in (self.rank_fc, self.feature_fc, self.logit):
+            if layer is None:
+                continue
             nn.init.normal_(layer.weight, std=0.01)
             nn.init.zeros_(layer.bias)
         nn.init.constant_(self.logit.bias, self.logit_bias)
@@ -154,8 +179,14 @@ class DuplicateRemoval(nn.Module):
         # rank 0 = highest score (stable: ties keep the input order)
         order = torch.argsort(scores.detach(), dim=-1, descending=True, stable=True)
         rank = torch.argsort(order, dim=-1).to(features.dtype)                   # [..., N]
-        rank_feat = self.rank_fc(sinusoidal_embedding(rank, self.rank_dim))     # [..., N, d_f]
-        x = rank_feat + self.feature_fc(features)                                # [..., N, d_f]
+        x = features.new_zeros(*features.shape[:-1], self.d_f)                   # [..., N, d_f]
+        if self.rank_input == "rank":
+            x = x + self.rank_fc(sinusoidal_embedding(rank, self.rank_dim))      # W_fR E(rank)
+        elif self.rank_input == "score":                                         # Table 3 ablation
+            x = x + self.rank_fc(sinusoidal_embedding(100 * scores.detach().to(features.dtype),
+                                                      self.rank_dim))
+        if self.appearance:
+            x = x + self.feature_fc(features)                                    # + W_f f
         b = math.prod(lead)
         flat = x.reshape(b, n, self.d_f)                                         # [B, N, d_f]
         flat_boxes = boxes.detach().reshape(b, n, 4)
@@ -173,8 +204,11 @@ class DuplicateRemoval(nn.Module):
         return scores * s1.mean(dim=-1)
 
     def extra_repr(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v, default in (
+            ("rank_input", self.rank_input, "rank"), ("appearance", self.appearance, True),
+            ("geometry", self.geometry, "relative")) if v != default)
         return (f"feat_dim={self.feat_dim}, d_f={self.d_f}, rank_dim={self.rank_dim}, "
-                f"thresholds={self.thresholds}")
+                f"thresholds={self.thresholds}{extra}")
 
 
 def duplicate_removal_targets(boxes: Tensor, scores: Tensor, gt_boxes: Tensor,
@@ -221,13 +255,14 @@ def duplicate_removal_targets(boxes: Tensor, scores: Tensor, gt_boxes: Tensor,
     iou = torch.nan_to_num(box_iou(boxes, gt_boxes), nan=0.0)                  # [N, G]
     best_iou, best_gt = iou.max(dim=1)                                          # assignment
     # candidates sorted by decreasing score, ties by index
-    order = torch.argsort(scores.detach(), descending=True, stable=True)
+    order = torch.argsort(scores.detach(), descending=True, stable=True).tolist()
+    gt_of = best_gt.tolist()
     for j, eta in enumerate(thresholds):
-        ok = best_iou >= eta if inclusive else best_iou > eta                  # [N]
-        taken = torch.zeros(gt_boxes.shape[0], dtype=torch.bool, device=boxes.device)
-        for i in order.tolist():
-            if ok[i] and not taken[best_gt[i]]:
-                taken[best_gt[i]] = True
+        ok = (best_iou >= eta if inclusive else best_iou > eta).tolist()       # [N]
+        taken = set()                                                           # gt indices
+        for i in order:
+            if ok[i] and gt_of[i] not in taken:
+                taken.add(gt_of[i])
                 targets[i, j] = 1.0
     return targets
 

@@ -264,6 +264,79 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             full=dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
                       channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64),
         ),
+        # book/relation-networks.md, "Learned duplicate removal" (RN Tables 3 and 4): the tiny
+        # Faster R-CNN (2fc head, real RPN, `proposals` RoIs) trained det_epochs on n_train
+        # ContextShapes images; DuplicateRemoval (d_f, n_relations, d_k, d_g, rank_dim) on the
+        # first_n best boxes per class, trained dedup_epochs on the frozen detector's outputs
+        # (once per Table 3 input and Table 4 threshold set), and e2e_epochs jointly with the
+        # box head (body frozen); greedy NMS at nms_thresholds and Soft-NMS at soft_sigmas on the
+        # same outputs; evaluated on n_test images. tolerance: abs, mAP points. gpu / full knobs
+        # are plausible, not run here (full = gpu; COCO needs the detector of the full profile).
+        # cpu is sized from timings on a loaded machine (about 0.1 CPU-s per image and epoch for
+        # the detector, 0.1 per image and epoch for a network); its reference is not generated
+        # yet (see the chapter).
+        "rn_duplicate_removal": _every_profile(
+            smoke=dict(n_train=64, n_test=32, det_epochs=3, det_lr=4e-3, batch_size=16,
+                       proposals=64, first_n=32, d_f=32, n_relations=4, d_k=16, d_g=32,
+                       rank_dim=32, dedup_epochs=1, dedup_lr=3e-3, dedup_batch=4,
+                       e2e_epochs=1, e2e_lr=1e-3, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                       soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=3.0),
+            cpu=dict(n_train=300, n_test=200, det_epochs=4, det_lr=2e-3, batch_size=16,
+                     proposals=64, first_n=32, d_f=64, n_relations=4, d_k=16, d_g=32,
+                     rank_dim=64, dedup_epochs=2, dedup_lr=3e-3, dedup_batch=4,
+                     e2e_epochs=1, e2e_lr=1e-3, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                     soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=2.0),
+            gpu=dict(n_train=10000, n_test=1000, det_epochs=10, det_lr=2e-3, batch_size=32,
+                     proposals=128, first_n=100, d_f=128, n_relations=16, d_k=64, d_g=64,
+                     rank_dim=128, dedup_epochs=6, dedup_lr=1e-3, dedup_batch=16,
+                     e2e_epochs=6, e2e_lr=5e-4, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                     soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
+            full=dict(n_train=10000, n_test=1000, det_epochs=10, det_lr=2e-3, batch_size=32,
+                      proposals=128, first_n=100, d_f=128, n_relations=16, d_k=64, d_g=64,
+                      rank_dim=128, dedup_epochs=6, dedup_lr=1e-3, dedup_batch=16,
+                      e2e_epochs=6, e2e_lr=5e-4, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
+        ),
+        # book/relation-networks.md, "Real data: trees": deepforest's annotated images
+        # downscaled by `scale` (3: crowns of 5-25 px, about the backbone's receptive field) and
+        # cut into tile px tiles (train_images / test_images, the test
+        # image held out); the tiny Faster R-CNN (one class, anchors anchor_sizes) trained
+        # det_epochs on the train tiles and their flips; DuplicateRemoval as in
+        # rn_duplicate_removal, trained alone on the frozen detector. No gpu / full variant of the
+        # data exists (the package has four images), so gpu / full only train longer.
+        "rn_dedup_forest": _every_profile(
+            smoke=dict(scale=2, tile=128, train_images=("OSBS_029", "SOAP_061"),
+                       test_images=("2019_YELL_2_541000_4977000_image_crop",),
+                       flips=False, anchor_sizes=(8, 16, 32), proposals=64, det_epochs=1,
+                       det_lr=2e-3, batch_size=8, first_n=32, d_f=32, n_relations=4, d_k=16,
+                       d_g=32, rank_dim=32, dedup_epochs=1, dedup_lr=3e-3, dedup_batch=4,
+                       nms_thresholds=(0.3, 0.5, 0.7), soft_sigmas=(0.2, 0.6, 1.0),
+                       tolerance=3.0),
+            cpu=dict(scale=3, tile=96,
+                     train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
+                     test_images=("2019_YELL_2_541000_4977000_image_crop",),
+                     flips=True, anchor_sizes=(6, 12, 20), proposals=64, det_epochs=6,
+                     det_lr=3e-3, batch_size=4, first_n=32, d_f=64, n_relations=4, d_k=16,
+                     d_g=32, rank_dim=64, dedup_epochs=2, dedup_lr=3e-3, dedup_batch=4,
+                     nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                     soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=2.0),
+            gpu=dict(scale=3, tile=96,
+                     train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
+                     test_images=("2019_YELL_2_541000_4977000_image_crop",),
+                     flips=True, anchor_sizes=(6, 12, 20), proposals=128, det_epochs=40,
+                     det_lr=2e-3, batch_size=8, first_n=100, d_f=128, n_relations=16, d_k=64,
+                     d_g=64, rank_dim=128, dedup_epochs=20, dedup_lr=1e-3, dedup_batch=8,
+                     nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                     soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
+            full=dict(scale=3, tile=96,
+                      train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
+                      test_images=("2019_YELL_2_541000_4977000_image_crop",),
+                      flips=True, anchor_sizes=(6, 12, 20), proposals=128, det_epochs=40,
+                      det_lr=2e-3, batch_size=8, first_n=100, d_f=128, n_relations=16, d_k=64,
+                      d_g=64, rank_dim=128, dedup_epochs=20, dedup_lr=1e-3, dedup_batch=8,
+                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
+        ),
     }
 )
 

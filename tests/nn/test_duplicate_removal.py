@@ -156,3 +156,42 @@ def test_select_top_n():
     assert classes.tolist() == [0] and index.tolist() == [[1, 2, 0]]
     classes, index, top = select_top_n(torch.zeros(0, 3), 100)
     assert classes.shape == (0,) and index.shape == (0, 0)
+
+
+def test_input_ablations_of_table3():
+    torch.manual_seed(0)
+    feats, scores = torch.randn(2, 5, 32), torch.rand(2, 5)
+    xy = torch.rand(2, 5, 2) * 50
+    boxes = torch.cat([xy, xy + 5 + torch.rand(2, 5, 2) * 20], -1)
+    kw = dict(d_f=16, n_relations=2, d_k=8, d_g=16, rank_dim=16)
+    full = DuplicateRemoval(32, **kw)
+    state = full.state_dict()
+    ref = full(feats, scores, boxes)
+    # no rank input: W_fR is gone and the output no longer depends on the order of the scores
+    no_rank = DuplicateRemoval(32, rank_input="none", **kw)
+    assert no_rank.rank_fc is None
+    no_rank.load_state_dict({k: v for k, v in state.items() if not k.startswith("rank_fc")})
+    out = no_rank(feats, scores, boxes)
+    assert not torch.allclose(out, ref)
+    assert torch.equal(out, no_rank(feats, scores.flip(-1), boxes))
+    # the score instead of the rank: same parameters, depends on the values, not just the order
+    by_score = DuplicateRemoval(32, rank_input="score", **kw)
+    by_score.load_state_dict(state)
+    assert not torch.allclose(by_score(feats, scores, boxes), by_score(feats, scores / 2, boxes))
+    assert torch.equal(full(feats, scores, boxes), full(feats, scores / 2, boxes))
+    # no appearance: the features do not matter
+    no_app = DuplicateRemoval(32, appearance=False, **kw)
+    assert no_app.feature_fc is None
+    assert torch.equal(no_app(feats, scores, boxes), no_app(feats * 0, scores, boxes))
+    # geometry none / unary swap the relation module (RN Table 1(a) terms)
+    assert type(DuplicateRemoval(32, geometry="none", **kw).relation).__name__ == \
+        "ObjectRelationNoGeometry"
+    assert type(DuplicateRemoval(32, geometry="unary", **kw).relation).__name__ == \
+        "ObjectRelationUnary"
+    assert "geometry='unary'" in repr(DuplicateRemoval(32, geometry="unary", **kw))
+    with pytest.raises(ValueError, match="rank_input must be one of"):
+        DuplicateRemoval(32, rank_input="rnk")
+    with pytest.raises(ValueError, match="geometry must be one of"):
+        DuplicateRemoval(32, geometry="pairwise")
+    with pytest.raises(ValueError, match="no input"):
+        DuplicateRemoval(32, rank_input="none", appearance=False)
