@@ -194,7 +194,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                       seeds=(0, 1, 2, 3, 4), tolerance=3.0),
         ),
         # book/relation-networks.md, "What the module looks at": the talk's two figures from the
-        # attention of a 2fc + RM {1, 0} head (RN Figure 4's head), trained as in rn_ablation_head
+        # first module of a 2fc + RM {1, 1} head, trained as in rn_ablation_head
         # (body, then the head on the frozen body); relation weights and class matrices on the
         # n_test images (detections scoring >= score_thresh), n_show of them drawn.
         "rn_figures": _every_profile(
@@ -203,7 +203,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                        geometry_scale=100.0, score_thresh=0.2, n_show=4, tolerance=0.5),
             cpu=dict(n_train=960, n_test=200, body_epochs=4, head_epochs=8, batch_size=16,
                      lr=3e-3, proposals=32, d_f=256, n_relations=4, d_k=32, d_g=64,
-                     geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.3),
+                     geometry_scale=100.0, score_thresh=0.3, n_show=6, tolerance=0.3),
             gpu=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
                      geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2),
