@@ -7,7 +7,7 @@ from .context_classifier import ContextClassifier
 from .lrnet import lrnet26, lrnet50, resnet26, resnet50
 from .lrnet_mini import lrnet_mini, resnet_mini
 from .relation_rcnn import (
-    ClassAgnosticBoxPredictor, RelationBoxHead, RelationRoIHeads, relation_faster_rcnn,
+    ClassAgnosticBoxPredictor, FCBoxHead, RelationBoxHead, RelationRoIHeads, relation_faster_rcnn,
 )
 from .tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
 from .rn_backbones import (
@@ -16,7 +16,7 @@ from .rn_backbones import (
 
 __all__ = [
     "C3_C5", "ClassAgnosticBoxPredictor", "ContextClassifier", "DeformableConv2dDCN",
-    "DeformableRoIPoolingOffsets",
+    "DeformableRoIPoolingOffsets", "FCBoxHead",
     "MaskRCNNDummyForward", "RelationBoxHead", "RelationRoIHeads", "ResNet101C4",
     "insert_after_bn3", "insert_before_last_block", "lrnet26", "lrnet50", "lrnet_mini",
     "maskrcnn_r50_fpn", "relation_faster_rcnn", "freeze_detector_body", "tiny_faster_rcnn", "resnet26", "resnet50", "resnet101_fpn",

@@ -35,7 +35,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 
 from ..nn.object_relation import GEOMETRY_TERMS, ObjectRelation
 
-__all__ = ["RelationBoxHead", "ClassAgnosticBoxPredictor", "RelationRoIHeads",
+__all__ = ["RelationBoxHead", "FCBoxHead", "ClassAgnosticBoxPredictor", "RelationRoIHeads",
            "relation_faster_rcnn"]
 
 
@@ -127,6 +127,46 @@ class RelationBoxHead(nn.Module):
 
     def extra_repr(self) -> str:
         return f"relations={self.relations}, geometry={self.geometry!r}"
+
+
+class FCBoxHead(nn.Module):
+    r"""A box head of ``n_fc`` fully connected layers with ReLU and no relation module: the
+    deeper baselines of RN Table 2, (a) 2fc and (c) 3fc (and 4fc), which ask whether the gain of
+    2fc + RM comes from the extra depth and parameters rather than from relating the objects.
+
+    It takes :class:`RelationBoxHead`'s call signature (the RoIs and ``nongt_dims`` are
+    accepted and unused), so it plugs into :class:`RelationRoIHeads` the same way.
+
+    Args:
+        in_channels (int): channels of the pooled RoI feature times its area.
+        representation_size (int): width of every fc layer. Default: 1024.
+        n_fc (int): number of fc layers, >= 1. Default: 3.
+    """
+
+    def __init__(self, in_channels: int, representation_size: int = 1024, *, n_fc: int = 3) -> None:
+        super().__init__()
+        if isinstance(n_fc, bool) or not isinstance(n_fc, int) or n_fc < 1:
+            raise ValueError(f"n_fc must be an int >= 1; got {n_fc!r}")
+        self.in_channels, self.representation_size, self.n_fc = (in_channels, representation_size,
+                                                                 n_fc)
+        widths = [in_channels] + [representation_size] * n_fc
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+    def forward(self, x: Tensor, boxes: list[Tensor] | None = None,
+                nongt_dims: list[int] | None = None,
+                return_weights: bool = False) -> Tensor | tuple[Tensor, list[list[Tensor]]]:
+        """x (Tensor[K, C, H, W] or Tensor[K, C * H * W]) -> Tensor[K, representation_size]
+        (and, with ``return_weights``, an empty list of weights per image)."""
+        if x.dim() < 2 or x[0].numel() != self.in_channels:
+            raise ValueError(f"x must be Tensor[K, ...] with {self.in_channels} features per RoI; "
+                             f"got {tuple(x.shape)}")
+        x = x.flatten(1)
+        for fc in self.fcs:
+            x = torch.relu(fc(x))
+        return (x, [[] for _ in boxes or []]) if return_weights else x
+
+    def extra_repr(self) -> str:
+        return f"n_fc={self.n_fc}"
 
 
 class ClassAgnosticBoxPredictor(nn.Module):

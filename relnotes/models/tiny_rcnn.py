@@ -49,7 +49,8 @@ class TinyBackbone(nn.Sequential):
 def tiny_faster_rcnn(num_classes: int = 7, *, image_size: int = 64,
                      relations: tuple[int, int] = (0, 0), geometry: str = "relative",
                      representation_size: int = 256, n_relations: int = 4, d_k: int = 32,
-                     d_g: int = 64, channels: tuple[int, int, int] = (32, 64, 64),
+                     d_g: int = 64, geometry_scale: float = 1.0,
+                     channels: tuple[int, int, int] = (32, 64, 64),
                      anchor_sizes: tuple[int, ...] = (6, 12, 20), proposals: int = 64,
                      box_batch_size_per_image: int = 64, score_thresh: float = 0.01,
                      nms_thresh: float = 0.5, detections_per_img: int = 100) -> FasterRCNN:
@@ -65,6 +66,8 @@ def tiny_faster_rcnn(num_classes: int = 7, *, image_size: int = 64,
             Default: ``"relative"``.
         representation_size (int): fc width, the :math:`d_f` of the modules. Default: 256.
         n_relations, d_k, d_g (int): of every relation module. Defaults: 4, 32, 64.
+        geometry_scale (float): factor on the relative geometry before the sinusoids
+            (:class:`~relnotes.nn.ObjectRelation`; the official code's 100). Default: 1.
         channels (tuple[int, int, int]): backbone widths. Default: (32, 64, 64).
         anchor_sizes (tuple[int, ...]): anchor sides in px. Default: (6, 12, 20).
         proposals (int): RPN proposals per image after NMS, training and test. Default: 64.
@@ -87,7 +90,8 @@ def tiny_faster_rcnn(num_classes: int = 7, *, image_size: int = 64,
         box_batch_size_per_image=box_batch_size_per_image, box_score_thresh=score_thresh,
         box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img)
     return relation_faster_rcnn(model, relations=relations, representation_size=representation_size,
-                                n_relations=n_relations, d_k=d_k, d_g=d_g, geometry=geometry)
+                                n_relations=n_relations, d_k=d_k, d_g=d_g, geometry=geometry,
+                                geometry_scale=geometry_scale)
 
 
 def freeze_detector_body(model: FasterRCNN) -> FasterRCNN:

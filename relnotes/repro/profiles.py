@@ -160,6 +160,57 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             gpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
             full=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
         ),
+        # book/relation-networks.md, "Which head": RN Tables 1-2 on ContextShapes (synthetic, the
+        # class of three small classes decided by context). Per seed the tiny Faster R-CNN body is
+        # trained body_epochs with the 2fc head, frozen, and each head of `rows` trained
+        # head_epochs on it (Adam lr, batch_size, `proposals` RoIs per image; relation modules
+        # d_f, n_relations, d_k, d_g, geometry_scale = the official code's x100 on the relative
+        # geometry). Row keys: 2fc; (a) none / unary / relative, relative_x1 (the paper's scale
+        # 1); (b) nr1, nr2, nr8 (N_r); (c) r10, r01, r22 ({r1, r2}); Table 2: wide2fc, 3fc, 4fc.
+        # cpu: Table 1(a), {1, 0} and Table 2 without 4fc, one seed; gpu adds (b), the rest of
+        # (c), 4fc and seeds (plausible, not run here). tolerance: abs, in AP points.
+        "rn_ablation_head": _every_profile(
+            smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
+                       lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
+                       geometry_scale=100.0, rows=("2fc", "relative", "3fc"), seeds=(0,),
+                       tolerance=10.0),
+            cpu=dict(n_train=960, n_test=200, body_epochs=4, head_epochs=8, batch_size=16,
+                     lr=3e-3, proposals=32, d_f=256, n_relations=4, d_k=32, d_g=64,
+                     geometry_scale=100.0,
+                     rows=("2fc", "none", "unary", "relative", "relative_x1", "r10", "wide2fc",
+                           "3fc"),
+                     seeds=(0,), tolerance=5.0),
+            gpu=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
+                     lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
+                     geometry_scale=100.0,
+                     rows=("2fc", "none", "unary", "relative", "relative_x1", "nr1", "nr2", "nr8",
+                           "r10", "r01", "r22", "wide2fc", "3fc", "4fc"),
+                     seeds=(0, 1, 2), tolerance=3.0),
+            full=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
+                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
+                      geometry_scale=100.0,
+                      rows=("2fc", "none", "unary", "relative", "relative_x1", "nr1", "nr2",
+                            "nr8", "r10", "r01", "r22", "wide2fc", "3fc", "4fc"),
+                      seeds=(0, 1, 2, 3, 4), tolerance=3.0),
+        ),
+        # book/relation-networks.md, "What the module looks at": the talk's two figures from the
+        # first module of a 2fc + RM {1, 1} head, trained as in rn_ablation_head
+        # (body, then the head on the frozen body); relation weights and class matrices on the
+        # n_test images (detections scoring >= score_thresh), n_show of them drawn.
+        "rn_figures": _every_profile(
+            smoke=dict(n_train=48, n_test=16, body_epochs=1, head_epochs=1, batch_size=16,
+                       lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
+                       geometry_scale=100.0, score_thresh=0.2, n_show=4, tolerance=0.5),
+            cpu=dict(n_train=960, n_test=200, body_epochs=4, head_epochs=8, batch_size=16,
+                     lr=3e-3, proposals=32, d_f=256, n_relations=4, d_k=32, d_g=64,
+                     geometry_scale=100.0, score_thresh=0.3, n_show=6, tolerance=0.3),
+            gpu=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
+                     lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
+                     geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2),
+            full=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
+                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
+                      geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2),
+        ),
         # book/local-relation.md: the talk's adversarial-robustness table, at MNIST-5k scale.
         # ResNet-26-mini, a deeper ResNet-"50"-mini (deep_layers blocks) and LR-Net-26-mini
         # (lr_kernel x lr_kernel LR layers), each trained regularly and adversarially

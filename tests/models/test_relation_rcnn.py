@@ -145,3 +145,30 @@ def test_box_head_geometry_option():
     assert h(torch.randn(3, 8, 2, 2), boxes).shape == (3, 32)
     with pytest.raises(ValueError, match="geometry"):
         RelationBoxHead(32, 32, geometry="binary")
+
+
+def test_fc_box_head_depth_and_parameters():
+    from relnotes.models.relation_rcnn import FCBoxHead
+    head = FCBoxHead(8 * 49, 32, n_fc=3)
+    assert count_parameters(head) == (8 * 49 + 1) * 32 + 2 * (32 + 1) * 32
+    assert head(torch.randn(5, 8, 7, 7), [torch.zeros(5, 4)]).shape == (5, 32)
+    y, w = head(torch.randn(5, 8, 7, 7), [torch.zeros(2, 4), torch.zeros(3, 4)], return_weights=True)
+    assert y.shape == (5, 32) and w == [[], []]
+    # 2 layers: same parameters as the 2fc RelationBoxHead
+    assert count_parameters(FCBoxHead(8 * 49, 32, n_fc=2)) == \
+        count_parameters(RelationBoxHead(8 * 49, 32, relations=(0, 0)))
+    with pytest.raises(ValueError, match="n_fc must be"):
+        FCBoxHead(8, 4, n_fc=0)
+    with pytest.raises(ValueError, match="features per RoI"):
+        head(torch.randn(5, 9, 7, 7))
+
+
+def test_fc_box_head_trains_in_a_detector():
+    from relnotes.models.relation_rcnn import FCBoxHead
+    model = tiny_faster_rcnn()
+    model.roi_heads.box_head = FCBoxHead(8 * 49, 1024, n_fc=3)
+    model.roi_heads.box_predictor = ClassAgnosticBoxPredictor(1024, 4)
+    model.train()
+    images, targets = images_and_targets()
+    losses = model(images, targets)
+    assert torch.isfinite(sum(losses.values()))

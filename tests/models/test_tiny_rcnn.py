@@ -54,3 +54,10 @@ def test_predict_returns_one_dict_per_image(data):
     out = predict(m, data, batch_size=3)
     assert [d["image_id"] for d in out] == [1, 2, 3, 4]
     assert all(set(d) == {"boxes", "scores", "labels", "image_id"} for d in out)
+
+
+def test_geometry_scale_reaches_every_relation_module():
+    m = tiny_faster_rcnn(relations=(1, 1), geometry_scale=100.0)
+    head = m.roi_heads.box_head
+    assert [rm.geometry_scale for rm in [*head.relation6, *head.relation7]] == [100.0, 100.0]
+    assert tiny_faster_rcnn(relations=(1, 0)).roi_heads.box_head.relation6[0].geometry_scale == 1.0
