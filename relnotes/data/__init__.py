@@ -1,7 +1,9 @@
 """See the package docstring of relnotes."""
 
-from .coco_eval import coco_evaluate, detections_to_coco
+from .coco_eval import coco_evaluate, detections_to_coco, encode_masks
+from .coco_instances import CocoInstances
 from .composition import COMPOSITION_CLASSES, COMPOSITION_PART, make_composition
+from .context_masks import ContextMasks, make_context_masks
 from .context_shapes import ContextShapes, detection_collate, make_context_shapes
 from .context_flags import ContextFlagsSample, context_flags, context_flags_dataset
 from .mnist5k import MNIST5K_PER_CLASS, load_mnist5k, mnist5k_path
@@ -10,5 +12,6 @@ from .photo_crops import PHOTOS, load_photos, photo_crops
 __all__ = ["COMPOSITION_CLASSES", "COMPOSITION_PART", "ContextFlagsSample", "PHOTOS",
            "context_flags", "context_flags_dataset", "load_photos", "photo_crops",
            "ContextShapes", "coco_evaluate", "detection_collate", "detections_to_coco",
-           "make_context_shapes",
+           "make_context_shapes", "CocoInstances", "ContextMasks", "encode_masks",
+           "make_context_masks",
            "MNIST5K_PER_CLASS", "load_mnist5k", "make_composition", "mnist5k_path"]
