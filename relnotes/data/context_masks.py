@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-
 from .coco_eval import encode_masks
+from .context_shapes import ContextShapesDataset
 
-__all__ = ["SHAPES", "SCENES", "MASK_CATEGORIES", "ContextMasks", "make_context_masks"]
+__all__ = ["SHAPES", "SCENES", "MASK_CATEGORIES", "ContextMasks", "make_context_masks",
+           "scene_accuracy"]
 
 SHAPES = ("disc", "square", "triangle")
 SCENES = ("plain", "flagged")
@@ -98,24 +98,15 @@ class ContextMasks:
         return ContextMasksDataset(self)
 
 
-class ContextMasksDataset(Dataset):
+class ContextMasksDataset(ContextShapesDataset):
     """Item ``i``: ``(image, target)``, ``image`` Tensor[3, H, W] in [0, 1] and ``target`` the
     dict of torchvision's Mask R-CNN: ``boxes`` Tensor[K, 4] (x1, y1, x2, y2, float32),
-    ``labels`` Tensor[K] (int64 category ids), ``masks`` Tensor[K, H, W] (uint8), ``image_id``."""
-
-    def __init__(self, data: ContextMasks) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
+    ``labels`` Tensor[K] (int64 category ids), ``image_id``, as for ContextShapes, and ``masks``
+    Tensor[K, H, W] (uint8)."""
 
     def __getitem__(self, i: int):
-        d = self.data
-        image = torch.from_numpy(np.ascontiguousarray(d.images[i].transpose(2, 0, 1)))
-        target = dict(boxes=torch.as_tensor(d.boxes[i], dtype=torch.float32).reshape(-1, 4),
-                      labels=torch.as_tensor(d.labels[i], dtype=torch.int64),
-                      masks=torch.from_numpy(d.masks[i]),
-                      image_id=torch.tensor(d.coco["images"][i]["id"]))
+        image, target = super().__getitem__(i)
+        target["masks"] = torch.from_numpy(self.shapes.masks[i])
         return image, target
 
 
@@ -242,3 +233,43 @@ def _place_square(rng, S, k, occupied, distance, tries=200):
         if all(_gap(b, o) >= distance for o in occupied):
             return b
     return None
+
+
+def scene_accuracy(data: ContextMasks, detections: list[dict], *, iou: float = 0.5) -> float:
+    """How often a detector tells the scene (flag or not) of an object it found.
+
+    For every ground-truth object, take the highest-scoring detection of the same *shape* (either
+    scene) whose box overlaps it with IoU >= ``iou``; count it right when its scene is the
+    object's. A detector blind to the flag scores about 0.5; one that uses it, about 1.
+
+    Args:
+        data (ContextMasks): the ground truth.
+        detections (list of dict): COCO results (``image_id``, ``category_id``, ``bbox``, ``score``).
+        iou (float): Default: 0.5.
+
+    Returns:
+        float: the fraction over the objects that have such a detection (0.0 if none has).
+    """
+    by_image: dict[int, list[dict]] = {}
+    for d in detections:
+        by_image.setdefault(d["image_id"], []).append(d)
+    right = found = 0
+    for a in data.coco["annotations"]:
+        shape, scene = (a["category_id"] - 1) % 3, (a["category_id"] - 1) // 3
+        best = None
+        for d in by_image.get(a["image_id"], []):
+            if (d["category_id"] - 1) % 3 == shape and _box_iou(a["bbox"], d["bbox"]) >= iou:
+                if best is None or d["score"] > best["score"]:
+                    best = d
+        if best is not None:
+            found += 1
+            right += (best["category_id"] - 1) // 3 == scene
+    return right / found if found else 0.0
+
+
+def _box_iou(a, b) -> float:
+    """IoU of two COCO [x, y, w, h] boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)

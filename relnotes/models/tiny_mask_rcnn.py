@@ -20,9 +20,8 @@ few CPU minutes, while the blocks sit at the *same relative positions*:
   28 x 28 mask logits (torchvision's ``MaskRCNNHeads`` / ``MaskRCNNPredictor``, narrower).
 
 :func:`train_detector` trains any torchvision detector with the schedule of the GCNet configs
-(SGD with momentum, a linear warm-up from 1/3 of the learning rate, steps of x0.1 at given
-epochs: mmdetection's "1x" is 12 epochs with steps at 8 and 11), through
-:func:`relnotes.engine.fit`. :func:`predict_coco` runs any torchvision detector over a dataset and returns COCO result dicts
+(a linear warm-up from 1/3 of the learning rate, steps of x0.1 at given epochs: mmdetection's
+"1x" is 12 epochs with steps at 8 and 11), through :func:`relnotes.engine.fit`. :func:`predict_coco` runs any torchvision detector over a dataset and returns COCO result dicts
 (boxes and, for Mask R-CNN, RLE masks) batch by batch, which is what real COCO needs (100 masks at
 image size for 5,000 images would not fit in memory as tensors).
 """
@@ -164,19 +163,19 @@ def warmup_step_lr(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, wa
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_detector(model: nn.Module, dataset, *, epochs: int, batch_size: int, lr: float,
-                   momentum: float = 0.9, weight_decay: float = 1e-4, warmup_steps: int = 500,
-                   lr_steps: Sequence[int] = (), seed: int = 0, device: str | torch.device = "cpu",
+def train_detector(model: nn.Module, dataset, optimizer: torch.optim.Optimizer, *, epochs: int,
+                   batch_size: int, warmup_steps: int = 500, lr_steps: Sequence[int] = (),
+                   seed: int = 0, device: str | torch.device = "cpu",
                    progress: bool = False) -> History:
-    """Train a torchvision detector on ``(image, target)`` items with SGD and
-    :func:`warmup_step_lr`, through :func:`relnotes.engine.fit` (seeded order, finite-loss check).
-    Only parameters with ``requires_grad`` are optimised (a frozen stem stays frozen).
+    """Train a torchvision detector on ``(image, target)`` items with ``optimizer`` and the
+    schedule :func:`warmup_step_lr`, through :func:`relnotes.engine.fit` (seeded order,
+    finite-loss check). The GCNet configs use ``SGD(params, lr=0.02, momentum=0.9,
+    weight_decay=1e-4)`` for 16 images per step; build the optimizer on the parameters with
+    ``requires_grad`` only, so that a frozen stem stays frozen.
 
     Returns:
         History: the loss of every step (the sum of the detector's losses).
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     steps_per_epoch = -(-len(dataset) // batch_size)
     scheduler = warmup_step_lr(optimizer, steps_per_epoch=steps_per_epoch,
                                warmup_steps=warmup_steps, lr_steps=lr_steps)

@@ -122,14 +122,16 @@ def test_warmup_step_lr_is_mmdetections_schedule():
         warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=-1, lr_steps=())
 
 
-def test_train_detector_skips_frozen_parameters(data):
+def test_train_detector_runs_the_schedule_and_keeps_frozen_parameters(data):
     from relnotes.models.tiny_mask_rcnn import train_detector
 
     torch.manual_seed(0)
     model = tiny_mask_rcnn()
     model.backbone.body.conv1.weight.requires_grad_(False)
     frozen = model.backbone.body.conv1.weight.clone()
-    h = train_detector(model, data.torch_dataset(), epochs=1, batch_size=2, lr=0.01,
-                       warmup_steps=1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    h = train_detector(model, data.torch_dataset(), torch.optim.SGD(params, lr=0.01, momentum=0.9),
+                       epochs=1, batch_size=2, warmup_steps=1)
     assert len(h.step_losses) == 2
+    assert h.step_losses[0] != h.step_losses[1]
     assert torch.equal(model.backbone.body.conv1.weight, frozen)
