@@ -9,6 +9,9 @@ from .lrnet_mini import lrnet_mini, resnet_mini
 from .relation_rcnn import (
     ClassAgnosticBoxPredictor, FCBoxHead, RelationBoxHead, RelationRoIHeads, relation_faster_rcnn,
 )
+from .tiny_mask_rcnn import (
+    TinyResNet, predict_coco, tiny_mask_rcnn, train_detector, warmup_step_lr,
+)
 from .tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
 from .rn_backbones import (
     DeformableConv2dDCN, DeformableRoIPoolingOffsets, ResNet101C4, resnet101_fpn,
@@ -20,5 +23,6 @@ __all__ = [
     "MaskRCNNDummyForward", "RelationBoxHead", "RelationRoIHeads", "ResNet101C4",
     "insert_after_bn3", "insert_before_last_block", "lrnet26", "lrnet50", "lrnet_mini",
     "maskrcnn_r50_fpn", "relation_faster_rcnn", "freeze_detector_body", "tiny_faster_rcnn", "resnet26", "resnet50", "resnet101_fpn",
-    "resnet_mini",
+    "resnet_mini", "TinyResNet", "predict_coco", "tiny_mask_rcnn", "train_detector",
+    "warmup_step_lr",
 ]

@@ -95,12 +95,35 @@ def insert_before_last_block(resnet: nn.Module, make_block: Callable[[int], nn.M
     return block
 
 
-def maskrcnn_r50_fpn(num_classes: int = 81, device: torch.device | str | None = None) -> MaskRCNN:
+def maskrcnn_r50_fpn(num_classes: int = 81, device: torch.device | str | None = None, *,
+                     backbone_weights=None, frozen_stages: int = 1) -> MaskRCNN:
     """torchvision's Mask R-CNN R50-FPN without weights (trainable BatchNorm), ``num_classes``
     including the background. Default: 81. ``device="meta"`` builds it without memory, enough to
-    count its parameters and MACs."""
+    count its parameters and MACs.
+
+    ``backbone_weights`` (a torchvision ``WeightsEnum`` such as
+    ``ResNet50_Weights.IMAGENET1K_V1``; downloaded on first use) loads ImageNet weights into the
+    ResNet-50 the way GCNet's COCO models start (``pretrained='modelzoo://resnet50'``): the
+    BatchNorms stay ordinary, trainable ones (the paper's SyncBN backbone, ``norm_eval=False``;
+    torchvision's own ``weights_backbone`` would freeze them), and the stem plus the first
+    ``frozen_stages`` stages stop training (``frozen_stages=1``: conv1, bn1 and layer1, as in
+    the GCNet configs). Load the weights *before* inserting blocks: the insertion renames
+    ``bn3`` and shifts the blocks of ``layer3``. The parameter count does not change.
+    """
     with torch.device(device) if device is not None else _null():
-        return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes)
+        model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes)
+    if backbone_weights is not None:
+        if not 0 <= frozen_stages <= 4:
+            raise ValueError(f"frozen_stages must be in 0..4; got {frozen_stages}")
+        state = {k: v for k, v in backbone_weights.get_state_dict(progress=True).items()
+                 if not k.startswith("fc.")}
+        model.backbone.body.load_state_dict(state)               # strict: every key must match
+        frozen = [model.backbone.body.conv1, model.backbone.body.bn1] + [
+            getattr(model.backbone.body, f"layer{i}") for i in range(1, frozen_stages + 1)]
+        for m in frozen:
+            for p in m.parameters():
+                p.requires_grad_(False)
+    return model
 
 
 class _null:

@@ -118,6 +118,11 @@ def _every_profile(**values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: dict(knobs) for name, knobs in values.items()}
 
 
+# The tiny Mask R-CNN of gcnet_coco_ap on the CPU profiles (smoke trains it less, not smaller).
+_GCNET_TINY_CPU = dict(planes=(8, 16, 32, 64), layers=(1, 1, 2, 1), fpn_channels=32,
+                       representation_size=256, mask_layers=(32, 32), proposals=64,
+                       box_batch_size_per_image=32)
+
 # Every scale knob of every notebook. Keys: experiment id (= the notebook's artifact id).
 SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
     {
@@ -268,6 +273,40 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      widths=(16, 32, 64), seeds=(0, 1, 2)),
             full=dict(size=32, n_train=20000, n_test=4000, epochs=30, batch_size=128, lr=2e-3,
                       widths=(16, 32, 64), seeds=(0, 1, 2, 3, 4)),
+        ),
+        # book/gcnet.md, "AP of the four detectors": the talk's COCO table trained. Synthetic
+        # profiles: a tiny Mask R-CNN (`tiny`: TinyResNet planes / blocks per stage, FPN width,
+        # head widths, RPN proposals, RoIs per image) on n_train / n_test ContextMasks images
+        # (64 x 64, designed so that a far-away flag decides half of every class), `epochs` of
+        # `batch_size` with SGD (momentum 0.9) at lr, warm-up steps and x0.1 steps at the epochs
+        # in lr_steps, once per seed; tolerance: abs, in AP points, of the regression check
+        # (twice that on the scene accuracy, in %). full: the real maskrcnn_resnet50_fpn on COCO
+        # 2017 under data_root (`coco`: splits, ImageNet backbone; n_train / n_test None = whole
+        # splits) with the 1x schedule (12 epochs, steps at 8 and 11) scaled to one device
+        # (2 images per step, lr 0.02 / 8); not run here. MACs are counted at macs_image_size
+        # with macs_box_rois / macs_mask_rois RoIs (get_flops protocol). gpu knobs are
+        # plausible, not run here.
+        "gcnet_coco_ap": _every_profile(
+            smoke=dict(n_train=48, n_test=24, epochs=1, batch_size=8, lr=0.02, warmup_steps=3,
+                       lr_steps=(), weight_decay=1e-4, seeds=(0,), eval_batch_size=24, tolerance=5.0,
+                       tiny=_GCNET_TINY_CPU,
+                       coco=None, macs_image_size=(64, 64), macs_box_rois=64, macs_mask_rois=16),
+            cpu=dict(n_train=1600, n_test=300, epochs=2, batch_size=8, lr=0.02, warmup_steps=50,
+                     lr_steps=(), weight_decay=1e-4, seeds=(0,), eval_batch_size=50, tolerance=5.0,
+                     tiny=_GCNET_TINY_CPU,
+                     coco=None, macs_image_size=(64, 64), macs_box_rois=64, macs_mask_rois=16),
+            gpu=dict(n_train=20000, n_test=2000, epochs=12, batch_size=16, lr=0.02, warmup_steps=500,
+                     lr_steps=(8, 11), weight_decay=1e-4, seeds=(0, 1, 2), eval_batch_size=100, tolerance=3.0,
+                     tiny=dict(planes=(16, 32, 64, 128), layers=(2, 2, 3, 2), fpn_channels=64,
+                               representation_size=256, mask_layers=(64, 64), proposals=128,
+                               box_batch_size_per_image=64),
+                     coco=None, macs_image_size=(64, 64), macs_box_rois=128, macs_mask_rois=32),
+            full=dict(n_train=None, n_test=None, epochs=12, batch_size=2, lr=0.0025,
+                      warmup_steps=500, lr_steps=(8, 11), weight_decay=1e-4, seeds=(0,), eval_batch_size=8,
+                      tolerance=1.0, tiny=None,
+                      coco=dict(train_split="train2017", val_split="val2017",
+                                pretrained_backbone=True),
+                      macs_image_size=(800, 1280), macs_box_rois=1000, macs_mask_rois=100),
         ),
         # book/local-relation.md: top-1 vs kernel size, ResNet-26-mini vs LR-Net-26-mini on
         # MNIST-5k and the synthetic composition set (one seed per cell), and LR-Net-26-mini at

@@ -95,3 +95,25 @@ def test_frozen_batchnorm_would_remove_53120_parameters():
         torchvision.models.resnet50(norm_layer=torchvision.ops.FrozenBatchNorm2d).to("meta"),
         {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"})
     assert count_parameters(frozen) == 44_400_693 - 53_120
+
+
+class _FakeWeights:
+    """Stands in for a torchvision WeightsEnum (no download in CI): a seeded ResNet-50."""
+
+    def get_state_dict(self, progress=True):
+        torch.manual_seed(1)
+        return torchvision.models.resnet50().state_dict()
+
+
+def test_backbone_weights_load_before_insertion_keep_bn_trainable_and_freeze_stage_1():
+    model = maskrcnn_r50_fpn(backbone_weights=_FakeWeights())
+    body, ref = model.backbone.body, _FakeWeights().get_state_dict()
+    torch.testing.assert_close(body.layer3[2].conv2.weight, ref["layer3.2.conv2.weight"])
+    assert isinstance(body.bn1, torch.nn.BatchNorm2d) and body.layer2[0].bn3.weight.requires_grad
+    assert not body.conv1.weight.requires_grad and not body.layer1[0].conv1.weight.requires_grad
+    assert body.layer2[0].conv1.weight.requires_grad
+    assert count_parameters(model) == 44_400_693
+    assert count_parameters(model, trainable_only=True) == 44_400_693 - sum(
+        p.numel() for m in (body.conv1, body.bn1, body.layer1) for p in m.parameters())
+    with pytest.raises(ValueError, match="frozen_stages must be in 0..4"):
+        maskrcnn_r50_fpn(backbone_weights=_FakeWeights(), frozen_stages=5, device="meta")

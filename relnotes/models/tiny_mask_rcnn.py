@@ -1,0 +1,218 @@
+r"""A tiny Mask R-CNN whose backbone has the layout of ResNet-50, for the GCNet table on a CPU.
+
+The talk's COCO table is torchvision's ``maskrcnn_resnet50_fpn`` with NL, SE or GC blocks in the
+ResNet-50 (:mod:`relnotes.models.context_resnet`). This is the same detector with every part
+shrunk, so that four variants train on :mod:`relnotes.data.context_masks` (64 x 64 images) in a
+few CPU minutes, while the blocks sit at the *same relative positions*:
+
+- **backbone** :class:`TinyResNet`: a 3x3 stem (stride 2, no max-pool: the images are small)
+  and four stages ``layer1`` ... ``layer4`` of torchvision ``Bottleneck`` blocks (1x1, 3x3, 1x1,
+  each with BatchNorm; output 4 x ``planes``), strides 1, 2, 2, 2. The stage names are
+  torchvision's, so :func:`~relnotes.models.context_resnet.insert_after_bn3` puts GC / SE after
+  ``bn3`` of every block of ``layer2``-``layer4`` (c3-c5) and
+  :func:`~relnotes.models.context_resnet.insert_before_last_block` puts the NL block before the
+  last block of ``layer3`` (c4), exactly as in the big model;
+- **FPN** on the four stages (torchvision's ``BackboneWithFPN``, ``fpn_channels`` wide, plus the
+  max-pooled extra level), at strides 2, 4, 8, 16, 32;
+- **RPN**: one anchor size per level, aspect ratios 0.5, 1, 2;
+- **heads**: RoIAlign 7 x 7 into a 2fc box head of width ``representation_size``; RoIAlign
+  14 x 14 into a mask head of ``len(mask_layers)`` 3x3 convs, a 2x2 transposed conv and per-class
+  28 x 28 mask logits (torchvision's ``MaskRCNNHeads`` / ``MaskRCNNPredictor``, narrower).
+
+:func:`train_detector` trains any torchvision detector with the schedule of the GCNet configs
+(a linear warm-up from 1/3 of the learning rate, steps of x0.1 at given epochs: mmdetection's
+"1x" is 12 epochs with steps at 8 and 11), through :func:`relnotes.engine.fit`. :func:`predict_coco` runs any torchvision detector over a dataset and returns COCO result dicts
+(boxes and, for Mask R-CNN, RLE masks) batch by batch, which is what real COCO needs (100 masks at
+image size for 5,000 images would not fit in memory as tensors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.resnet import Bottleneck
+from torchvision.ops import MultiScaleRoIAlign
+
+from ..data.coco_eval import detections_to_coco
+from ..data.context_shapes import detection_collate
+from ..engine import History, fit
+from .lrnet import init_resnet_
+from .tiny_rcnn import detector_loss
+
+__all__ = ["TinyResNet", "tiny_mask_rcnn", "warmup_step_lr", "train_detector", "predict_coco"]
+
+
+class TinyResNet(nn.Module):
+    """A ResNet of torchvision ``Bottleneck`` blocks with torchvision's stage names.
+
+    Args:
+        planes (tuple[int, int, int, int]): bottleneck width of each stage; the stage outputs
+            4 x planes channels. Default: (8, 16, 32, 64), i.e. outputs 32, 64, 128, 256.
+        layers (tuple[int, int, int, int]): blocks per stage. Default: (1, 1, 2, 1).
+        stem_channels (int): output of the 3x3 stride-2 stem. Default: 16.
+
+    ``forward`` takes Tensor[B, 3, H, W] and returns the ``layer4`` output,
+    Tensor[B, 4 * planes[3], H / 16, W / 16]; the detector reads the four stages through FPN.
+    """
+
+    def __init__(self, planes: Sequence[int] = (8, 16, 32, 64), layers: Sequence[int] = (1, 1, 2, 1),
+                 stem_channels: int = 16) -> None:
+        super().__init__()
+        if len(planes) != 4 or len(layers) != 4 or min(planes) < 1 or min(layers) < 1:
+            raise ValueError(f"planes and layers must be 4 positive ints each (stages c2-c5); got "
+                             f"planes={tuple(planes)}, layers={tuple(layers)}")
+        self.planes, self.layers = tuple(planes), tuple(layers)
+        self.conv1 = nn.Conv2d(3, stem_channels, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_channels)
+        self.relu = nn.ReLU(inplace=True)
+        inplanes = stem_channels
+        for i, (p, n, stride) in enumerate(zip(planes, layers, (1, 2, 2, 2)), start=1):
+            blocks = []
+            for j in range(n):
+                s = stride if j == 0 else 1
+                down = None
+                if s != 1 or inplanes != 4 * p:
+                    down = nn.Sequential(nn.Conv2d(inplanes, 4 * p, 1, stride=s, bias=False),
+                                         nn.BatchNorm2d(4 * p))
+                blocks.append(Bottleneck(inplanes, p, stride=s, downsample=down))
+                inplanes = 4 * p
+            setattr(self, f"layer{i}", nn.Sequential(*blocks))
+        self.out_channels = [4 * p for p in planes]
+        init_resnet_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, image_size: int = 64,
+                   fpn_channels: int = 64, representation_size: int = 256,
+                   mask_layers: Sequence[int] = (64, 64),
+                   anchor_sizes: Sequence[int] = (8, 16, 32, 64, 128),
+                   proposals: int = 64, box_batch_size_per_image: int = 64,
+                   score_thresh: float = 0.01, nms_thresh: float = 0.5,
+                   detections_per_img: int = 100) -> MaskRCNN:
+    """Build the tiny Mask R-CNN (see the module docstring).
+
+    Args:
+        num_classes (int): classes with the background (ContextMasks: 7). Default: 7.
+        body (TinyResNet, optional): the backbone, with its blocks already inserted.
+            Default: ``TinyResNet()``.
+        image_size (int): images are used at this size (no resizing). Default: 64.
+        fpn_channels (int): FPN width. Default: 64.
+        representation_size (int): width of the two fc layers of the box head. Default: 256.
+        mask_layers (Sequence[int]): widths of the mask head's 3x3 convs; the last one is also
+            the width of the transposed conv. Default: (64, 64).
+        anchor_sizes (Sequence[int]): one anchor side per FPN level (5 levels), px.
+            Default: (8, 16, 32, 64, 128).
+        proposals (int): RPN proposals per image after NMS, training and test. Default: 64.
+        box_batch_size_per_image (int): RoIs sampled per image for the head losses. Default: 64.
+        score_thresh, nms_thresh (float): test-time score threshold and per-class NMS IoU.
+            Defaults: 0.01, 0.5.
+        detections_per_img (int): at most this many detections per image. Default: 100.
+    """
+    body = TinyResNet() if body is None else body
+    if len(anchor_sizes) != 5:
+        raise ValueError(f"anchor_sizes must give one size per FPN level (5: four stages and the "
+                         f"pooled level); got {tuple(anchor_sizes)}")
+    backbone = BackboneWithFPN(body, {f"layer{i}": str(i - 1) for i in range(1, 5)},
+                               list(body.out_channels), fpn_channels)
+    anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * 5)
+    levels = ["0", "1", "2", "3"]
+    return MaskRCNN(
+        backbone, num_classes=None, min_size=image_size, max_size=image_size,
+        image_mean=[0.45] * 3, image_std=[0.25] * 3, rpn_anchor_generator=anchors,
+        rpn_pre_nms_top_n_train=4 * proposals, rpn_pre_nms_top_n_test=4 * proposals,
+        rpn_post_nms_top_n_train=proposals, rpn_post_nms_top_n_test=proposals,
+        rpn_batch_size_per_image=128,
+        box_roi_pool=MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(fpn_channels * 49, representation_size),
+        box_predictor=FastRCNNPredictor(representation_size, num_classes),
+        box_batch_size_per_image=box_batch_size_per_image, box_score_thresh=score_thresh,
+        box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img,
+        mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
+        mask_head=MaskRCNNHeads(fpn_channels, list(mask_layers), dilation=1),
+        mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
+
+
+def warmup_step_lr(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, warmup_steps: int,
+                   lr_steps: Sequence[int], warmup_ratio: float = 1 / 3
+                   ) -> torch.optim.lr_scheduler.LambdaLR:
+    """mmdetection's schedule, stepped once per optimizer step: the learning rate rises linearly
+    from ``warmup_ratio`` x lr to lr over ``warmup_steps`` steps, and is multiplied by 0.1 at the
+    start of every epoch in ``lr_steps`` (epochs counted from 0: (8, 11) for the 1x schedule).
+
+    Example: with ``steps_per_epoch=10, warmup_steps=4, lr_steps=(2,)`` the factors of steps
+    0, 2, 4, 19, 20 are 1/3, 2/3, 1, 1, 0.1.
+    """
+    if warmup_steps < 0 or steps_per_epoch < 1:
+        raise ValueError(f"warmup_steps must be >= 0 and steps_per_epoch >= 1; got "
+                         f"{warmup_steps}, {steps_per_epoch}")
+
+    def factor(step: int) -> float:
+        warm = 1.0 if step >= warmup_steps else warmup_ratio + (1 - warmup_ratio) * step / warmup_steps
+        return warm * 0.1 ** sum(step >= e * steps_per_epoch for e in lr_steps)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_detector(model: nn.Module, dataset, optimizer: torch.optim.Optimizer, *, epochs: int,
+                   batch_size: int, warmup_steps: int = 500, lr_steps: Sequence[int] = (),
+                   seed: int = 0, device: str | torch.device = "cpu",
+                   progress: bool = False) -> History:
+    """Train a torchvision detector on ``(image, target)`` items with ``optimizer`` and the
+    schedule :func:`warmup_step_lr`, through :func:`relnotes.engine.fit` (seeded order,
+    finite-loss check). The GCNet configs use ``SGD(params, lr=0.02, momentum=0.9,
+    weight_decay=1e-4)`` for 16 images per step; build the optimizer on the parameters with
+    ``requires_grad`` only, so that a frozen stem stays frozen.
+
+    Returns:
+        History: the loss of every step (the sum of the detector's losses).
+    """
+    steps_per_epoch = -(-len(dataset) // batch_size)
+    scheduler = warmup_step_lr(optimizer, steps_per_epoch=steps_per_epoch,
+                               warmup_steps=warmup_steps, lr_steps=lr_steps)
+    return fit(model, dataset, detector_loss, optimizer, epochs=epochs, batch_size=batch_size,
+               seed=seed, scheduler=scheduler, scheduler_interval="step",
+               collate_fn=detection_collate, device=device, progress=progress)
+
+
+@torch.no_grad()
+def predict_coco(model: nn.Module, dataset, *, batch_size: int = 16,
+                 device: str | torch.device = "cpu", label_to_category=None,
+                 progress: bool = False) -> list[dict]:
+    """COCO result dicts of a torchvision detector (eval mode) on every item of ``dataset``.
+
+    Args:
+        model (nn.Module): a torchvision detector; moved to ``device``, put back in its mode.
+        dataset: ``(image, target)`` items, ``target["image_id"]`` the COCO id.
+        batch_size (int): images per forward pass. Default: 16.
+        device (str or torch.device): Default: ``"cpu"``.
+        label_to_category (sequence of int, optional): passed to
+            :func:`~relnotes.data.coco_eval.detections_to_coco`. Default: None.
+        progress (bool): a tqdm bar. Default: False.
+
+    Returns:
+        list of dicts ``image_id, category_id, bbox, score`` (+ ``segmentation`` for masks).
+    """
+    from tqdm import tqdm
+
+    was_training = model.training
+    model.to(device).eval()
+    dets = []
+    try:
+        for start in tqdm(range(0, len(dataset), batch_size), desc="predict", disable=not progress):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            outputs = model([im.to(device) for im, _ in items])
+            dets += detections_to_coco([int(t["image_id"]) for _, t in items], outputs,
+                                       label_to_category=label_to_category)
+    finally:
+        model.train(was_training)
+    return dets

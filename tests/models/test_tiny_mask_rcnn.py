@@ -1,0 +1,137 @@
+import pytest
+import torch
+from torch import nn
+
+from relnotes.analysis import count_parameters
+from relnotes.data.context_masks import make_context_masks
+from relnotes.data.context_shapes import detection_collate
+from relnotes.models.context_resnet import insert_after_bn3, insert_before_last_block
+from relnotes.models.tiny_mask_rcnn import TinyResNet, predict_coco, tiny_mask_rcnn
+from relnotes.models.tiny_rcnn import detector_loss
+from relnotes.nn import GlobalContextBlock, NonLocal2d, SqueezeExcitation
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_context_masks(4, seed=0)
+
+
+def test_tiny_resnet_has_resnet50_stage_layout():
+    body = TinyResNet()
+    x = torch.zeros(2, 3, 64, 64)
+    x = body.relu(body.bn1(body.conv1(x)))
+    sizes = []
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        x = getattr(body, name)(x)
+        sizes.append(tuple(x.shape[1:]))
+    assert sizes == [(32, 32, 32), (64, 16, 16), (128, 8, 8), (256, 4, 4)]
+    assert [len(getattr(body, f"layer{i}")) for i in range(1, 5)] == [1, 1, 2, 1]
+    assert body.out_channels == [32, 64, 128, 256]
+
+
+def test_blocks_go_where_the_talks_table_puts_them():
+    body = TinyResNet(layers=(1, 2, 3, 2))
+    gc = insert_after_bn3(body, lambda c: GlobalContextBlock(c))          # c3-c5, every block
+    assert [b.channels for b in gc] == [64, 64, 128, 128, 128, 256, 256]
+    assert not isinstance(body.layer1[0].bn3, nn.Sequential)
+    assert body.layer4[1].bn3[1] is gc[-1]
+    body = TinyResNet(layers=(1, 2, 3, 2))
+    nl = insert_before_last_block(body, lambda c: NonLocal2d(c, zero_init_last=True))
+    assert len(body.layer3) == 4 and body.layer3[2] is nl and nl.channels == 128
+
+
+@pytest.mark.parametrize("insert, make", [
+    (insert_after_bn3, lambda c: GlobalContextBlock(c)),
+    (insert_before_last_block, lambda c: NonLocal2d(c, sub_sample=True, zero_init_last=True)),
+])
+def test_identity_blocks_leave_the_detections_unchanged(data, insert, make):
+    images = [data.torch_dataset()[i][0] for i in range(2)]
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn().eval()
+    with torch.no_grad():
+        before = model(images)
+        insert(model.backbone.body, make)
+        after = model(images)
+    for b, a in zip(before, after):
+        for key in ("boxes", "scores", "labels", "masks"):
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_training_step_has_the_mask_loss_and_parameters_add_up(data):
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn()
+    losses = model(*detection_collate([data.torch_dataset()[i] for i in range(2)]))
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
+                           "loss_rpn_box_reg"}
+    base = count_parameters(model)
+    body = TinyResNet()
+    blocks = insert_after_bn3(body, lambda c: SqueezeExcitation(c, rd_ratio=1 / 16))
+    assert count_parameters(tiny_mask_rcnn(body=body)) == base + sum(map(count_parameters, blocks))
+    # SE r16 on 64, 128, 128, 256 channels: fc1 C -> C/16 and fc2 back, with biases
+    assert sum(map(count_parameters, blocks)) == sum(2 * c * (c // 16) + c // 16 + c
+                                                     for c in (64, 128, 128, 256))
+
+
+def test_predict_coco_gives_boxes_and_rle_masks_and_restores_the_mode(data):
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn(score_thresh=0.0).train()
+    dets = predict_coco(model, data.torch_dataset(), batch_size=3)
+    assert model.training
+    assert dets and {d["image_id"] for d in dets} <= {1, 2, 3, 4}
+    d = dets[0]
+    assert set(d) == {"image_id", "category_id", "bbox", "score", "segmentation"}
+    assert d["segmentation"]["size"] == [64, 64] and 1 <= d["category_id"] <= 6
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="planes and layers must be 4 positive ints"):
+        TinyResNet(layers=(1, 1, 1))
+    with pytest.raises(ValueError, match="one size per FPN level"):
+        tiny_mask_rcnn(anchor_sizes=(8, 16))
+
+
+def test_detector_loss_trains(data):
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn()
+    batch = detection_collate([data.torch_dataset()[i] for i in range(4)])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    first = None
+    for _ in range(5):
+        loss = detector_loss(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < first
+
+
+def test_warmup_step_lr_is_mmdetections_schedule():
+    from relnotes.models.tiny_mask_rcnn import warmup_step_lr
+
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.02)
+    sched = warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=4, lr_steps=(2, 3))
+    lrs = []
+    for _ in range(35):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.02 / 3) and lrs[2] == pytest.approx(0.02 * 2 / 3)
+    assert lrs[4] == pytest.approx(0.02) and lrs[19] == pytest.approx(0.02)
+    assert lrs[20] == pytest.approx(0.002) and lrs[30] == pytest.approx(0.0002)
+    with pytest.raises(ValueError, match="warmup_steps must be >= 0"):
+        warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=-1, lr_steps=())
+
+
+def test_train_detector_runs_the_schedule_and_keeps_frozen_parameters(data):
+    from relnotes.models.tiny_mask_rcnn import train_detector
+
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn()
+    model.backbone.body.conv1.weight.requires_grad_(False)
+    frozen = model.backbone.body.conv1.weight.clone()
+    params = [p for p in model.parameters() if p.requires_grad]
+    h = train_detector(model, data.torch_dataset(), torch.optim.SGD(params, lr=0.01, momentum=0.9),
+                       epochs=1, batch_size=2, warmup_steps=1)
+    assert len(h.step_losses) == 2
+    assert h.step_losses[0] != h.step_losses[1]
+    assert torch.equal(model.backbone.body.conv1.weight, frozen)
