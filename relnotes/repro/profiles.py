@@ -373,7 +373,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                        soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=3.0),
             cpu=dict(n_train=300, n_test=200, det_epochs=4, det_lr=2e-3, batch_size=16,
                      proposals=64, first_n=32, d_f=64, n_relations=4, d_k=16, d_g=32,
-                     rank_dim=64, dedup_epochs=2, dedup_lr=3e-3, dedup_batch=4,
+                     rank_dim=64, dedup_epochs=5, dedup_lr=3e-3, dedup_batch=4,
                      e2e_epochs=1, e2e_lr=1e-3, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=2.0),
             gpu=dict(n_train=10000, n_test=1000, det_epochs=10, det_lr=2e-3, batch_size=32,
