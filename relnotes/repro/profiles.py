@@ -291,7 +291,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                        lr_steps=(), weight_decay=1e-4, seeds=(0,), eval_batch_size=24, tolerance=5.0,
                        tiny=_GCNET_TINY_CPU,
                        coco=None, macs_image_size=(64, 64), macs_box_rois=64, macs_mask_rois=16),
-            cpu=dict(n_train=1600, n_test=300, epochs=2, batch_size=8, lr=0.02, warmup_steps=50,
+            cpu=dict(n_train=1200, n_test=300, epochs=2, batch_size=8, lr=0.02, warmup_steps=50,
                      lr_steps=(), weight_decay=1e-4, seeds=(0,), eval_batch_size=50, tolerance=5.0,
                      tiny=_GCNET_TINY_CPU,
                      coco=None, macs_image_size=(64, 64), macs_box_rois=64, macs_mask_rois=16),
