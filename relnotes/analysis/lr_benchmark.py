@@ -223,7 +223,7 @@ def network_benchmark(batch: int = 8, image_size: int = 224, *, num_classes: int
         torch.manual_seed(seed)
         model = build(num_classes=num_classes).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        macs = sum(count_macs_with_local_relation(model, images[:1].cpu().to(device)).values())
+        macs = sum(count_macs_with_local_relation(model, images[:1]).values())
 
         def step(model: nn.Module = model, optimizer=optimizer) -> None:
             F.cross_entropy(model(images), labels).backward()
