@@ -22,6 +22,11 @@ Three conventions of the GCNet / mmdetection v1 setup are fixed here:
   are "ignore" areas.
 - ``skip_empty=True`` drops the images with no target left (torchvision's detection references
   do the same for training); for evaluation keep them.
+
+A box-only detector (RN's Faster R-CNN) passes ``masks=False``: decoding every polygon to an
+image-sized mask is most of the loading time. Augmentation is torchvision's: ``transforms`` is a
+``torchvision.transforms.v2`` transform, called on the image and target as ``tv_tensors`` (so
+``v2.RandomHorizontalFlip(0.5)``, RN's ``FLIP: true``, flips the boxes and masks with the image).
 """
 
 from __future__ import annotations
@@ -49,10 +54,14 @@ class CocoInstances(Dataset):
         skip_empty (bool): drop images without a non-crowd, non-degenerate object. Default: False.
         max_images (int, optional): keep only the first this many images (in id order).
             Default: None (all).
+        masks (bool): decode the instance masks into ``target["masks"]``. Default: True.
+        transforms (callable, optional): a ``torchvision.transforms.v2`` transform of
+            ``(image, target)``; it sees ``tv_tensors.Image``, ``BoundingBoxes`` (XYXY) and
+            ``Mask``. Default: None.
 
     Item ``i``: ``(image, target)``, ``image`` Tensor[3, H, W] float32 in [0, 1] and ``target``
     ``boxes`` Tensor[K, 4], ``labels`` Tensor[K] (int64, 1..80), ``masks`` Tensor[K, H, W]
-    (uint8), ``image_id`` (the COCO id).
+    (uint8; only with ``masks=True``), ``image_id`` (the COCO id).
 
     Attributes:
         coco_gt (dict): the ground truth of the kept images, for
@@ -61,7 +70,8 @@ class CocoInstances(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "val2017", *,
-                 skip_empty: bool = False, max_images: int | None = None) -> None:
+                 skip_empty: bool = False, max_images: int | None = None, masks: bool = True,
+                 transforms=None) -> None:
         from pycocotools.coco import COCO
 
         self.root = Path(root)
@@ -77,6 +87,10 @@ class CocoInstances(Dataset):
         if max_images is not None and (isinstance(max_images, bool)
                                        or not isinstance(max_images, int) or max_images < 1):
             raise ValueError(f"max_images must be a positive int or None; got {max_images!r}")
+        if transforms is not None and not callable(transforms):
+            raise TypeError(f"transforms must be a callable (image, target) -> (image, target); "
+                            f"got {type(transforms).__name__}")
+        self.masks, self.transforms = masks, transforms
         with contextlib.redirect_stdout(io.StringIO()):             # pycocotools prints timings
             self.coco = COCO(str(ann_file))
         category_ids = sorted(self.coco.getCatIds())
@@ -113,11 +127,30 @@ class CocoInstances(Dataset):
         anns = self._objects(image_id)
         boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
                            a["bbox"][1] + a["bbox"][3]] for a in anns], np.float32).reshape(-1, 4)
-        masks = np.zeros((len(anns), H, W), np.uint8)
-        for k, a in enumerate(anns):
-            masks[k] = self.coco.annToMask(a)
         target = dict(boxes=torch.from_numpy(boxes),
                       labels=torch.tensor([self._label[a["category_id"]] for a in anns],
                                           dtype=torch.int64),
-                      masks=torch.from_numpy(masks), image_id=torch.tensor(image_id))
-        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
+                      image_id=torch.tensor(image_id))
+        if self.masks:
+            masks = np.zeros((len(anns), H, W), np.uint8)
+            for k, a in enumerate(anns):
+                masks[k] = self.coco.annToMask(a)
+            target["masks"] = torch.from_numpy(masks)
+        image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if self.transforms is not None:
+            image, target = self._transform(image, target)
+        return image, target
+
+    def _transform(self, image, target):
+        """Apply ``transforms`` on tv_tensors, and give plain tensors back."""
+        from torchvision import tv_tensors
+
+        H, W = image.shape[-2:]
+        wrapped = dict(target, boxes=tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
+                                                              canvas_size=(H, W)))
+        if "masks" in target:
+            wrapped["masks"] = tv_tensors.Mask(target["masks"])
+        image, wrapped = self.transforms(tv_tensors.Image(image), wrapped)
+        plain = {k: v.as_subclass(torch.Tensor) if isinstance(v, torch.Tensor) else v
+                 for k, v in wrapped.items()}
+        return image.as_subclass(torch.Tensor), plain

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -32,10 +33,11 @@ from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from ..data.coco_eval import coco_evaluate, detections_to_coco
 from ..data.context_shapes import detection_collate
-from ..models.tiny_rcnn import detector_loss, freeze_detector_body, predict
+from ..models.tiny_rcnn import detector_loss, freeze_detector_body
 from .loop import History, fit
 
-__all__ = ["body_state", "load_body", "train_detector", "evaluate_detector", "relation_weights"]
+__all__ = ["body_state", "load_body", "trainable_parameters", "warmup_step_lr", "train_detector",
+           "predict_coco", "evaluate_detector", "relation_weights"]
 
 _BODY = ("backbone.", "rpn.")
 
@@ -73,37 +75,127 @@ def load_body(model: FasterRCNN, state: dict[str, Tensor]) -> FasterRCNN:
     return freeze_detector_body(model)
 
 
-def train_detector(model: FasterRCNN, dataset, *, epochs: int, batch_size: int, lr: float,
-                   seed: int = 0, device: str = "cpu", progress: bool = False) -> History:
-    """Train the trainable parameters of ``model`` (all of them, or the head only after
-    :func:`load_body`) with Adam and :func:`~relnotes.models.tiny_rcnn.detector_loss`, through
-    :func:`relnotes.engine.fit`.
+def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of ``model`` with ``requires_grad`` (the head only after :func:`load_body`;
+    without a frozen stem), for building its optimizer.
 
-    Args:
-        model (FasterRCNN): e.g. :func:`relnotes.models.tiny_faster_rcnn`.
-        dataset (Dataset): ``(image, target)`` pairs (``ContextShapes.torch_dataset()``).
-        epochs, batch_size (int): as in :func:`~relnotes.engine.fit`.
-        lr (float): Adam learning rate, > 0.
-        seed (int): fixes the example order. Default: 0.
-        device (str): Default: ``"cpu"``.
-        progress (bool): tqdm bar. Default: False.
-
-    Returns:
-        History: the losses per step and epoch.
+    Raises:
+        ValueError: every parameter is frozen.
     """
-    _check_detector(model)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0; got {lr!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters (everything is frozen)")
-    return fit(model, dataset, detector_loss, torch.optim.Adam(params, lr=lr), epochs=epochs,
-               batch_size=batch_size, seed=seed, device=device, collate_fn=detection_collate,
-               progress=progress)
+    return params
+
+
+def warmup_step_lr(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, warmup_steps: int,
+                   lr_steps: Sequence[float], warmup_ratio: float = 1 / 3
+                   ) -> torch.optim.lr_scheduler.LambdaLR:
+    """A step schedule with a linear warm-up, stepped once per optimizer step: the learning rate
+    rises linearly from ``warmup_ratio`` x lr to lr over ``warmup_steps`` steps (mmdetection's
+    warm-up), and is multiplied by 0.1 at every epoch in ``lr_steps`` (epochs counted from 0,
+    fractions allowed: (8, 11) for mmdetection's 1x schedule, (4,) for RN's FPN schedule, "the
+    first 2/3 of 6 epochs"). With ``warmup_steps=0`` and no ``lr_steps`` the rate is constant.
+
+    Example: with ``steps_per_epoch=10, warmup_steps=4, lr_steps=(2,)`` the factors of steps
+    0, 2, 4, 19, 20 are 1/3, 2/3, 1, 1, 0.1.
+    """
+    if warmup_steps < 0 or steps_per_epoch < 1:
+        raise ValueError(f"warmup_steps must be >= 0 and steps_per_epoch >= 1; got "
+                         f"{warmup_steps}, {steps_per_epoch}")
+
+    def factor(step: int) -> float:
+        warm = 1.0 if step >= warmup_steps else warmup_ratio + (1 - warmup_ratio) * step / warmup_steps
+        return warm * 0.1 ** sum(step >= e * steps_per_epoch for e in lr_steps)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_detector(model: torch.nn.Module, dataset, optimizer: torch.optim.Optimizer, *,
+                   epochs: int, batch_size: int, warmup_steps: int = 0,
+                   lr_steps: Sequence[float] = (), seed: int = 0,
+                   device: str | torch.device = "cpu", checkpoint_path=None,
+                   num_workers: int = 0, progress: bool = False) -> History:
+    """Train a torchvision detector (Faster or Mask R-CNN) on ``(image, target)`` items with
+    ``optimizer`` and the schedule :func:`warmup_step_lr`, through :func:`relnotes.engine.fit`
+    (seeded example order, a clear stop on a non-finite loss, checkpoints and resume). The loss is
+    :func:`~relnotes.models.tiny_rcnn.detector_loss`, the sum of the detector's losses; a body
+    frozen by :func:`load_body` stays in eval mode.
+
+    Build the optimizer on :func:`trainable_parameters`, e.g. ``torch.optim.Adam(
+    trainable_parameters(model), lr=3e-3)`` on the synthetic sets, or RN's
+    ``SGD(..., lr=5e-3, momentum=0.9, weight_decay=1e-4)`` for 4 COCO images per step.
+
+    Args:
+        model: the detector; moved to ``device``.
+        dataset (Dataset): ``(image, target)`` items (``ContextShapes.torch_dataset()``,
+            :class:`~relnotes.data.coco_instances.CocoInstances`).
+        optimizer (Optimizer): over the trainable parameters.
+        epochs, batch_size (int): as in :func:`~relnotes.engine.fit`.
+        warmup_steps (int), lr_steps (sequence of float): :func:`warmup_step_lr`. Defaults: 0,
+            () (a constant rate).
+        seed (int): fixes the example order. Default: 0.
+        device (str or torch.device): Default: ``"cpu"``.
+        checkpoint_path (path, optional): save every epoch and resume from it (long COCO runs).
+            Default: None.
+        num_workers (int): DataLoader workers (COCO's JPEG decoding). Default: 0.
+        progress (bool): tqdm bar. Default: False.
+
+    Returns:
+        History: the loss of every step and epoch.
+    """
+    _check_detector(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer (e.g. torch.optim.Adam("
+                        f"trainable_parameters(model), lr=...)); got {type(optimizer).__name__}")
+    steps_per_epoch = -(-len(dataset) // batch_size)
+    scheduler = warmup_step_lr(optimizer, steps_per_epoch=steps_per_epoch,
+                               warmup_steps=warmup_steps, lr_steps=lr_steps)
+    return fit(model, dataset, detector_loss, optimizer, epochs=epochs, batch_size=batch_size,
+               seed=seed, scheduler=scheduler, scheduler_interval="step",
+               collate_fn=detection_collate, device=device, checkpoint_path=checkpoint_path,
+               num_workers=num_workers, progress=progress)
+
+
+@torch.no_grad()
+def predict_coco(model: torch.nn.Module, dataset, *, batch_size: int = 16,
+                 device: str | torch.device = "cpu", label_to_category=None,
+                 progress: bool = False) -> list[dict]:
+    """COCO result dicts of a torchvision detector (eval mode) on every item of ``dataset``,
+    batch by batch (100 masks at image size for 5,000 COCO images would not fit in memory).
+
+    Args:
+        model (nn.Module): a torchvision detector; moved to ``device``, put back in its mode.
+        dataset: ``(image, target)`` items, ``target["image_id"]`` the COCO id.
+        batch_size (int): images per forward pass. Default: 16.
+        device (str or torch.device): Default: ``"cpu"``.
+        label_to_category (sequence of int, optional): passed to
+            :func:`~relnotes.data.coco_eval.detections_to_coco`. Default: None.
+        progress (bool): a tqdm bar. Default: False.
+
+    Returns:
+        list of dicts ``image_id, category_id, bbox, score`` (+ ``segmentation`` for masks).
+    """
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.to(device).eval()
+    dets = []
+    try:
+        for start in tqdm(range(0, len(dataset), batch_size), desc="predict", disable=not progress):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            outputs = model([im.to(device) for im, _ in items])
+            dets += detections_to_coco([int(t["image_id"]) for _, t in items], outputs,
+                                       label_to_category=label_to_category)
+    finally:
+        model.train(was_training)
+    return dets
 
 
 def evaluate_detector(model: FasterRCNN, dataset, coco_gt: dict, *,
-                      group: tuple[str, ...] = (), batch_size: int = 32) -> dict:
+                      group: tuple[str, ...] = (), batch_size: int = 32,
+                      device: str | torch.device = "cpu", label_to_category=None,
+                      progress: bool = False) -> dict:
     """COCO box AP of ``model`` on ``dataset`` against ``coco_gt``
     (:func:`relnotes.data.coco_eval.coco_evaluate`).
 
@@ -115,6 +207,8 @@ def evaluate_detector(model: FasterRCNN, dataset, coco_gt: dict, *,
             over the other categories as ``ap_rest`` (e.g. the context-decided classes).
             Default: () (both NaN).
         batch_size (int): images per forward pass. Default: 32.
+        device, label_to_category, progress: as in :func:`predict_coco` (COCO's category ids:
+            ``CocoInstances.label_to_category``). Defaults: ``"cpu"``, None, False.
 
     Returns:
         dict: ``mAP``, ``mAP50``, ``mAP75``, ``per_class`` (as ``coco_evaluate``), ``ap_group``,
@@ -125,8 +219,9 @@ def evaluate_detector(model: FasterRCNN, dataset, coco_gt: dict, *,
     unknown = [g for g in group if g not in names]
     if unknown:
         raise ValueError(f"group names {unknown} are not categories of coco_gt ({names})")
-    dets = predict(model, dataset, batch_size=batch_size)
-    result = coco_evaluate(coco_gt, detections_to_coco([d["image_id"] for d in dets], dets))
+    dets = predict_coco(model, dataset, batch_size=batch_size, device=device,
+                        label_to_category=label_to_category, progress=progress)
+    result = coco_evaluate(coco_gt, dets)
     per_class = result["per_class"]
 
     def mean(keys):

@@ -8,10 +8,9 @@ from .lrnet import lrnet26, lrnet50, resnet26, resnet50
 from .lrnet_mini import lrnet_mini, resnet_mini
 from .relation_rcnn import (
     ClassAgnosticBoxPredictor, FCBoxHead, RelationBoxHead, RelationRoIHeads, relation_faster_rcnn,
+    relation_fasterrcnn_r50_fpn,
 )
-from .tiny_mask_rcnn import (
-    TinyResNet, predict_coco, tiny_mask_rcnn, train_detector, warmup_step_lr,
-)
+from .tiny_mask_rcnn import TinyResNet, tiny_mask_rcnn
 from .tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
 from .rn_backbones import (
     DeformableConv2dDCN, DeformableRoIPoolingOffsets, ResNet101C4, resnet101_fpn,
@@ -22,7 +21,6 @@ __all__ = [
     "DeformableRoIPoolingOffsets", "FCBoxHead",
     "MaskRCNNDummyForward", "RelationBoxHead", "RelationRoIHeads", "ResNet101C4",
     "insert_after_bn3", "insert_before_last_block", "lrnet26", "lrnet50", "lrnet_mini",
-    "maskrcnn_r50_fpn", "relation_faster_rcnn", "freeze_detector_body", "tiny_faster_rcnn", "resnet26", "resnet50", "resnet101_fpn",
-    "resnet_mini", "TinyResNet", "predict_coco", "tiny_mask_rcnn", "train_detector",
-    "warmup_step_lr",
+    "maskrcnn_r50_fpn", "relation_faster_rcnn", "relation_fasterrcnn_r50_fpn", "freeze_detector_body", "tiny_faster_rcnn", "resnet26", "resnet50", "resnet101_fpn",
+    "resnet_mini", "TinyResNet", "tiny_mask_rcnn",
 ]

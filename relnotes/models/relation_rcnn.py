@@ -23,10 +23,13 @@ the head; everything else (matching, sampling, the box coder, ``fastrcnn_loss``,
 appends to the proposals in training *after* the proposals of each image and tells the head how
 many proposals there are (``nongt_dim``, :class:`~relnotes.nn.ObjectRelation`), so that ground
 truth is a query but never a key, as in the official code. :func:`relation_faster_rcnn` swaps
-the heads of a built ``FasterRCNN``.
+the heads of a built ``FasterRCNN``; :func:`relation_fasterrcnn_r50_fpn` builds the COCO detector
+of the book's ``full`` profile with it.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +39,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from ..nn.object_relation import GEOMETRY_TERMS, ObjectRelation
 
 __all__ = ["RelationBoxHead", "FCBoxHead", "ClassAgnosticBoxPredictor", "RelationRoIHeads",
-           "relation_faster_rcnn"]
+           "relation_faster_rcnn", "relation_fasterrcnn_r50_fpn"]
 
 
 class RelationBoxHead(nn.Module):
@@ -306,3 +309,60 @@ def relation_faster_rcnn(model: FasterRCNN, *, relations: tuple[int, int] = (1, 
         score_thresh=old.score_thresh, nms_thresh=old.nms_thresh,
         detections_per_img=old.detections_per_img, gt_as_keys=gt_as_keys)
     return model
+
+
+def relation_fasterrcnn_r50_fpn(num_classes: int = 81, *, relations: tuple[int, int] = (0, 0),
+                                geometry: str = "relative", representation_size: int = 1024,
+                                n_relations: int = 16, d_k: int = 64, d_g: int = 64,
+                                geometry_scale: float = 1.0, backbone_weights=None,
+                                min_size: int = 800, max_size: int = 1333,
+                                proposals: int = 1000,
+                                box_batch_size_per_image: int | None = None,
+                                score_thresh: float = 1e-3, nms_thresh: float = 0.6,
+                                detections_per_img: int = 100,
+                                device: torch.device | str | None = None) -> FasterRCNN:
+    """The COCO detector of the ``full`` profile: torchvision's Faster R-CNN R50-FPN with the
+    2fc (+ RM) head and RN's FPN settings (Appendix A1; the official FPN configs).
+
+    - shorter side ``min_size`` = 800 (longer at most ``max_size``), N = ``proposals`` = 1000 RPN
+      proposals per image in training and test;
+    - **all** N RoIs (and the ground truth) enter the head loss, as in RN ("all N proposals
+      contribute to the loss"; ``BATCH_ROIS: -1``): ``box_batch_size_per_image=None`` keeps every
+      RoI (torchvision's default samples 512 with 25 % positives); an int samples that many;
+    - at test time scores below ``score_thresh`` = 1e-3 are dropped (the official
+      ``TEST.THRESH``), then per-class NMS ``nms_thresh`` = 0.6 (RN Table 1) and at most
+      ``detections_per_img`` = 100;
+    - class-agnostic box regression (:class:`ClassAgnosticBoxPredictor`), and the head of
+      :func:`relation_faster_rcnn` with ``relations``, ``geometry``, ``representation_size``,
+      ``n_relations``, ``d_k``, ``d_g``, ``geometry_scale`` (as :func:`~relnotes.models.
+      tiny_faster_rcnn`, whose keyword arguments these mirror);
+    - ``backbone_weights`` (e.g. ``torchvision.models.ResNet50_Weights.IMAGENET1K_V1``,
+      downloaded on first use): ImageNet initialisation with frozen BatchNorm and the stem plus
+      ``layer1`` frozen, torchvision's defaults, which are RN's (``use_global_stats``,
+      ``FIXED_PARAMS`` conv1 and res2). None: random initialisation, ordinary BatchNorm (tests).
+
+    RN's own FPN detector differs where torchvision has no switch: RoIPool instead of RoIAlign,
+    and an RPN trained first, separately (the official code trains the head on precomputed
+    proposals); here the RPN trains jointly. ``device="meta"`` builds it without memory, for
+    counting.
+
+    Returns:
+        FasterRCNN: with :class:`RelationRoIHeads`.
+    """
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    if box_batch_size_per_image is None:
+        batch, positive_fraction = 1 << 20, 1.0       # more than any image's RoIs: keep them all
+    else:
+        batch, positive_fraction = box_batch_size_per_image, 0.25
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        model = fasterrcnn_resnet50_fpn(
+            weights=None, weights_backbone=backbone_weights, num_classes=num_classes,
+            min_size=min_size, max_size=max_size, rpn_post_nms_top_n_train=proposals,
+            rpn_post_nms_top_n_test=proposals, box_batch_size_per_image=batch,
+            box_positive_fraction=positive_fraction, box_score_thresh=score_thresh,
+            box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img)
+        return relation_faster_rcnn(model, relations=relations, geometry=geometry,
+                                    representation_size=representation_size,
+                                    n_relations=n_relations, d_k=d_k, d_g=d_g,
+                                    geometry_scale=geometry_scale)

@@ -19,11 +19,9 @@ few CPU minutes, while the blocks sit at the *same relative positions*:
   14 x 14 into a mask head of ``len(mask_layers)`` 3x3 convs, a 2x2 transposed conv and per-class
   28 x 28 mask logits (torchvision's ``MaskRCNNHeads`` / ``MaskRCNNPredictor``, narrower).
 
-:func:`train_detector` trains any torchvision detector with the schedule of the GCNet configs
-(a linear warm-up from 1/3 of the learning rate, steps of x0.1 at given epochs: mmdetection's
-"1x" is 12 epochs with steps at 8 and 11), through :func:`relnotes.engine.fit`. :func:`predict_coco` runs any torchvision detector over a dataset and returns COCO result dicts
-(boxes and, for Mask R-CNN, RLE masks) batch by batch, which is what real COCO needs (100 masks at
-image size for 5,000 images would not fit in memory as tensors).
+It is trained and evaluated by :func:`relnotes.engine.detection.train_detector` (with the GCNet
+configs' schedule, :func:`~relnotes.engine.detection.warmup_step_lr`) and
+:func:`~relnotes.engine.detection.predict_coco`, like every detector of the book.
 """
 
 from __future__ import annotations
@@ -40,13 +38,9 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.resnet import Bottleneck
 from torchvision.ops import MultiScaleRoIAlign
 
-from ..data.coco_eval import detections_to_coco
-from ..data.context_shapes import detection_collate
-from ..engine import History, fit
 from .lrnet import init_resnet_
-from .tiny_rcnn import detector_loss
 
-__all__ = ["TinyResNet", "tiny_mask_rcnn", "warmup_step_lr", "train_detector", "predict_coco"]
+__all__ = ["TinyResNet", "tiny_mask_rcnn"]
 
 
 class TinyResNet(nn.Module):
@@ -140,79 +134,3 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
         mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
         mask_head=MaskRCNNHeads(fpn_channels, list(mask_layers), dilation=1),
         mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
-
-
-def warmup_step_lr(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, warmup_steps: int,
-                   lr_steps: Sequence[int], warmup_ratio: float = 1 / 3
-                   ) -> torch.optim.lr_scheduler.LambdaLR:
-    """mmdetection's schedule, stepped once per optimizer step: the learning rate rises linearly
-    from ``warmup_ratio`` x lr to lr over ``warmup_steps`` steps, and is multiplied by 0.1 at the
-    start of every epoch in ``lr_steps`` (epochs counted from 0: (8, 11) for the 1x schedule).
-
-    Example: with ``steps_per_epoch=10, warmup_steps=4, lr_steps=(2,)`` the factors of steps
-    0, 2, 4, 19, 20 are 1/3, 2/3, 1, 1, 0.1.
-    """
-    if warmup_steps < 0 or steps_per_epoch < 1:
-        raise ValueError(f"warmup_steps must be >= 0 and steps_per_epoch >= 1; got "
-                         f"{warmup_steps}, {steps_per_epoch}")
-
-    def factor(step: int) -> float:
-        warm = 1.0 if step >= warmup_steps else warmup_ratio + (1 - warmup_ratio) * step / warmup_steps
-        return warm * 0.1 ** sum(step >= e * steps_per_epoch for e in lr_steps)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def train_detector(model: nn.Module, dataset, optimizer: torch.optim.Optimizer, *, epochs: int,
-                   batch_size: int, warmup_steps: int = 500, lr_steps: Sequence[int] = (),
-                   seed: int = 0, device: str | torch.device = "cpu",
-                   progress: bool = False) -> History:
-    """Train a torchvision detector on ``(image, target)`` items with ``optimizer`` and the
-    schedule :func:`warmup_step_lr`, through :func:`relnotes.engine.fit` (seeded order,
-    finite-loss check). The GCNet configs use ``SGD(params, lr=0.02, momentum=0.9,
-    weight_decay=1e-4)`` for 16 images per step; build the optimizer on the parameters with
-    ``requires_grad`` only, so that a frozen stem stays frozen.
-
-    Returns:
-        History: the loss of every step (the sum of the detector's losses).
-    """
-    steps_per_epoch = -(-len(dataset) // batch_size)
-    scheduler = warmup_step_lr(optimizer, steps_per_epoch=steps_per_epoch,
-                               warmup_steps=warmup_steps, lr_steps=lr_steps)
-    return fit(model, dataset, detector_loss, optimizer, epochs=epochs, batch_size=batch_size,
-               seed=seed, scheduler=scheduler, scheduler_interval="step",
-               collate_fn=detection_collate, device=device, progress=progress)
-
-
-@torch.no_grad()
-def predict_coco(model: nn.Module, dataset, *, batch_size: int = 16,
-                 device: str | torch.device = "cpu", label_to_category=None,
-                 progress: bool = False) -> list[dict]:
-    """COCO result dicts of a torchvision detector (eval mode) on every item of ``dataset``.
-
-    Args:
-        model (nn.Module): a torchvision detector; moved to ``device``, put back in its mode.
-        dataset: ``(image, target)`` items, ``target["image_id"]`` the COCO id.
-        batch_size (int): images per forward pass. Default: 16.
-        device (str or torch.device): Default: ``"cpu"``.
-        label_to_category (sequence of int, optional): passed to
-            :func:`~relnotes.data.coco_eval.detections_to_coco`. Default: None.
-        progress (bool): a tqdm bar. Default: False.
-
-    Returns:
-        list of dicts ``image_id, category_id, bbox, score`` (+ ``segmentation`` for masks).
-    """
-    from tqdm import tqdm
-
-    was_training = model.training
-    model.to(device).eval()
-    dets = []
-    try:
-        for start in tqdm(range(0, len(dataset), batch_size), desc="predict", disable=not progress):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            outputs = model([im.to(device) for im, _ in items])
-            dets += detections_to_coco([int(t["image_id"]) for _, t in items], outputs,
-                                       label_to_category=label_to_category)
-    finally:
-        model.train(was_training)
-    return dets

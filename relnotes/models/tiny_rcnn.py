@@ -28,7 +28,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from .relation_rcnn import relation_faster_rcnn
 
-__all__ = ["TinyBackbone", "tiny_faster_rcnn", "freeze_detector_body", "detector_loss", "predict"]
+__all__ = ["TinyBackbone", "tiny_faster_rcnn", "freeze_detector_body", "detector_loss"]
 
 
 class TinyBackbone(nn.Sequential):
@@ -113,19 +113,3 @@ def detector_loss(model: FasterRCNN, batch) -> torch.Tensor:
         model.rpn.eval()
     losses = model(list(images), list(targets))
     return sum(losses.values())
-
-
-@torch.no_grad()
-def predict(model: FasterRCNN, dataset, batch_size: int = 32) -> list[dict]:
-    """Detections of ``model`` (eval mode) on every item of ``dataset`` (``(image, target)``
-    pairs), in order: a list of dicts ``boxes``, ``scores``, ``labels``, ``image_id``."""
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(dataset), batch_size):
-        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        dets = model([im for im, _ in items])
-        for (_, t), d in zip(items, dets):
-            out.append(dict(d, image_id=int(t["image_id"])))
-    model.train(was_training)
-    return out

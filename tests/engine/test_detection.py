@@ -4,16 +4,28 @@ import pytest
 import torch
 
 from relnotes.data.context_shapes import SMALL_CLASSES, make_context_shapes
+from relnotes.data.context_masks import make_context_masks
 from relnotes.engine.detection import (
-    body_state, evaluate_detector, load_body, relation_weights, train_detector,
+    body_state, evaluate_detector, load_body, predict_coco, relation_weights, train_detector,
+    trainable_parameters, warmup_step_lr,
 )
 from relnotes.models.relation_rcnn import FCBoxHead
+from relnotes.models.tiny_mask_rcnn import tiny_mask_rcnn
 from relnotes.models.tiny_rcnn import tiny_faster_rcnn
 
 
 @pytest.fixture(scope="module")
 def shapes():
     return make_context_shapes(8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def masks():
+    return make_context_masks(4, seed=0)
+
+
+def adam(model, lr):
+    return torch.optim.Adam(trainable_parameters(model), lr=lr)
 
 
 def small_detector(**kw):
@@ -53,24 +65,43 @@ def test_load_body_rejects_another_architecture():
 def test_training_the_head_on_a_frozen_body_lowers_the_loss(shapes):
     data = shapes.torch_dataset()
     body = small_detector()
-    train_detector(body, data, epochs=1, batch_size=4, lr=1e-3)
+    train_detector(body, data, adam(body, 1e-3), epochs=1, batch_size=4)
     state = body_state(body)
     model = load_body(small_detector(relations=(1, 1)), state)
-    h = train_detector(model, data, epochs=6, batch_size=8, lr=3e-3)
+    h = train_detector(model, data, adam(model, 3e-3), epochs=6, batch_size=8)
     assert h.step_losses[-1] < h.step_losses[0]
     for k, v in state.items():               # the body did not move
         assert torch.equal(model.state_dict()[k], v)
 
 
+def test_a_constant_schedule_is_plain_fit(shapes):
+    """warmup_steps=0 and no lr_steps leave every step exactly as fit without a scheduler."""
+    from relnotes.data.context_shapes import detection_collate
+    from relnotes.engine import fit
+    from relnotes.models.tiny_rcnn import detector_loss
+
+    data = shapes.torch_dataset()
+    a, b = small_detector(), small_detector()
+    ha = train_detector(a, data, adam(a, 3e-3), epochs=2, batch_size=4, seed=1)
+    hb = fit(b, data, detector_loss, adam(b, 3e-3), epochs=2, batch_size=4, seed=1,
+             collate_fn=detection_collate, progress=False)
+    assert ha.step_losses == hb.step_losses
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
 def test_train_detector_bad_input(shapes):
     data = shapes.torch_dataset()
-    with pytest.raises(ValueError, match="lr must be"):
-        train_detector(small_detector(), data, epochs=1, batch_size=4, lr=0.0)
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
+        train_detector(small_detector(), data, 1e-3, epochs=1, batch_size=4)
+    with pytest.raises(TypeError, match="FasterRCNN"):
+        train_detector(torch.nn.Linear(2, 2), data, adam(small_detector(), 1e-3), epochs=1,
+                       batch_size=4)
     frozen = small_detector()
     for p in frozen.parameters():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
-        train_detector(frozen, data, epochs=1, batch_size=4, lr=1e-3)
+        trainable_parameters(frozen)
 
 
 def test_evaluate_detector_reports_the_group(shapes):
@@ -110,3 +141,65 @@ def test_relation_weights_bad_input(shapes):
     model.roi_heads.box_head = FCBoxHead(8 * 49, 32, n_fc=3)
     with pytest.raises(ValueError, match="no relation modules"):
         relation_weights(model, torch.zeros(3, 64, 64))
+
+
+def test_warmup_step_lr_is_mmdetections_schedule():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.02)
+    sched = warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=4, lr_steps=(2, 3))
+    lrs = []
+    for _ in range(35):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.02 / 3) and lrs[2] == pytest.approx(0.02 * 2 / 3)
+    assert lrs[4] == pytest.approx(0.02) and lrs[19] == pytest.approx(0.02)
+    assert lrs[20] == pytest.approx(0.002) and lrs[30] == pytest.approx(0.0002)
+    with pytest.raises(ValueError, match="warmup_steps must be >= 0"):
+        warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=-1, lr_steps=())
+
+
+def test_train_detector_runs_the_schedule_and_keeps_frozen_parameters(masks):
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn()
+    model.backbone.body.conv1.weight.requires_grad_(False)
+    frozen = model.backbone.body.conv1.weight.clone()
+    params = [p for p in model.parameters() if p.requires_grad]
+    h = train_detector(model, masks.torch_dataset(), torch.optim.SGD(params, lr=0.01, momentum=0.9),
+                       epochs=1, batch_size=2, warmup_steps=1)
+    assert len(h.step_losses) == 2
+    assert h.step_losses[0] != h.step_losses[1]
+    assert torch.equal(model.backbone.body.conv1.weight, frozen)
+
+
+def test_predict_coco_gives_boxes_and_rle_masks_and_restores_the_mode(masks):
+    torch.manual_seed(0)
+    model = tiny_mask_rcnn(score_thresh=0.0).train()
+    dets = predict_coco(model, masks.torch_dataset(), batch_size=3)
+    assert model.training
+    assert dets and {d["image_id"] for d in dets} <= {1, 2, 3, 4}
+    d = dets[0]
+    assert set(d) == {"image_id", "category_id", "bbox", "score", "segmentation"}
+    assert d["segmentation"]["size"] == [64, 64] and 1 <= d["category_id"] <= 6
+
+
+def test_the_full_profile_pipeline_on_a_tiny_coco_folder(tiny_coco_root):
+    """What the full profile runs on COCO, end to end on four images: CocoInstances (boxes only,
+    flipped), the R50-FPN 2fc + RM detector, the SGD schedule, COCO AP with COCO's category ids."""
+    from torchvision.transforms import v2
+
+    from relnotes.data.coco_instances import CocoInstances
+    from relnotes.models import relation_fasterrcnn_r50_fpn
+
+    train = CocoInstances(tiny_coco_root, "val2017", skip_empty=True, masks=False,
+                          transforms=v2.RandomHorizontalFlip(0.5))
+    test = CocoInstances(tiny_coco_root, "val2017", masks=False)
+    torch.manual_seed(0)
+    model = relation_fasterrcnn_r50_fpn(len(train.label_to_category), relations=(1, 1),
+                                        min_size=64, max_size=96, proposals=20)
+    sgd = torch.optim.SGD(trainable_parameters(model), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    h = train_detector(model, train, sgd, epochs=2, batch_size=2, warmup_steps=1, lr_steps=(1,))
+    assert len(h.step_losses) == 4 and all(math.isfinite(x) for x in h.step_losses)
+    assert sgd.param_groups[0]["lr"] == pytest.approx(1e-4)     # x0.1 after the first epoch
+    r = evaluate_detector(model, test, test.coco_gt, label_to_category=test.label_to_category,
+                          batch_size=2)
+    assert 0.0 <= r["mAP"] <= 1.0 and set(r["per_class"]) == {"person", "dog", "toothbrush"}

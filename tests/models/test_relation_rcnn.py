@@ -8,6 +8,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from relnotes.analysis import count_parameters
 from relnotes.models.relation_rcnn import (
     ClassAgnosticBoxPredictor, RelationBoxHead, RelationRoIHeads, relation_faster_rcnn,
+    relation_fasterrcnn_r50_fpn,
 )
 
 
@@ -172,3 +173,36 @@ def test_fc_box_head_trains_in_a_detector():
     images, targets = images_and_targets()
     losses = model(images, targets)
     assert torch.isfinite(sum(losses.values()))
+
+
+def test_r50_fpn_detector_has_rns_fpn_settings():
+    two_fc = relation_fasterrcnn_r50_fpn(device="meta")
+    ours = relation_fasterrcnn_r50_fpn(relations=(1, 1), device="meta")
+    assert count_parameters(ours) - count_parameters(two_fc) == 2 * 3_149_840
+    rh = ours.roi_heads
+    assert isinstance(rh, RelationRoIHeads) and isinstance(rh.box_predictor, ClassAgnosticBoxPredictor)
+    assert rh.box_predictor.cls_score.out_features == 81
+    assert ours.rpn._post_nms_top_n == dict(training=1000, testing=1000)
+    assert ours.transform.min_size == (800,) and ours.transform.max_size == 1333
+    assert (rh.score_thresh, rh.nms_thresh, rh.detections_per_img) == (1e-3, 0.6, 100)
+    # every RoI enters the loss (RN: all N proposals), unless a batch is asked for
+    assert rh.fg_bg_sampler.positive_fraction == 1.0
+    assert rh.fg_bg_sampler.batch_size_per_image > 1000 + 1000
+    sampled = relation_fasterrcnn_r50_fpn(box_batch_size_per_image=512, device="meta")
+    assert sampled.roi_heads.fg_bg_sampler.batch_size_per_image == 512
+    head = ours.roi_heads.box_head.relation6[0]
+    assert (head.n_relations, head.d_k, head.d_g) == (16, 64, 64)
+
+
+def test_all_rois_enter_the_head_loss():
+    torch.manual_seed(0)
+    model = relation_fasterrcnn_r50_fpn(num_classes=4, relations=(1, 1), min_size=64, max_size=64,
+                                        proposals=30)
+    model.train()
+    images, targets = images_and_targets()
+    seen = []
+    hook = model.roi_heads.box_head.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    losses = model(images, targets)
+    hook.remove()
+    assert torch.isfinite(sum(losses.values()))
+    assert seen == [2 * 30 + 3]        # 30 proposals per image and the 3 ground-truth boxes

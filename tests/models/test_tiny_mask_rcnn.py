@@ -6,7 +6,7 @@ from relnotes.analysis import count_parameters
 from relnotes.data.context_masks import make_context_masks
 from relnotes.data.context_shapes import detection_collate
 from relnotes.models.context_resnet import insert_after_bn3, insert_before_last_block
-from relnotes.models.tiny_mask_rcnn import TinyResNet, predict_coco, tiny_mask_rcnn
+from relnotes.models.tiny_mask_rcnn import TinyResNet, tiny_mask_rcnn
 from relnotes.models.tiny_rcnn import detector_loss
 from relnotes.nn import GlobalContextBlock, NonLocal2d, SqueezeExcitation
 
@@ -72,17 +72,6 @@ def test_training_step_has_the_mask_loss_and_parameters_add_up(data):
                                                      for c in (64, 128, 128, 256))
 
 
-def test_predict_coco_gives_boxes_and_rle_masks_and_restores_the_mode(data):
-    torch.manual_seed(0)
-    model = tiny_mask_rcnn(score_thresh=0.0).train()
-    dets = predict_coco(model, data.torch_dataset(), batch_size=3)
-    assert model.training
-    assert dets and {d["image_id"] for d in dets} <= {1, 2, 3, 4}
-    d = dets[0]
-    assert set(d) == {"image_id", "category_id", "bbox", "score", "segmentation"}
-    assert d["segmentation"]["size"] == [64, 64] and 1 <= d["category_id"] <= 6
-
-
 def test_bad_arguments():
     with pytest.raises(ValueError, match="planes and layers must be 4 positive ints"):
         TinyResNet(layers=(1, 1, 1))
@@ -103,35 +92,3 @@ def test_detector_loss_trains(data):
         opt.step()
         first = first if first is not None else loss.item()
     assert loss.item() < first
-
-
-def test_warmup_step_lr_is_mmdetections_schedule():
-    from relnotes.models.tiny_mask_rcnn import warmup_step_lr
-
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.02)
-    sched = warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=4, lr_steps=(2, 3))
-    lrs = []
-    for _ in range(35):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] == pytest.approx(0.02 / 3) and lrs[2] == pytest.approx(0.02 * 2 / 3)
-    assert lrs[4] == pytest.approx(0.02) and lrs[19] == pytest.approx(0.02)
-    assert lrs[20] == pytest.approx(0.002) and lrs[30] == pytest.approx(0.0002)
-    with pytest.raises(ValueError, match="warmup_steps must be >= 0"):
-        warmup_step_lr(opt, steps_per_epoch=10, warmup_steps=-1, lr_steps=())
-
-
-def test_train_detector_runs_the_schedule_and_keeps_frozen_parameters(data):
-    from relnotes.models.tiny_mask_rcnn import train_detector
-
-    torch.manual_seed(0)
-    model = tiny_mask_rcnn()
-    model.backbone.body.conv1.weight.requires_grad_(False)
-    frozen = model.backbone.body.conv1.weight.clone()
-    params = [p for p in model.parameters() if p.requires_grad]
-    h = train_detector(model, data.torch_dataset(), torch.optim.SGD(params, lr=0.01, momentum=0.9),
-                       epochs=1, batch_size=2, warmup_steps=1)
-    assert len(h.step_losses) == 2
-    assert h.step_losses[0] != h.step_losses[1]
-    assert torch.equal(model.backbone.body.conv1.weight, frozen)

@@ -4,7 +4,7 @@ import torch
 from relnotes.data.context_shapes import detection_collate, make_context_shapes
 from relnotes.models.relation_rcnn import RelationBoxHead
 from relnotes.models.tiny_rcnn import (
-    TinyBackbone, detector_loss, freeze_detector_body, predict, tiny_faster_rcnn,
+    TinyBackbone, detector_loss, freeze_detector_body, tiny_faster_rcnn,
 )
 from relnotes.nn.object_relation import ObjectRelationUnary
 
@@ -47,13 +47,6 @@ def test_frozen_body_trains_only_the_head(data):
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("backbone", "rpn")))
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("roi_heads"))
     assert not m.rpn.training                    # test-time proposals, no RPN loss
-
-
-def test_predict_returns_one_dict_per_image(data):
-    m = tiny_faster_rcnn()
-    out = predict(m, data, batch_size=3)
-    assert [d["image_id"] for d in out] == [1, 2, 3, 4]
-    assert all(set(d) == {"boxes", "scores", "labels", "image_id"} for d in out)
 
 
 def test_geometry_scale_reaches_every_relation_module():
