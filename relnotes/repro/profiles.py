@@ -84,15 +84,36 @@ class Profile:
             raise FileNotFoundError(f"data_root {path} is not a folder")
         return path
 
-    def scale(self, experiment: str) -> SimpleNamespace:
-        """The knobs of ``experiment`` on this profile, as attributes (``P.scale("x").epochs``)."""
+    def scale(self, experiment: str, overrides: Mapping[str, Any] | None = None) -> SimpleNamespace:
+        """The knobs of ``experiment`` on this profile, as attributes (``P.scale("x").epochs``).
+
+        ``overrides`` replaces some of them for one run (a short ``full`` run, a smaller batch
+        for a smaller GPU): ``{"seeds": (0,), "coco": {"epochs": 1}}``. A knob whose value is a
+        dict is updated key by key. An override changes the numbers the artifact reports: its
+        notes must say so, and such a run is not compared with the references.
+
+        Raises:
+            KeyError: unknown experiment, or an override names a knob the experiment lacks.
+        """
         if experiment not in SCALES:
             known = ", ".join(sorted(SCALES))
             raise KeyError(
                 f"no scale is defined for experiment {experiment!r}; known experiments: {known}. "
                 f"Add an entry to SCALES in relnotes/repro/profiles.py."
             )
-        return SimpleNamespace(**SCALES[experiment][self.name])
+        knobs = dict(SCALES[experiment][self.name])
+        for key, value in (overrides or {}).items():
+            if key not in knobs:
+                raise KeyError(f"{experiment} has no knob {key!r} to override; its knobs: "
+                               f"{', '.join(sorted(knobs))}")
+            if isinstance(knobs[key], Mapping) and isinstance(value, Mapping):
+                unknown = sorted(set(value) - set(knobs[key]))
+                if unknown:
+                    raise KeyError(f"{experiment}.{key} has no knob(s) {unknown} to override; its "
+                                   f"knobs: {', '.join(sorted(knobs[key]))}")
+                value = {**knobs[key], **value}
+            knobs[key] = value
+        return SimpleNamespace(**knobs)
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(
@@ -174,29 +195,39 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # 1); (b) nr1, nr2, nr8 (N_r); (c) r10, r01, r22 ({r1, r2}); Table 2: wide2fc, 3fc, 4fc.
         # cpu: Table 1(a), {1, 0} and Table 2 without 4fc, one seed; gpu adds (b), the rest of
         # (c), 4fc and seeds (plausible, not run here). tolerance: abs, in AP points.
+        # full (not run here): COCO 2017 under data_root, every row a whole R50-FPN detector
+        # (relation_fasterrcnn_r50_fpn, d_f = 1024, N_r = 16, d_k = 64, all `proposals` RoIs in
+        # the loss) trained end to end with RN's FPN schedule (Appendix A1: SGD lr 5e-3 for 4
+        # images, momentum 0.9, weight decay 1e-4, 6 epochs, x0.1 after 2/3 of them, flipped
+        # images); the 500-step warm-up is torchvision's habit, not RN's. The rows are Tables 1-2's.
         "rn_ablation_head": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
                        geometry_scale=100.0, rows=("2fc", "relative", "3fc"), seeds=(0,),
-                       tolerance=10.0),
+                       tolerance=10.0, coco=None),
             cpu=dict(n_train=960, n_test=200, body_epochs=4, head_epochs=8, batch_size=16,
                      lr=3e-3, proposals=32, d_f=256, n_relations=4, d_k=32, d_g=64,
                      geometry_scale=100.0,
                      rows=("2fc", "none", "unary", "relative", "relative_x1", "r10", "wide2fc",
                            "3fc"),
-                     seeds=(0,), tolerance=5.0),
+                     seeds=(0,), tolerance=5.0, coco=None),
             gpu=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
                      geometry_scale=100.0,
                      rows=("2fc", "none", "unary", "relative", "relative_x1", "nr1", "nr2", "nr8",
                            "r10", "r01", "r22", "wide2fc", "3fc", "4fc"),
-                     seeds=(0, 1, 2), tolerance=3.0),
-            full=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
-                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
-                      geometry_scale=100.0,
-                      rows=("2fc", "none", "unary", "relative", "relative_x1", "nr1", "nr2",
-                            "nr8", "r10", "r01", "r22", "wide2fc", "3fc", "4fc"),
-                      seeds=(0, 1, 2, 3, 4), tolerance=3.0),
+                     seeds=(0, 1, 2), tolerance=3.0, coco=None),
+            full=dict(n_train=None, n_test=None, body_epochs=None, head_epochs=None,
+                      batch_size=None, lr=None, proposals=1000, d_f=1024, n_relations=16, d_k=64,
+                      d_g=64, geometry_scale=100.0,
+                      rows=("2fc", "none", "unary", "relative", "nr1", "nr2", "nr4", "nr8",
+                            "nr32", "r10", "r01", "r22", "r44", "wide2fc", "3fc"),
+                      seeds=(0,), tolerance=1.0,
+                      coco=dict(train_split="train2017", val_split="val2017", max_train=None,
+                                max_test=None, pretrained_backbone=True, min_size=800,
+                                max_size=1333, nms_thresh=0.6, flip=True, epochs=6, batch_size=4,
+                                lr=5e-3, momentum=0.9, weight_decay=1e-4, warmup_steps=500,
+                                lr_steps=(4,), num_workers=8, eval_batch_size=8)),
         ),
         # book/relation-networks.md, "What the module looks at": the talk's two figures from the
         # first module of a 2fc + RM {1, 1} head, trained as in rn_ablation_head

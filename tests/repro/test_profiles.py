@@ -35,3 +35,15 @@ def test_scale_returns_attributes_and_unknown_experiment_is_named():
     assert get_profile("smoke").scale("one_formula").n_tokens == 6
     with pytest.raises(KeyError, match="no scale is defined for experiment 'nope'"):
         get_profile("smoke").scale("nope")
+
+
+def test_overrides_replace_knobs_and_update_dict_knobs_key_by_key():
+    full = get_profile("full")
+    s = full.scale("rn_ablation_head", {"seeds": (1,), "coco": {"epochs": 1}})
+    assert s.seeds == (1,) and s.coco["epochs"] == 1
+    assert s.coco["lr"] == full.scale("rn_ablation_head").coco["lr"]     # the rest is kept
+    assert full.scale("rn_ablation_head").coco["epochs"] == 6             # SCALES is untouched
+    with pytest.raises(KeyError, match="has no knob 'epochz'"):
+        full.scale("rn_ablation_head", {"epochz": 1})
+    with pytest.raises(KeyError, match=r"coco has no knob\(s\) \['epochz'\]"):
+        full.scale("rn_ablation_head", {"coco": {"epochz": 1}})
