@@ -113,6 +113,12 @@ class CocoInstances(Dataset):
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False))
         return [a for a in anns if a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
 
+    def labels_of(self, i: int) -> np.ndarray:
+        """The labels (1..80) of item ``i``'s targets, from the annotations alone (no image is
+        read): e.g. for class co-occurrence statistics over a whole split."""
+        return np.array([self._label[a["category_id"]] for a in self._objects(self.ids[i])],
+                        np.int64)
+
     def __len__(self) -> int:
         return len(self.ids)
 

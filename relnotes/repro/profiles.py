@@ -144,6 +144,17 @@ _GCNET_TINY_CPU = dict(planes=(8, 16, 32, 64), layers=(1, 1, 2, 1), fpn_channels
                        representation_size=256, mask_layers=(32, 32), proposals=64,
                        box_batch_size_per_image=32)
 
+# RN's COCO setting for the full profile of the relation-network notebooks (Appendix A1, FPN):
+# torchvision's R50-FPN (relation_fasterrcnn_r50_fpn) at shorter side 800, test NMS 0.6 (Table 1),
+# trained end to end on flipped train2017 images with SGD, lr 5e-3 for 4 images per step,
+# momentum 0.9, weight decay 1e-4, 6 epochs, x0.1 after 2/3 of them; evaluated on val2017
+# (= minival). The 500-step warm-up is torchvision's habit, not RN's. max_train / max_test: None,
+# all images (a number: the first ones, for a short run).
+_RN_COCO = dict(train_split="train2017", val_split="val2017", max_train=None, max_test=None,
+                pretrained_backbone=True, min_size=800, max_size=1333, nms_thresh=0.6, flip=True,
+                epochs=6, batch_size=4, lr=5e-3, momentum=0.9, weight_decay=1e-4,
+                warmup_steps=500, lr_steps=(4,), num_workers=8, eval_batch_size=8)
+
 # Every scale knob of every notebook. Keys: experiment id (= the notebook's artifact id).
 SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
     {
@@ -222,30 +233,29 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                       d_g=64, geometry_scale=100.0,
                       rows=("2fc", "none", "unary", "relative", "nr1", "nr2", "nr4", "nr8",
                             "nr32", "r10", "r01", "r22", "r44", "wide2fc", "3fc"),
-                      seeds=(0,), tolerance=1.0,
-                      coco=dict(train_split="train2017", val_split="val2017", max_train=None,
-                                max_test=None, pretrained_backbone=True, min_size=800,
-                                max_size=1333, nms_thresh=0.6, flip=True, epochs=6, batch_size=4,
-                                lr=5e-3, momentum=0.9, weight_decay=1e-4, warmup_steps=500,
-                                lr_steps=(4,), num_workers=8, eval_batch_size=8)),
+                      seeds=(0,), tolerance=1.0, coco=_RN_COCO),
         ),
         # book/relation-networks.md, "What the module looks at": the talk's two figures from the
         # first module of a 2fc + RM {1, 1} head, trained as in rn_ablation_head
         # (body, then the head on the frozen body); relation weights and class matrices on the
-        # n_test images (detections scoring >= score_thresh), n_show of them drawn.
+        # n_test images (detections scoring >= score_thresh), n_show of them drawn. full (not
+        # run here): the whole R50-FPN 2fc + RM {1, 1} detector trained on COCO as in
+        # rn_ablation_head's full profile (_RN_COCO); the figures on the first n_test val images.
         "rn_figures": _every_profile(
             smoke=dict(n_train=48, n_test=16, body_epochs=1, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
-                       geometry_scale=100.0, score_thresh=0.2, n_show=4, tolerance=0.5),
+                       geometry_scale=100.0, score_thresh=0.2, n_show=4, tolerance=0.5,
+                       coco=None),
             cpu=dict(n_train=960, n_test=200, body_epochs=4, head_epochs=8, batch_size=16,
                      lr=3e-3, proposals=32, d_f=256, n_relations=4, d_k=32, d_g=64,
-                     geometry_scale=100.0, score_thresh=0.3, n_show=6, tolerance=0.3),
+                     geometry_scale=100.0, score_thresh=0.3, n_show=6, tolerance=0.3, coco=None),
             gpu=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
-                     geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2),
-            full=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
-                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
-                      geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2),
+                     geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2, coco=None),
+            full=dict(n_train=None, n_test=500, body_epochs=None, head_epochs=None,
+                      batch_size=None, lr=None, proposals=1000, d_f=1024, n_relations=16, d_k=64,
+                      d_g=64, geometry_scale=100.0, score_thresh=0.5, n_show=6, tolerance=0.2,
+                      coco=_RN_COCO),
         ),
         # book/local-relation.md: the talk's adversarial-robustness table, at MNIST-5k scale.
         # ResNet-26-mini, a deeper ResNet-"50"-mini (deep_layers blocks) and LR-Net-26-mini

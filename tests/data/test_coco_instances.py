@@ -88,3 +88,9 @@ def test_boxes_only_and_a_flip_transform(tiny_coco_root):
     assert torch.equal(ft["labels"], t["labels"]) and int(ft["image_id"]) == 1
     with pytest.raises(TypeError, match="transforms must be a callable"):
         CocoInstances(tiny_coco_root, transforms="flip")
+
+
+def test_labels_of_reads_the_annotations_only(tiny_coco_root):
+    ds = CocoInstances(tiny_coco_root)
+    assert [ds.labels_of(i).tolist() for i in range(len(ds))] == \
+        [ds[i][1]["labels"].tolist() for i in range(len(ds))] == [[2, 3], [1], [1], []]
