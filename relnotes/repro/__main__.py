@@ -45,7 +45,24 @@ def _parser() -> argparse.ArgumentParser:
                            help="overwrite the references with this run's artifacts (review and "
                                 "commit the change with its reason)")
             s.add_argument("--list", action="store_true", help="list the notebooks and exit")
+            s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                           help="another parameter the notebooks declare, VALUE in YAML (e.g. "
+                                "-p checkpoint_dir=/ckpt -p 'overrides={coco: {epochs: 1}}' "
+                                "-p device=cuda:1); repeatable")
     return p
+
+
+def _parameters(pairs: list[str]) -> dict:
+    """``["a=1", "b={c: 2}"]`` -> ``{"a": 1, "b": {"c": 2}}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise NotebookError(f"--param takes NAME=VALUE; got {pair!r}")
+        out[name.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
@@ -58,7 +75,8 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
         print(f"[{i}/{len(notebooks)}] {nb} ...", flush=True)
         result = run_notebook(nb, args.profile, args.build_dir, notebooks_root=args.notebooks,
                               data_root=args.data_root, progress=progress,
-                              cell_timeout=args.cell_timeout)
+                              cell_timeout=args.cell_timeout,
+                              parameters=_parameters(getattr(args, "param", [])))
         results.append(result)
         if result.error:
             failed += 1

@@ -27,7 +27,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .artifacts import Artifact, Diff, compare
 from .profiles import get_profile
@@ -126,16 +126,20 @@ def run_notebook(
     data_root: str | None = None,
     progress: bool = False,
     cell_timeout: float | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> NotebookResult:
     """Execute one notebook on ``profile`` and collect its artifacts.
 
     The notebook runs with its own folder as working directory and with the parameters
-    ``profile``, ``artifact_dir`` (and ``data_root`` when given) injected. A failing cell does not
+    ``profile``, ``artifact_dir`` (and ``data_root`` when given) injected, plus ``parameters``:
+    other parameters the notebook declares (``checkpoint_dir``, ``overrides``, ``device``, ...).
+    A run with changed knobs is still compared with the references. A failing cell does not
     raise: the result's ``error`` names the cell and the exception, and the partial output
     notebook stays at ``result.output``.
 
     Raises:
-        NotebookError: the notebook lacks a required parameter, or wrote no artifact.
+        NotebookError: the notebook lacks a required parameter or one of ``parameters``, or
+            wrote no artifact.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -146,6 +150,15 @@ def run_notebook(
     if needs_data and "data_root" in declared and data_root is None:
         raise NotebookError(f"{notebook} reads real data on profile {profile!r}: pass "
                             f"--data-root /path/to/data")
+    extra = dict(parameters or {})
+    reserved = sorted({"profile", "artifact_dir", "data_root"} & set(extra))
+    if reserved:
+        raise NotebookError(f"set {reserved} with the runner's own options (--profile, "
+                            f"--data-root), not as parameters")
+    undeclared = sorted(set(extra) - set(declared))
+    if undeclared:
+        raise NotebookError(f"{notebook} has no parameter(s) {undeclared}; its parameters: "
+                            f"{', '.join(declared)}")
     try:
         rel = notebook.resolve().relative_to(Path(notebooks_root).resolve())
     except ValueError:
@@ -158,7 +171,7 @@ def run_notebook(
         shutil.rmtree(artifact_dir)  # stale artifacts of an earlier run must not count
     artifact_dir.mkdir(parents=True)
 
-    parameters = {"profile": profile, "artifact_dir": str(artifact_dir.resolve())}
+    parameters = {"profile": profile, "artifact_dir": str(artifact_dir.resolve()), **extra}
     if data_root is not None and "data_root" in declared:  # others use synthetic data only
         parameters["data_root"] = data_root
     result = NotebookResult(notebook, output, artifact_dir)

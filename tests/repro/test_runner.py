@@ -116,3 +116,18 @@ def test_cli_usage_errors_exit_2_with_a_message(tree, capsys):
     assert "error: unknown notebook 'nope'" in capsys.readouterr().err
     assert main(["run", "--list", "--notebooks", str(tree)]) == 0
     assert "good.ipynb" in capsys.readouterr().out
+
+
+def test_cli_passes_declared_parameters_as_yaml_and_rejects_others(tree, tmp_path, capsys):
+    write_nb(tree / "ch" / "knobs.ipynb", WRITE_ARTIFACT.replace("VALUE", "overrides['x'] + len(tags)"),
+             parameters='profile = "smoke"\nartifact_dir = "a"\noverrides = None\ntags = []')
+    args = ["run", "knobs", "--build-dir", str(tmp_path / "b"), "--notebooks", str(tree),
+            "--update-references"]
+    assert main(args + ["-p", "overrides={x: 40}", "--param", "tags=[a, b]"]) == 0
+    assert Artifact.read(tree / "reference" / "smoke" / "tiny.json").rows[0].values["x"]["ours"] == 42
+    assert main(args + ["-p", "colour=red"]) == 2
+    assert "has no parameter(s) ['colour']" in capsys.readouterr().err
+    assert main(args + ["-p", "profile=cpu"]) == 2
+    assert "runner's own options" in capsys.readouterr().err
+    assert main(args + ["-p", "overrides"]) == 2
+    assert "--param takes NAME=VALUE" in capsys.readouterr().err
