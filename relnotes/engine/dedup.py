@@ -20,7 +20,10 @@ Every method keeps at most ``max_per_image`` detections per image (COCO's 100).
 
 - *alone*: the detector is frozen; :func:`head_outputs` is computed once, without gradients, and
   the network trains on the cached outputs (:class:`CachedHeadOutputs`, for
-  :func:`relnotes.engine.fit`);
+  :func:`relnotes.engine.fit`). On COCO the cache would not fit (1,000 RoI features of 1,024
+  floats per image are 4 MB, 470 GB for train2017): :func:`frozen_detector_dedup_loss` computes
+  the head outputs of each batch on the fly instead, and :func:`stream_detections` evaluates
+  every method batch by batch;
 - *end to end* (Sec. 4.4): :class:`DetectorWithDedup` adds the detector's losses and the
   duplicate-removal loss with equal weights (:func:`e2e_loss`). The gradient of
   :math:`s_0 s_1` reaches the classifier through :math:`s_0` and the head through :math:`f`, but
@@ -33,6 +36,7 @@ Every method keeps at most ``max_per_image`` detections per image (COCO's 100).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +51,8 @@ from ..nn.duplicate_removal import (DuplicateRemoval, duplicate_removal_loss,
 from ..ops.soft_nms import greedy_nms, soft_nms
 
 __all__ = ["HeadOutputs", "head_outputs", "CachedHeadOutputs", "rule_detections",
-           "learned_detections", "dedup_loss", "DetectorWithDedup", "e2e_loss",
-           "duplicates_per_object"]
+           "learned_detections", "dedup_loss", "frozen_detector_dedup_loss", "stream_detections",
+           "DetectorWithDedup", "e2e_loss", "duplicates_per_object"]
 
 
 @dataclass
@@ -284,6 +288,60 @@ def learned_detections(net: DuplicateRemoval, outputs: list[HeadOutputs], *, fir
                                         labels.reshape(-1), max_per_image),
                          image_id=out.image_id))
     net.train(was_training)
+    return dets
+
+
+def frozen_detector_dedup_loss(detector: FasterRCNN, *, first_n: int = 100,
+                               class_score_threshold: float | None = None) -> Callable:
+    """The ``loss_fn`` of :func:`relnotes.engine.fit` that trains a network alone on a frozen
+    ``detector`` without a cache: for each batch ``(images, targets)`` of a detection dataset,
+    :func:`head_outputs` without gradients, then :func:`dedup_loss`. ``detector`` must be on the
+    device ``fit`` trains on; it stays frozen (nothing reaches its parameters)."""
+    def loss_fn(net: DuplicateRemoval, batch) -> Tensor:
+        images, targets = batch
+        with torch.no_grad():
+            outs = head_outputs(detector, list(images), [int(t["image_id"]) for t in targets])
+        return dedup_loss(net, outs, list(targets), first_n=first_n,
+                          class_score_threshold=class_score_threshold)
+    return loss_fn
+
+
+@torch.no_grad()
+def stream_detections(detector: FasterRCNN, dataset: Dataset,
+                      methods: Mapping[str, Callable[[list[HeadOutputs]], list[dict]]], *,
+                      batch_size: int = 8, device: str | torch.device = "cpu",
+                      progress: bool = False) -> dict[str, list[dict]]:
+    """Every method's detections on every image of ``dataset``, batch by batch: the head outputs
+    of a batch are computed once, given to each method, and dropped.
+
+    Args:
+        detector (FasterRCNN): moved to ``device``, run in eval mode (the mode is restored).
+        dataset (Dataset): ``(image, target)`` items, ``target["image_id"]`` the COCO id.
+        methods (dict): name -> function of a list of :class:`HeadOutputs` returning detections
+            as :func:`rule_detections` does, e.g. ``lambda o: rule_detections(o, "nms", 0.5)``.
+        batch_size (int): images per forward pass. Default: 8.
+        device (str or torch.device): Default: ``"cpu"``.
+        progress (bool): a tqdm bar. Default: False.
+
+    Returns:
+        dict: name -> list of detection dicts (tensors on the CPU), image by image.
+    """
+    from tqdm.auto import tqdm
+
+    was_training = detector.training
+    detector.to(device).eval()
+    dets: dict[str, list[dict]] = {name: [] for name in methods}
+    try:
+        for start in tqdm(range(0, len(dataset), batch_size), desc="detections",
+                          disable=not progress):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            outs = head_outputs(detector, [im.to(device) for im, _ in items],
+                                [int(t["image_id"]) for _, t in items])
+            for name, method in methods.items():
+                dets[name] += [{k: v.cpu() if isinstance(v, Tensor) else v for k, v in d.items()}
+                               for d in method(outs)]
+    finally:
+        detector.train(was_training)
     return dets
 
 

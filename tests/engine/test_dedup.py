@@ -4,8 +4,9 @@ from torchvision.ops import batched_nms
 
 from relnotes.data.context_shapes import detection_collate, make_context_shapes
 from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, HeadOutputs,
-                                   dedup_loss, duplicates_per_object, e2e_loss, head_outputs,
-                                   learned_detections, rule_detections)
+                                   dedup_loss, duplicates_per_object, e2e_loss,
+                                   frozen_detector_dedup_loss, head_outputs,
+                                   learned_detections, rule_detections, stream_detections)
 from relnotes.models.tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
 from relnotes.nn import DuplicateRemoval
 from relnotes.ops.soft_nms import batched_soft_nms
@@ -135,3 +136,31 @@ def test_duplicates_per_object():
     # class 1 boxes with s0 >= 0.05 and IoU >= 0.5 with the object: rows 0, 1, 3
     assert duplicates_per_object([out], [target]) == 3.0
     assert duplicates_per_object([out], [target], score_thresh=0.5) == 2.0
+
+
+def test_streamed_detections_and_loss_are_those_of_the_cache(setup):
+    """What the COCO path computes batch by batch equals what the cached path computes."""
+    model, data = setup
+    cached = CachedHeadOutputs(model, data, batch_size=2)
+    outputs = [o for o, _ in cached.items]
+    torch.manual_seed(0)
+    net = small_net()
+    methods = {"nms": lambda o: rule_detections(o, "nms", 0.5),
+               "learned": lambda o: learned_detections(net, o, first_n=8)}
+    streamed = stream_detections(model, data, methods, batch_size=2)
+    for name, method in methods.items():
+        expected = method(outputs)
+        assert [d["image_id"] for d in streamed[name]] == [d["image_id"] for d in expected]
+        for a, b in zip(streamed[name], expected):
+            for k in ("boxes", "scores", "labels"):
+                assert torch.equal(a[k], b[k]), (name, k)
+    batch = detection_collate([data[0], data[1]])
+    for p in model.parameters():          # an earlier test trained this module-scoped model
+        p.grad = None
+    on_the_fly = frozen_detector_dedup_loss(model, first_n=8)(net, batch)
+    assert on_the_fly.item() == pytest.approx(
+        dedup_loss(net, outputs[:2], list(batch[1]), first_n=8).item(), rel=1e-6)
+    on_the_fly.backward()
+    assert all(p.grad is None for p in model.parameters())      # the detector stays frozen
+    assert any(p.grad is not None for p in net.parameters())
+
