@@ -143,18 +143,24 @@ class CachedHeadOutputs(Dataset):
         dataset (Dataset): ``(image, target)`` pairs (target: ``boxes``, ``labels``,
             ``image_id``).
         batch_size (int): images per forward pass. Default: 32.
+        device (str or torch.device, optional): where the images go (the model's device);
+            the outputs are kept on the CPU. Default: the device of the model's parameters.
     """
 
-    def __init__(self, model: FasterRCNN, dataset: Dataset, batch_size: int = 32) -> None:
+    def __init__(self, model: FasterRCNN, dataset: Dataset, batch_size: int = 32,
+                 device: str | torch.device | None = None) -> None:
         was_training = model.training
         model.eval()
+        if device is None:
+            device = next(model.parameters()).device
         self.items = []
         with torch.no_grad():
             for start in range(0, len(dataset), batch_size):
                 pairs = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-                outs = head_outputs(model, [im for im, _ in pairs],
+                outs = head_outputs(model, [im.to(device) for im, _ in pairs],
                                     [int(t["image_id"]) for _, t in pairs])
-                self.items += [(o, t) for o, (_, t) in zip(outs, pairs)]
+                self.items += [(HeadOutputs(o.features.cpu(), o.scores.cpu(), o.boxes.cpu(),
+                                            o.image_id), t) for o, (_, t) in zip(outs, pairs)]
         model.train(was_training)
 
     def __len__(self) -> int:

@@ -77,6 +77,12 @@ FULL_SMALL = {
         coco=dict(train_split="val2017", pretrained_backbone=False, min_size=64, max_size=96,
                   epochs=1, batch_size=2, warmup_steps=1, lr_steps=[], num_workers=0,
                   eval_batch_size=2)),
+    "rn_duplicate_removal": dict(
+        n_test=4, d_f=16, n_relations=2, d_k=8, d_g=16, rank_dim=16, first_n=8, proposals=20,
+        dedup_epochs=1, dedup_batch=2,
+        coco=dict(train_split="val2017", pretrained_backbone=False, min_size=64, max_size=96,
+                  epochs=1, batch_size=2, warmup_steps=1, lr_steps=[], num_workers=0,
+                  eval_batch_size=2)),
 }
 
 
@@ -95,7 +101,6 @@ def test_full_branch_runs_on_a_tiny_coco_folder(name, tiny_coco_root, tmp_path):
         parameters=dict(profile="full", artifact_dir=str(out), data_root=str(tiny_coco_root),
                         checkpoint_dir=str(tmp_path / "ckpt"), overrides=FULL_SMALL[name],
                         device="cpu"))
-    art = json.loads((out / name / f"{name}.json").read_text()) if (out / name).is_dir() else \
-        json.loads((out / f"{name}.json").read_text())
+    art = json.loads((out / f"{name}.json").read_text())
     assert art["profile"] == "full" and "overridden" in art["notes"]
     assert [r["label"] for r in art["rows"]]
