@@ -165,7 +165,11 @@ def _candidates(out: HeadOutputs, first_n: int, class_score_threshold: float | N
     features [C', N, F])."""
     classes, index, top = select_top_n(out.scores, first_n, class_score_threshold)
     scores = out.scores[index, classes[:, None]]            # [C', N], with the gradient
-    return classes, scores, out.boxes[index], out.features[index]
+    # index_select, not features[index]: a RoI is a candidate of several classes, and the
+    # backward of advanced indexing sums its gradients with parallel atomic adds on CPU, in an
+    # order (so a float sum) that changes from run to run; index_select's backward is sequential
+    features = out.features.index_select(0, index.reshape(-1)).unflatten(0, index.shape)
+    return classes, scores, out.boxes[index], features
 
 
 def dedup_loss(net: DuplicateRemoval, outputs: list[HeadOutputs], targets: list[dict], *,
