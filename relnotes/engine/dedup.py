@@ -51,8 +51,8 @@ from ..nn.duplicate_removal import (DuplicateRemoval, duplicate_removal_loss,
 from ..ops.soft_nms import greedy_nms, soft_nms
 
 __all__ = ["HeadOutputs", "head_outputs", "CachedHeadOutputs", "rule_detections",
-           "learned_detections", "dedup_loss", "frozen_detector_dedup_loss", "stream_detections",
-           "DetectorWithDedup", "e2e_loss", "duplicates_per_object"]
+           "learned_detections", "saturated_fraction", "dedup_loss", "frozen_detector_dedup_loss",
+           "stream_detections", "DetectorWithDedup", "e2e_loss", "duplicates_per_object"]
 
 
 @dataclass
@@ -175,7 +175,11 @@ def _candidates(out: HeadOutputs, first_n: int, class_score_threshold: float | N
     features [C', N, F])."""
     classes, index, top = select_top_n(out.scores, first_n, class_score_threshold)
     scores = out.scores[index, classes[:, None]]            # [C', N], with the gradient
-    return classes, scores, out.boxes[index], out.features[index]
+    # index_select, not features[index]: a RoI is a candidate of several classes, and the
+    # backward of advanced indexing sums its gradients with parallel atomic adds on CPU, in an
+    # order (so a float sum) that changes from run to run; index_select's backward is sequential
+    features = out.features.index_select(0, index.reshape(-1)).unflatten(0, index.shape)
+    return classes, scores, out.boxes[index], features
 
 
 def dedup_loss(net: DuplicateRemoval, outputs: list[HeadOutputs], targets: list[dict], *,
@@ -295,6 +299,34 @@ def learned_detections(net: DuplicateRemoval, outputs: list[HeadOutputs], *, fir
                          image_id=out.image_id))
     net.train(was_training)
     return dets
+
+
+@torch.no_grad()
+def saturated_fraction(net: DuplicateRemoval, outputs: list[HeadOutputs], *, first_n: int = 100,
+                       class_score_threshold: float | None = 0.01) -> Tensor:
+    r"""Per threshold, the fraction of the candidates of :func:`learned_detections` whose
+    :math:`s_1` is exactly 0 or 1 in floating point.
+
+    Such a sigmoid passes no gradient (its derivative :math:`s_1 (1 - s_1)` is 0), so a network
+    with :math:`s_1 = 1` everywhere has stopped learning for good and scores exactly like no
+    duplicate removal. Too large a learning rate puts it there: from the logit bias -3, the
+    loss pushes every logit up, and the step overshoots past the float32 limit (logit > ~17).
+
+    Returns:
+        Tensor[T] (T = ``len(net.thresholds)``), in [0, 1]; zeros when there is no candidate.
+    """
+    was_training = net.training
+    net.eval()
+    s1 = []
+    for out in outputs:
+        classes, scores, boxes, feats = _candidates(out, first_n, class_score_threshold)
+        if scores.numel():
+            s1.append(net(feats, scores, boxes).reshape(-1, len(net.thresholds)))   # [C' N, T]
+    net.train(was_training)
+    if not s1:
+        return torch.zeros(len(net.thresholds))
+    s1 = torch.cat(s1)
+    return ((s1 == 0) | (s1 == 1)).float().mean(dim=0)
 
 
 def frozen_detector_dedup_loss(detector: FasterRCNN, *, first_n: int = 100,

@@ -5,8 +5,8 @@ from torchvision.ops import batched_nms
 from relnotes.data.context_shapes import detection_collate, make_context_shapes
 from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, HeadOutputs,
                                    dedup_loss, duplicates_per_object, e2e_loss,
-                                   frozen_detector_dedup_loss, head_outputs,
-                                   learned_detections, rule_detections, stream_detections)
+                                   frozen_detector_dedup_loss, head_outputs, learned_detections,
+                                   rule_detections, saturated_fraction, stream_detections)
 from relnotes.models.tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
 from relnotes.nn import DuplicateRemoval
 from relnotes.ops.soft_nms import batched_soft_nms
@@ -106,6 +106,24 @@ def test_learned_scores_are_s0_times_mean_s1_and_loss_trains_s0():
     loss = dedup_loss(net, [out], [target], first_n=4)
     loss.backward()
     assert out.scores.grad.abs().sum() > 0 and out.features.grad.abs().sum() > 0
+
+
+def test_saturated_fraction_and_no_gradient_once_saturated():
+    torch.manual_seed(0)
+    out = hand_outputs()
+    target = dict(boxes=torch.tensor([[0., 0., 10., 10.]]), labels=torch.tensor([1]))
+    net = small_net()
+    assert saturated_fraction(net, [out], first_n=4).tolist() == [0.0] * 5     # s1 ~ 0.05
+    assert saturated_fraction(net, [], first_n=4).tolist() == [0.0] * 5
+    with torch.no_grad():
+        net.logit.bias[:2] = 40.0      # sigmoid(40) == 1 in float32
+        net.logit.bias[2] = -200.0     # and sigmoid(-200) == 0
+    assert saturated_fraction(net, [out], first_n=4).tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    # issue 3: a network with s1 == 1 everywhere gets exactly no gradient, so it never recovers
+    with torch.no_grad():
+        net.logit.bias[:] = 40.0
+    dedup_loss(net, [out], [target], first_n=4).backward()
+    assert all(p.grad is None or not p.grad.any() for p in net.parameters())
 
 
 def test_cached_outputs_and_e2e_step(setup):

@@ -109,6 +109,30 @@ def test_forward_shapes_init_and_gradients():
     torch.testing.assert_close(final, s * s1.mean(-1))
 
 
+def test_single_threshold_is_one_column_of_several():
+    # RN Table 4 "eta = 0.5": the same network, targets and loss as the eta = 0.5 column of the
+    # five-threshold one (issue 3: the single-threshold path has nothing of its own)
+    five = small_net()
+    one = small_net(thresholds=(0.5,))
+    one.load_state_dict({k: (v[:1] if k.startswith("logit.") else v)
+                         for k, v in five.state_dict().items()})
+    with torch.no_grad():
+        five.logit.weight.normal_(0, 0.5)
+        one.logit.weight.copy_(five.logit.weight[:1])
+    f, s, b = random_detections(2, 12)
+    s1 = five(f, s, b)
+    torch.testing.assert_close(one(f, s, b), s1[..., :1])
+    torch.testing.assert_close(DuplicateRemoval.final_scores(s, one(f, s, b)), s * s1[..., 0])
+    gt = b[0, :3] + 1.0
+    t5 = duplicate_removal_targets(b[0], s[0], gt)
+    t1 = duplicate_removal_targets(b[0], s[0], gt, one.thresholds)
+    assert t1.sum() > 0 and torch.equal(t1, t5[:, :1])
+    p, t = s[0] * s1[0, :, 0], t5[:, 0]                              # the eta = 0.5 column
+    by_hand = (-4 * t * torch.log(p + 1e-8) - (1 - t) * torch.log(1 - p + 1e-8)).mean()
+    assert duplicate_removal_loss(p[None, :, None], t1[None]).item() == pytest.approx(
+        by_hand.item(), rel=1e-6)
+
+
 def test_rank_not_score_and_permutation_equivariance():
     net = small_net()
     with torch.no_grad():
