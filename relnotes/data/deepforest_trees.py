@@ -160,21 +160,35 @@ def load_deepforest_trees(images: tuple[str, ...] = DEEPFOREST_IMAGES, *, tile: 
     return ContextShapes(np.stack(tiles).astype(np.float32), coco, all_boxes, all_labels)
 
 
-def with_flips(data: ContextShapes) -> ContextShapes:
+def with_flips(data: ContextShapes, *, transpose: bool = False) -> ContextShapes:
     """``data`` and its horizontal, vertical and double flips (4x the images; aerial views have
-    no up or left, so every flip is a valid image). New COCO ids follow the last one of ``data``.
+    no up or left, so every flip is a valid image). With ``transpose``, also the transposes of
+    these four (x and y swapped): 8x the images, the eight symmetries of the square, i.e. every
+    90-degree rotation with and without a flip. New COCO ids follow the last one of ``data``.
 
-    Examples: a box (1, 2, 5, 6) in a 10 px tile becomes (5, 2, 9, 6) flipped left-right.
+    Args:
+        data (ContextShapes): square or rectangular images (a transpose swaps width and height).
+        transpose (bool): add the transposed copies. Default: False.
+
+    Examples: a box (1, 2, 5, 6) in a 10 px tile becomes (5, 2, 9, 6) flipped left-right, and
+    (2, 1, 6, 5) transposed.
+
+    Raises:
+        ValueError: ``transpose`` with images that are not square (the copies could not be
+            stacked).
     """
+    if transpose and len(data) and data.images.shape[1] != data.images.shape[2]:
+        raise ValueError(f"transpose needs square images; got {data.images.shape[2]} x "
+                         f"{data.images.shape[1]} px")
     images, boxes, labels = [], [], []
     coco = dict(images=[], annotations=[], categories=[dict(c) for c in data.coco["categories"]])
     image_id = max(im["id"] for im in data.coco["images"]) + 1 if len(data) else 1
-    ids = [im["id"] for im in data.coco["images"]]
-    anns = {i: [] for i in ids}
-    for a in data.coco["annotations"]:
-        anns[a["image_id"]].append(a)
     ann_id = 1
-    for flip_x, flip_y in ((False, False), (True, False), (False, True), (True, True)):
+    variants = [(fx, fy, False) for fx, fy in ((False, False), (True, False), (False, True),
+                                               (True, True))]
+    if transpose:
+        variants += [(fx, fy, True) for fx, fy, _ in variants]
+    for flip_x, flip_y, swap in variants:
         for k, entry in enumerate(data.coco["images"]):
             im, b = data.images[k], data.boxes[k].copy()
             w, h = entry["width"], entry["height"]
@@ -182,12 +196,16 @@ def with_flips(data: ContextShapes) -> ContextShapes:
                 im, b[:, [0, 2]] = im[:, ::-1], w - b[:, [2, 0]]
             if flip_y:
                 im, b[:, [1, 3]] = im[::-1], h - b[:, [3, 1]]
-            new_id = entry["id"] if not (flip_x or flip_y) else image_id
-            image_id += int(flip_x or flip_y)
+            if swap:
+                im, b, w, h = im.transpose(1, 0, 2), b[:, [1, 0, 3, 2]], h, w
+            original = not (flip_x or flip_y or swap)
+            new_id = entry["id"] if original else image_id
+            image_id += int(not original)
             images.append(np.ascontiguousarray(im))
-            boxes.append(b)
+            boxes.append(np.ascontiguousarray(b))
             labels.append(data.labels[k].copy())
-            coco["images"].append(dict(entry, id=new_id, flip=[flip_x, flip_y]))
+            coco["images"].append(dict(entry, id=new_id, width=w, height=h, flip=[flip_x, flip_y],
+                                       transpose=swap))
             for bb, c in zip(b, data.labels[k]):
                 bw, bh = float(bb[2] - bb[0]), float(bb[3] - bb[1])
                 coco["annotations"].append(dict(id=ann_id, image_id=new_id, category_id=int(c),

@@ -440,42 +440,49 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         ),
         # book/relation-networks.md, "Real data: trees": deepforest's annotated images
         # downscaled by `scale` (3: crowns of 5-25 px, about the backbone's receptive field) and
-        # cut into tile px tiles (train_images / test_images, the test
-        # image held out); the tiny Faster R-CNN (one class, anchors anchor_sizes) trained
-        # det_epochs on the train tiles and their flips; DuplicateRemoval as in
-        # rn_duplicate_removal, trained alone on the frozen detector. No gpu / full variant of the
-        # data exists (the package has four images), so gpu / full only train longer.
+        # cut into tile px tiles (train_images / test_images, the test image held out); the tiny
+        # Faster R-CNN (one class, backbone `channels` with BatchNorm if batch_norm, square
+        # anchors of anchor_sizes px: the crowns are round, median width / height 0.9-1.0)
+        # trained det_epochs with Adam det_lr (x0.1 at lr_steps) on the train tiles and their
+        # flips (and transposes: all eight symmetries of the square), `proposals` RoIs per tile;
+        # DuplicateRemoval as in rn_duplicate_removal, trained alone on the frozen detector. No
+        # gpu / full variant of the data exists (the package has four images), so gpu / full
+        # only train longer.
         "rn_dedup_forest": _every_profile(
             smoke=dict(scale=2, tile=128, train_images=("OSBS_029", "SOAP_061"),
                        test_images=("2019_YELL_2_541000_4977000_image_crop",),
-                       flips=False, anchor_sizes=(8, 16, 32), proposals=64, det_epochs=1,
-                       det_lr=2e-3, batch_size=8, first_n=32, d_f=32, n_relations=4, d_k=16,
+                       flips=False, transpose=False, channels=(32, 64, 64), batch_norm=True,
+                       anchor_sizes=(8, 16, 32), proposals=64, det_epochs=1, det_lr=2e-3,
+                       lr_steps=(), batch_size=8, first_n=32, d_f=32, n_relations=4, d_k=16,
                        d_g=32, rank_dim=32, dedup_epochs=1, dedup_lr=3e-3, dedup_batch=4,
                        nms_thresholds=(0.3, 0.5, 0.7), soft_sigmas=(0.2, 0.6, 1.0),
                        tolerance=3.0),
             cpu=dict(scale=3, tile=96,
                      train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
                      test_images=("2019_YELL_2_541000_4977000_image_crop",),
-                     flips=True, anchor_sizes=(6, 12, 20), proposals=64, det_epochs=6,
-                     det_lr=3e-3, batch_size=4, first_n=32, d_f=64, n_relations=4, d_k=16,
-                     d_g=32, rank_dim=64, dedup_epochs=2, dedup_lr=3e-3, dedup_batch=4,
+                     flips=True, transpose=True, channels=(32, 64, 128), batch_norm=True,
+                     anchor_sizes=(6, 8, 11, 16, 22), proposals=128, det_epochs=12, det_lr=1e-3,
+                     lr_steps=(9,), batch_size=4, first_n=64, d_f=64, n_relations=4, d_k=16,
+                     d_g=32, rank_dim=64, dedup_epochs=8, dedup_lr=3e-3, dedup_batch=4,
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=2.0),
             gpu=dict(scale=3, tile=96,
                      train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
                      test_images=("2019_YELL_2_541000_4977000_image_crop",),
-                     flips=True, anchor_sizes=(6, 12, 20), proposals=128, det_epochs=40,
-                     det_lr=2e-3, batch_size=8, first_n=100, d_f=128, n_relations=16, d_k=64,
+                     flips=True, transpose=True, channels=(64, 128, 256), batch_norm=True,
+                     anchor_sizes=(6, 8, 11, 16, 22), proposals=128, det_epochs=48, det_lr=1e-3,
+                     lr_steps=(36,), batch_size=8, first_n=100, d_f=128, n_relations=16, d_k=64,
                      d_g=64, rank_dim=128, dedup_epochs=20, dedup_lr=1e-3, dedup_batch=8,
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
             full=dict(scale=3, tile=96,
                       train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
                       test_images=("2019_YELL_2_541000_4977000_image_crop",),
-                      flips=True, anchor_sizes=(6, 12, 20), proposals=128, det_epochs=40,
-                      det_lr=2e-3, batch_size=8, first_n=100, d_f=128, n_relations=16, d_k=64,
-                      d_g=64, rank_dim=128, dedup_epochs=20, dedup_lr=1e-3, dedup_batch=8,
-                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
+                      flips=True, transpose=True, channels=(64, 128, 256), batch_norm=True,
+                      anchor_sizes=(6, 8, 11, 16, 22), proposals=128, det_epochs=48,
+                      det_lr=1e-3, lr_steps=(36,), batch_size=8, first_n=100, d_f=128,
+                      n_relations=16, d_k=64, d_g=64, rank_dim=128, dedup_epochs=20,
+                      dedup_lr=1e-3, dedup_batch=8, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                       soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
         ),
     }

@@ -90,3 +90,26 @@ def test_with_flips():
     # the flipped box covers the flipped pixels: the object's colour is inside it
     x0, y0, x1, y1 = (int(v) for v in fb[0])
     np.testing.assert_array_equal(f.images[2][y0:y1, x0:x1], d.images[0][y0:y1, 32 - x1:32 - x0][:, ::-1])
+
+
+def test_with_flips_transpose():
+    from relnotes.data.context_shapes import make_context_shapes
+    from relnotes.data.deepforest_trees import with_flips
+
+    d = make_context_shapes(2, seed=0, image_size=32, large_size=(8, 10), n_small=(0, 0))
+    f = with_flips(d, transpose=True)
+    assert len(f) == 16 and len({im["id"] for im in f.coco["images"]}) == 16
+    assert len(f.coco["annotations"]) == 8 * len(d.coco["annotations"])
+    np.testing.assert_array_equal(f.images[:8], with_flips(d).images)      # the four flips first
+    np.testing.assert_array_equal(f.images[8], d.images[0].transpose(1, 0, 2))
+    b, tb = d.boxes[0], f.boxes[8]
+    np.testing.assert_array_equal(tb, b[:, [1, 0, 3, 2]])
+    # the transposed box covers the transposed pixels
+    x0, y0, x1, y1 = (int(v) for v in tb[0])
+    np.testing.assert_array_equal(f.images[8][y0:y1, x0:x1],
+                                  d.images[0][x0:x1, y0:y1].transpose(1, 0, 2))
+    # transposed left-right flip = a 90-degree rotation
+    np.testing.assert_array_equal(f.images[10], np.rot90(d.images[0], 1))
+    assert [im["transpose"] for im in f.coco["images"]] == [False] * 8 + [True] * 8
+    with pytest.raises(ValueError, match="transpose needs square images; got 32 x 16"):
+        with_flips(type(d)(d.images[:, :16], d.coco, d.boxes, d.labels), transpose=True)

@@ -24,6 +24,30 @@ def test_backbone_stride_and_receptive_field():
     assert int(xs.max() - xs.min()) + 1 <= 15 and int(ys.max() - ys.min()) + 1 <= 15
 
 
+def test_backbone_norm_layer():
+    plain = TinyBackbone()
+    assert [k for k in plain.state_dict()] == ["0.weight", "0.bias", "2.weight", "2.bias",
+                                               "4.weight", "4.bias"]
+    b = TinyBackbone((8, 16, 24), norm_layer=torch.nn.BatchNorm2d)
+    convs = [m for m in b if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in b if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [c.bias for c in convs] == [None] * 3
+    assert [n.num_features for n in norms] == [8, 16, 24]
+    assert b(torch.zeros(2, 3, 32, 32)).shape == (2, 24, 8, 8)
+    g = TinyBackbone(norm_layer=lambda c: torch.nn.GroupNorm(8, c))
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in g) == 3
+
+
+def test_anchor_sizes_and_aspect_ratios():
+    m = tiny_faster_rcnn(anchor_sizes=(6, 8, 11, 16, 22), aspect_ratios=(1.0,))
+    assert m.rpn.head.cls_logits.out_channels == 5          # one anchor per size and ratio
+    assert tiny_faster_rcnn().rpn.head.cls_logits.out_channels == 9
+    anchors = m.rpn.anchor_generator.cell_anchors[0]
+    sides = anchors[:, 2:] - anchors[:, :2]
+    assert sides[:, 0].tolist() == pytest.approx([6, 8, 11, 16, 22], abs=1)
+    assert (sides[:, 0] == sides[:, 1]).all()
+
+
 def test_builds_2fc_and_rm_heads():
     m = tiny_faster_rcnn()
     assert isinstance(m.roi_heads.box_head, RelationBoxHead)
