@@ -11,6 +11,8 @@ Three small modules a reader can hold in their head:
 - :mod:`relnotes.engine.dedup` (imported by its path): duplicate removal after a detector's box
   head, the rules (NMS, Soft-NMS) and the learned network, trained alone or end to end (RN
   Tables 3-4).
+- :mod:`relnotes.engine.coco` (imported by its path): RN's COCO setting of the ``full`` profile
+  (splits, the R50-FPN detector, the SGD schedule) in one place for the detection notebooks.
 
 A typical chapter::
 

@@ -180,26 +180,3 @@ def test_predict_coco_gives_boxes_and_rle_masks_and_restores_the_mode(masks):
     d = dets[0]
     assert set(d) == {"image_id", "category_id", "bbox", "score", "segmentation"}
     assert d["segmentation"]["size"] == [64, 64] and 1 <= d["category_id"] <= 6
-
-
-def test_the_full_profile_pipeline_on_a_tiny_coco_folder(tiny_coco_root):
-    """What the full profile runs on COCO, end to end on four images: CocoInstances (boxes only,
-    flipped), the R50-FPN 2fc + RM detector, the SGD schedule, COCO AP with COCO's category ids."""
-    from torchvision.transforms import v2
-
-    from relnotes.data.coco_instances import CocoInstances
-    from relnotes.models import relation_fasterrcnn_r50_fpn
-
-    train = CocoInstances(tiny_coco_root, "val2017", skip_empty=True, masks=False,
-                          transforms=v2.RandomHorizontalFlip(0.5))
-    test = CocoInstances(tiny_coco_root, "val2017", masks=False)
-    torch.manual_seed(0)
-    model = relation_fasterrcnn_r50_fpn(len(train.label_to_category), relations=(1, 1),
-                                        min_size=64, max_size=96, proposals=20)
-    sgd = torch.optim.SGD(trainable_parameters(model), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    h = train_detector(model, train, sgd, epochs=2, batch_size=2, warmup_steps=1, lr_steps=(1,))
-    assert len(h.step_losses) == 4 and all(math.isfinite(x) for x in h.step_losses)
-    assert sgd.param_groups[0]["lr"] == pytest.approx(1e-4)     # x0.1 after the first epoch
-    r = evaluate_detector(model, test, test.coco_gt, label_to_category=test.label_to_category,
-                          batch_size=2)
-    assert 0.0 <= r["mAP"] <= 1.0 and set(r["per_class"]) == {"person", "dog", "toothbrush"}
