@@ -18,8 +18,12 @@ Each row gets its MACs (closed forms, :mod:`relnotes.analysis.complexity`), the 
 of ``repeats`` runs after one warm-up, and the **peak memory** allocated above what was allocated
 before the run: on CUDA, ``torch.cuda.max_memory_allocated``; on the CPU, the allocation events
 of :mod:`torch.profiler` (every tensor allocation and free, in order; the running sum's maximum).
-Memory is deterministic for fixed shapes; times depend on the machine and its load, so they are
-printed as ratios measured in the same run and never regression-checked.
+The measured peak is exact for one machine, but not across machines: on the CPU, oneDNN and MKL
+choose other kernels, with other workspaces, on other processors (an AVX2-only AMD EPYC measured
+ResNet-26's step at 84 MiB where an AVX-512 one measured 62). So what a regression check can hold
+on any machine is the algorithm's footprint, computed from the shapes (:func:`k2_tensor_bytes`:
+the :math:`k^2`-sized tensor each implementation must hold); measured memory and times are shown
+as this machine's and never compared.
 
 Run it::
 
@@ -47,7 +51,7 @@ from ..ops.local_relation import (
 )
 
 __all__ = ["Measurement", "peak_memory", "median_seconds", "op_benchmark", "network_benchmark",
-           "equal_mac_conv_channels", "format_table", "main"]
+           "equal_mac_conv_channels", "k2_tensor_bytes", "format_table", "main"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,30 @@ def equal_mac_conv_channels(channels: int, groups: int, kernel_size: int) -> int
     """C' of the C' -> C' 3 x 3 convolution with (about) the op's MACs per pixel:
     :math:`9 C'^2 \\approx k^2 (C + G)`, rounded."""
     return max(1, round(math.sqrt(kernel_size**2 * (channels + groups) / 9)))
+
+
+def k2_tensor_bytes(implementation: str, batch: int, channels: int, size: int,
+                    kernel_size: int, m: int, *, stride: int = 1, element_size: int = 4) -> int:
+    """Bytes of the :math:`k^2`-sized tensor an implementation of the op must hold for the
+    backward pass, from the shapes alone (the point of the memory comparison).
+
+    - ``"unfold"``: the unfolded value, Tensor[B, G m, k², H', W'] (every channel of every window);
+    - ``"reference"``: the aggregation weights, Tensor[B, G, k², H', W'] (one per channel group:
+      m times fewer).
+
+    With G = ceil(C / m) groups and H' = ceil(size / stride). The ratio is 1 / m.
+    """
+    if min(batch, channels, size, kernel_size, m, stride, element_size) < 1:
+        raise ValueError(f"need positive sizes; got batch={batch}, channels={channels}, "
+                         f"size={size}, kernel_size={kernel_size}, m={m}, stride={stride}")
+    groups = -(-channels // m)
+    out = -(-size // stride)
+    per_group = batch * groups * kernel_size**2 * out * out * element_size
+    if implementation == "unfold":
+        return per_group * m
+    if implementation == "reference":
+        return per_group
+    raise ValueError(f"implementation must be 'unfold' or 'reference'; got {implementation!r}")
 
 
 def _forward_backward(fn: Callable[..., Tensor], inputs: Sequence[Tensor]) -> Callable[[], None]:

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from .artifacts import format_diffs
 from .profiles import PROFILES, UnknownProfileError, get_profile
-from .runner import NotebookError, check_artifacts, resolve, run_notebook, update_references
+from .numerics import NUMERICS, PINNED, cpu_flags
+from .runner import (
+    NotebookError, check_artifacts, explain_failures, resolve, run_notebook, update_references,
+)
 
 BOOK_GENERATED = Path("book/_generated")
 
@@ -39,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
         s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="per-cell progress bar (default: when stderr is a terminal)")
+        s.add_argument("--numerics", choices=NUMERICS, default="pinned",
+                       help="pinned: the AVX2 kernels of ATen, oneDNN and MKL, the path of the "
+                            "references, on any x86-64 processor (default); native: the "
+                            "processor's own (its trained values differ from the references')")
         if name == "run":
             s.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
             s.add_argument("--update-references", action="store_true",
@@ -71,12 +78,27 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     results, failed = [], 0
     print(f"profile {args.profile}: {len(notebooks)} notebook(s) -> {args.build_dir}/{args.profile}")
+    if args.numerics == "pinned":
+        print("numerics: pinned (" + ", ".join(f"{k}={v}" for k, v in PINNED.items()) + ")")
+        flags = cpu_flags()
+        if flags and "avx2" not in flags:
+            print("warning: this processor has no AVX2, so it cannot take the pinned numerical "
+                  "path of the references: trained values may differ from them", file=sys.stderr)
+    else:
+        print("numerics: native (this processor's own kernels; trained values may differ from "
+              "the references, which were made on the pinned path)")
+    noted = False
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb} ...", flush=True)
         result = run_notebook(nb, args.profile, args.build_dir, notebooks_root=args.notebooks,
                               data_root=args.data_root, progress=progress,
                               cell_timeout=args.cell_timeout,
-                              parameters=_parameters(getattr(args, "param", [])))
+                              parameters=_parameters(getattr(args, "param", [])),
+                              numerics=args.numerics)
+        if result.environment_notes and not noted:
+            noted = True
+            for note in result.environment_notes:
+                print(f"    note: {note}")
         results.append(result)
         if result.error:
             failed += 1
@@ -94,6 +116,8 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
         print(f"\ncomparison with {references / args.profile}:")
         print(format_diffs(diffs))
     bad = sum(not d.ok for d in diffs)
+    if bad:
+        print("\n" + explain_failures(diffs, artifacts, args.profile, references))
     print(f"\n{len(results) - failed} notebook(s) ran, {failed} failed; "
           f"{len(diffs) - bad} value(s) match the references, {bad} differ")
     return (1 if failed or bad else 0), results

@@ -347,4 +347,7 @@ def environment(seed: int | None = None, device: str | None = None) -> dict[str,
     except (OSError, subprocess.SubprocessError):
         env["git"] = None
     env["executable"] = Path(sys.executable).name
+    from .numerics import describe
+
+    env.update(describe())  # numerical path, CPU capability, processor, MKL / oneDNN versions
     return env

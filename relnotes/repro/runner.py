@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import numerics as _numerics
 from .artifacts import Artifact, Diff, compare
 from .profiles import get_profile
 
 __all__ = [
     "NotebookError", "NotebookResult", "discover", "resolve", "check_parameters", "run_notebook",
-    "check_artifacts", "update_references",
+    "check_artifacts", "explain_failures", "update_references",
 ]
 
 REQUIRED_PARAMETERS = ("profile", "artifact_dir")
@@ -54,6 +55,8 @@ class NotebookResult:
     seconds: float = 0.0
     artifacts: list[Path] = field(default_factory=list)
     error: str | None = None
+    numerics: str = "pinned"
+    environment_notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -127,13 +130,19 @@ def run_notebook(
     progress: bool = False,
     cell_timeout: float | None = None,
     parameters: Mapping[str, Any] | None = None,
+    numerics: str = "pinned",
 ) -> NotebookResult:
     """Execute one notebook on ``profile`` and collect its artifacts.
 
     The notebook runs with its own folder as working directory and with the parameters
     ``profile``, ``artifact_dir`` (and ``data_root`` when given) injected, plus ``parameters``:
     other parameters the notebook declares (``checkpoint_dir``, ``overrides``, ``device``, ...).
-    A run with changed knobs is still compared with the references. A failing cell does not
+    A run with changed knobs is still compared with the references.
+
+    ``numerics="pinned"`` (the default) runs the kernel on the pinned numerical path of
+    :mod:`relnotes.repro.numerics` (the AVX2 kernels of ATen, oneDNN and MKL), the path on which
+    the references were made, whatever the processor and the caller's shell; ``"native"`` lets the
+    libraries choose for this processor. A failing cell does not
     raise: the result's ``error`` names the cell and the exception, and the partial output
     notebook stays at ``result.output``.
 
@@ -174,13 +183,15 @@ def run_notebook(
     parameters = {"profile": profile, "artifact_dir": str(artifact_dir.resolve()), **extra}
     if data_root is not None and "data_root" in declared:  # others use synthetic data only
         parameters["data_root"] = data_root
-    result = NotebookResult(notebook, output, artifact_dir)
+    result = NotebookResult(notebook, output, artifact_dir, numerics=numerics)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters, kernel_name="python3",
-            cwd=str(notebook.parent), progress_bar=progress, execution_timeout=cell_timeout,
-        )
+        with _numerics.applied(numerics) as notes:  # the kernel inherits this environment
+            result.environment_notes = notes
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                cwd=str(notebook.parent), progress_bar=progress, execution_timeout=cell_timeout,
+            )
     except PapermillExecutionError as e:
         result.error = (
             f"{notebook} failed in cell {e.cell_index} (execution count {e.exec_count}): "
@@ -212,6 +223,30 @@ def check_artifacts(
             continue
         diffs.extend(compare(ours, Artifact.read(ref_path)))
     return diffs
+
+
+def explain_failures(diffs: Sequence[Diff], artifacts: Sequence[Path], profile: str,
+                     reference_root: str | os.PathLike) -> str:
+    """For every artifact with a failed comparison, what differs between the environment of its
+    reference and this run's (numerical path, CPU capability, threads, library versions,
+    processor); empty when nothing failed. A failure with no difference named is a change of the
+    code or the data, not of the machine."""
+    failed = {d.artifact for d in diffs if not d.ok}
+    lines = []
+    for path in artifacts:
+        ours = Artifact.read(path)
+        ref_path = Path(reference_root) / profile / f"{ours.id}.json"
+        if ours.id not in failed or not ref_path.is_file():
+            continue
+        diff = _numerics.differences(ours.environment, Artifact.read(ref_path).environment)
+        if diff:
+            lines.append(f"{ours.id}: this run's environment differs from its reference's "
+                         f"(values may differ because of the machine, not the code):")
+            lines += [f"    {d}" for d in diff]
+        else:
+            lines.append(f"{ours.id}: same numerical environment as its reference: a value that "
+                         f"differs comes from the code or the data")
+    return "\n".join(lines)
 
 
 def update_references(

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from relnotes.analysis.lr_benchmark import (
-    Measurement, equal_mac_conv_channels, format_table, main, median_seconds, network_benchmark,
+    Measurement, equal_mac_conv_channels, format_table, k2_tensor_bytes, main, median_seconds, network_benchmark,
     op_benchmark, peak_memory,
 )
 from relnotes.ops import local_relation_macs
@@ -75,3 +75,15 @@ def test_main_prints_the_op_table(capsys):
           "--repeats", "1"])
     out = capsys.readouterr().out
     assert "B=1, C=16, 8x8, k=3, m=4" in out and "unfold (naive)" in out
+
+
+def test_k2_tensors_from_the_shapes():
+    # B=8, C=256, m=8 -> G=32 groups; 28x28, k=7: weights 8*32*49*784 floats, the unfold m times more
+    assert k2_tensor_bytes("reference", 8, 256, 28, 7, 8) == 8 * 32 * 49 * 784 * 4
+    assert k2_tensor_bytes("unfold", 8, 256, 28, 7, 8) == 8 * 256 * 49 * 784 * 4
+    # C=10, m=4: G=3 groups of 4 channels (the last padded), stride 2 on 5x5 -> 3x3 outputs
+    assert k2_tensor_bytes("unfold", 1, 10, 5, 3, 4, stride=2) == 3 * 4 * 9 * 9 * 4
+    with pytest.raises(ValueError, match="'unfold' or 'reference'"):
+        k2_tensor_bytes("cuda", 1, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="positive sizes"):
+        k2_tensor_bytes("unfold", 0, 1, 1, 1, 1)

@@ -11,7 +11,9 @@ import nbformat
 import pytest
 
 from relnotes.repro import format_diffs, get_profile
-from relnotes.repro.runner import check_artifacts, check_parameters, discover, run_notebook
+from relnotes.repro.runner import (
+    check_artifacts, check_parameters, discover, explain_failures, run_notebook,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = discover(ROOT / "notebooks")
@@ -42,7 +44,8 @@ def _reproduce(nb: Path, profile: str, tmp_path: Path) -> None:
     result = run_notebook(nb, profile, tmp_path, notebooks_root=ROOT / "notebooks")
     assert result.error is None, result.error
     diffs = check_artifacts(result.artifacts, profile, ROOT / "notebooks" / "reference")
-    assert diffs and all(d.ok for d in diffs), "\n" + format_diffs(diffs)
+    assert diffs and all(d.ok for d in diffs), "\n" + format_diffs(diffs) + "\n" + \
+        explain_failures(diffs, result.artifacts, profile, ROOT / "notebooks" / "reference")
     budget = get_profile(profile).budget_s
     assert result.seconds < 3 * budget, \
         f"{nb.name} took {result.seconds:.0f} s on {profile}, budget {budget:.0f} s"

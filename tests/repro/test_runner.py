@@ -5,6 +5,7 @@ import pytest
 
 from relnotes.repro import Artifact
 from relnotes.repro.__main__ import main
+from relnotes.repro.numerics import cpu_flags
 from relnotes.repro.runner import NotebookError, check_parameters, resolve, run_notebook
 
 WRITE_ARTIFACT = """
@@ -131,3 +132,45 @@ def test_cli_passes_declared_parameters_as_yaml_and_rejects_others(tree, tmp_pat
     assert "runner's own options" in capsys.readouterr().err
     assert main(args + ["-p", "overrides"]) == 2
     assert "--param takes NAME=VALUE" in capsys.readouterr().err
+
+
+CAPABILITY = """
+import torch
+from relnotes.repro import Artifact, Column, environment
+art = Artifact("cap", "Capability", profile=profile, columns=[Column("x", "x")])
+art.add_row("row", x=torch.backends.cpu.get_cpu_capability())
+art.environment = environment()
+art.write(artifact_dir)
+"""
+
+
+@pytest.mark.skipif("avx2" not in cpu_flags(), reason="the processor has no AVX2")
+def test_the_kernel_runs_on_the_pinned_path_whatever_the_shell_says(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    nb = write_nb(tree / "ch" / "cap.ipynb", CAPABILITY)
+    result = run_notebook(nb, "smoke", tmp_path / "b", notebooks_root=tree)
+    art = Artifact.read(result.artifacts[0])
+    assert art.rows[0].values["x"]["ours"] == "AVX2"
+    assert art.environment["numerics"] == "pinned"
+    assert result.environment_notes == ["ATEN_CPU_CAPABILITY=default from the environment is "
+                                        "replaced by avx2 (numerics 'pinned')"]
+    native = run_notebook(nb, "smoke", tmp_path / "n", notebooks_root=tree, numerics="native")
+    art = Artifact.read(native.artifacts[0])
+    assert art.environment["numerics"] == "native"   # the shell's variable is removed too
+
+
+def test_a_failed_comparison_names_the_environment_difference(tree, tmp_path, capsys):
+    nb = write_nb(tree / "ch" / "cap.ipynb", CAPABILITY.replace(
+        "torch.backends.cpu.get_cpu_capability()", "VALUE"))
+    args = ["run", "cap", "--profile", "smoke", "--build-dir", str(tmp_path / "b"),
+            "--notebooks", str(tree)]
+    write_nb(nb, CAPABILITY.replace("torch.backends.cpu.get_cpu_capability()", "1"))
+    assert main(args + ["--update-references"]) == 0
+    write_nb(nb, CAPABILITY.replace("torch.backends.cpu.get_cpu_capability()", "2"))
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "same numerical environment as its reference: a value that differs comes from the code" \
+        in capsys.readouterr().out
+    assert main(args + ["--numerics", "native"]) == 1
+    out = capsys.readouterr().out
+    assert "numerics: native" in out and "numerics: reference pinned, this run native" in out
