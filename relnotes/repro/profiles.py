@@ -51,6 +51,9 @@ class Profile:
         device (str): ``"cpu"`` or ``"cuda"``.
         needs_data_root (bool): the profile trains on real data found under ``data_root``.
         seed (int): the seed of every experiment on this profile.
+        seeds (tuple[int, ...]): the seeds a trained comparison runs on this profile, one value
+            per seed in the artifact (mean ± sd and n in the book). At least one, no duplicates.
+            Default: ``(0,)``.
     """
 
     name: str
@@ -60,6 +63,20 @@ class Profile:
     device: str
     needs_data_root: bool = False
     seed: int = 0
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        seeds = tuple(self.seeds)
+        if len(seeds) < 1:
+            raise ValueError(f"profile {self.name!r}: seeds must name at least 1 seed; got "
+                             f"{self.seeds!r}")
+        dup = sorted({s for s in seeds if seeds.count(s) > 1})
+        if dup:
+            raise ValueError(f"profile {self.name!r}: seeds must be distinct; {dup} repeated in "
+                             f"{self.seeds!r}")
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise ValueError(f"profile {self.name!r}: seeds must be integers; got {self.seeds!r}")
+        object.__setattr__(self, "seeds", seeds)
 
     def data_path(self, data_root: str | os.PathLike | None) -> Path | None:
         """Where a notebook that can read real data finds it on this profile.
@@ -118,12 +135,15 @@ class Profile:
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
-        "smoke": Profile("smoke", where="CI, 2 CPU cores", budget_s=60, threads=1, device="cpu"),
-        "cpu": Profile("cpu", where="a laptop, 2+ CPU cores", budget_s=600, threads=2, device="cpu"),
-        "gpu": Profile("gpu", where="one CUDA GPU", budget_s=3600, threads=None, device="cuda"),
+        "smoke": Profile("smoke", where="CI, 2 CPU cores", budget_s=60, threads=1, device="cpu",
+                         seeds=(0,)),
+        "cpu": Profile("cpu", where="a laptop, 2+ CPU cores", budget_s=600, threads=2, device="cpu",
+                       seeds=(0, 1, 2)),
+        "gpu": Profile("gpu", where="one CUDA GPU", budget_s=3600, threads=None, device="cuda",
+                       seeds=(0, 1, 2)),
         "full": Profile(
             "full", where="GPUs + real COCO / ImageNet", budget_s=float("inf"), threads=None,
-            device="cuda", needs_data_root=True,
+            device="cuda", needs_data_root=True, seeds=(0,),
         ),
     }
 )

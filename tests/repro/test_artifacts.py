@@ -24,7 +24,9 @@ def test_round_trip(tmp_path):
 
 def test_identical_artifacts_compare_ok():
     diffs = compare(make(), make())
-    assert [d.ok for d in diffs] == [True, True]
+    # params, acc, acc's paper value, notes
+    assert [(d.metric, d.ok) for d in diffs] == [("params", True), ("acc", True),
+                                                 ("acc (paper)", True), ("notes", True)]
 
 
 def test_exact_column_fails_on_any_change_and_tolerant_column_within_tolerance():

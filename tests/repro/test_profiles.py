@@ -47,3 +47,20 @@ def test_overrides_replace_knobs_and_update_dict_knobs_key_by_key():
         full.scale("rn_ablation_head", {"epochz": 1})
     with pytest.raises(KeyError, match=r"coco has no knob\(s\) \['epochz'\]"):
         full.scale("rn_ablation_head", {"coco": {"epochz": 1}})
+
+
+def test_seeds_per_profile():
+    assert get_profile("smoke").seeds == (0,)
+    assert get_profile("cpu").seeds == (0, 1, 2)
+    assert get_profile("gpu").seeds == (0, 1, 2)
+    assert get_profile("full").seeds == (0,)
+
+
+@pytest.mark.parametrize("seeds, message", [((), r"at least 1 seed"),
+                                            ((0, 1, 0), r"distinct; \[0\] repeated"),
+                                            ((0, 1.5), r"integers")])
+def test_bad_seed_lists_are_refused_with_a_clear_message(seeds, message):
+    from relnotes.repro import Profile
+
+    with pytest.raises(ValueError, match=rf"profile 'x': seeds must .*{message}"):
+        Profile("x", where="here", budget_s=1, threads=1, device="cpu", seeds=seeds)

@@ -103,11 +103,12 @@ def test_cli_update_then_check_then_detect_a_change(tree, tmp_path, capsys):
     assert main(args + ["--update-references"]) == 0
     assert (tree / "reference" / "smoke" / "tiny.json").is_file()
     assert main(args) == 0
-    assert "1 value(s) match the references, 0 differ" in capsys.readouterr().out
+    # x and the notes
+    assert "2 value(s) match the references, 0 differ" in capsys.readouterr().out
     write_nb(tree / "ch" / "good.ipynb", WRITE_ARTIFACT.replace("VALUE", "2"))
     assert main(args) == 1
     out = capsys.readouterr().out
-    assert "FAIL: outside tolerance" in out and "0 value(s) match the references, 1 differ" in out
+    assert "FAIL: outside tolerance" in out and "1 value(s) match the references, 1 differ" in out
 
 
 def test_cli_usage_errors_exit_2_with_a_message(tree, capsys):
