@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--update-references", action="store_true",
                            help="overwrite the references with this run's artifacts (review and "
                                 "commit the change with its reason)")
+            s.add_argument("--allow-dirty", action="store_true",
+                           help="with --update-references: write them even from a tree with "
+                                "uncommitted changes (recorded in each reference)")
             s.add_argument("--list", action="store_true", help="list the notebooks and exit")
             s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
@@ -108,7 +111,8 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
                   f"{', '.join(p.stem for p in result.artifacts)}", flush=True)
     artifacts = [p for r in results for p in r.artifacts]
     if getattr(args, "update_references", False):
-        for path in update_references(artifacts, args.profile, references):
+        for path in update_references(artifacts, args.profile, references,
+                                      allow_dirty=args.allow_dirty):
             print(f"reference written: {path}")
         return (1 if failed else 0), results
     diffs = check_artifacts(artifacts, args.profile, references)

@@ -32,10 +32,11 @@ from typing import Any, Mapping, Sequence
 from . import numerics as _numerics
 from .artifacts import Artifact, Diff, compare
 from .profiles import get_profile
+from .provenance import provenance
 
 __all__ = [
     "NotebookError", "NotebookResult", "discover", "resolve", "check_parameters", "run_notebook",
-    "check_artifacts", "explain_failures", "update_references",
+    "check_artifacts", "explain_failures", "update_references", "DirtyTreeError",
 ]
 
 REQUIRED_PARAMETERS = ("profile", "artifact_dir")
@@ -43,6 +44,10 @@ REQUIRED_PARAMETERS = ("profile", "artifact_dir")
 
 class NotebookError(RuntimeError):
     """A notebook could not be run or did not do what the runner expects of it."""
+
+
+class DirtyTreeError(NotebookError):
+    """References would be written from code that is not committed."""
 
 
 @dataclass
@@ -250,13 +255,41 @@ def explain_failures(diffs: Sequence[Diff], artifacts: Sequence[Path], profile: 
 
 
 def update_references(
-    artifacts: Sequence[Path], profile: str, reference_root: str | os.PathLike
+    artifacts: Sequence[Path], profile: str, reference_root: str | os.PathLike, *,
+    allow_dirty: bool = False,
 ) -> list[Path]:
-    """Copy artifacts over the references (a reviewed change: commit it with the reason)."""
+    """Copy artifacts over the references (a reviewed change: commit it with the reason).
+
+    A reference must come from committed code: the call is refused when the working tree of the
+    ``relnotes`` package has uncommitted changes now, or when an artifact records that it was
+    made from a dirty tree (``environment["git_dirty"]``). ``allow_dirty=True`` (the command
+    line's ``--allow-dirty``) writes them anyway and records ``written_from_dirty_tree: true``
+    in each reference's environment, so the reference says so.
+
+    Raises:
+        DirtyTreeError: the tree is dirty and ``allow_dirty`` is False.
+    """
+    arts = [Artifact.read(path) for path in artifacts]
+    now = provenance()
+    dirty_now = bool(now["dirty"])
+    dirty_made = [a.id for a in arts if a.environment.get("git_dirty")]
+    dirty = dirty_now or bool(dirty_made)
+    if dirty and not allow_dirty:
+        why = []
+        if dirty_now:
+            why.append(f"the working tree of {Path(__file__).resolve().parents[2]} has "
+                       f"uncommitted changes (git status --porcelain is not empty)")
+        if dirty_made:
+            why.append(f"artifact(s) {', '.join(dirty_made)} were made from a dirty tree")
+        raise DirtyTreeError(
+            "refusing to write references from uncommitted code: " + "; ".join(why) + ". "
+            "Commit (or stash) the changes and run again, so that the reference records a "
+            "commit that produces it; --allow-dirty writes them anyway and records "
+            "written_from_dirty_tree in each reference")
     target = Path(reference_root) / profile
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in artifacts:
-        art = Artifact.read(path)
+    for art in arts:
+        art.environment = {**art.environment, "written_from_dirty_tree": dirty}
         written.append(art.write(target))
     return written

@@ -29,6 +29,14 @@ def write_nb(path, *cells, parameters='profile = "smoke"\nartifact_dir = "a"'):
     return path
 
 
+@pytest.fixture(autouse=True)
+def clean_tree(monkeypatch):
+    """Writing references checks that the relnotes tree is committed (tests/repro/
+    test_provenance.py); these tests are about the runner, on a developer's tree too."""
+    monkeypatch.setattr("relnotes.repro.runner.provenance",
+                        lambda: {"commit": "0" * 40, "dirty": False, "sources_sha256": "x"})
+
+
 @pytest.fixture
 def tree(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
