@@ -107,8 +107,11 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
             failed += 1
             print(f"    FAILED after {result.seconds:.1f} s\n    {result.error}", flush=True)
         else:
-            print(f"    ok in {result.seconds:.1f} s, artifacts: "
+            print(f"    ok in {result.seconds:.1f} s (CPU {result.cpu_seconds:.1f} s), artifacts: "
                   f"{', '.join(p.stem for p in result.artifacts)}", flush=True)
+        if result.budget_warning():
+            print(f"    {result.budget_warning()}", flush=True)
+            print(result.budget_warning(), file=sys.stderr)
     artifacts = [p for r in results for p in r.artifacts]
     if getattr(args, "update_references", False):
         for path in update_references(artifacts, args.profile, references,

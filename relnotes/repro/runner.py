@@ -23,6 +23,7 @@ declares it (notebooks that can read real COCO / ImageNet on the ``full`` profil
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -58,10 +59,24 @@ class NotebookResult:
     output: Path
     artifact_dir: Path
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    budget_s: float = float("inf")
     artifacts: list[Path] = field(default_factory=list)
     error: str | None = None
     numerics: str = "pinned"
     environment_notes: list[str] = field(default_factory=list)
+    cached: bool = False
+
+    @property
+    def over_budget(self) -> bool:
+        return self.seconds > self.budget_s
+
+    def budget_warning(self) -> str | None:
+        """A line for the log when the notebook ran longer than its profile's budget."""
+        if not self.over_budget:
+            return None
+        return (f"warning: {self.name} took {self.seconds:.0f} s (CPU {self.cpu_seconds:.0f} s), "
+                f"over the profile's budget of {self.budget_s:g} s per notebook")
 
     @property
     def name(self) -> str:
@@ -158,7 +173,8 @@ def run_notebook(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    needs_data = get_profile(profile).needs_data_root  # an unknown profile fails here, early
+    prof = get_profile(profile)  # an unknown profile fails here, early
+    needs_data = prof.needs_data_root
     notebook = Path(notebook)
     declared = check_parameters(notebook)
     if needs_data and "data_root" in declared and data_root is None:
@@ -188,8 +204,10 @@ def run_notebook(
     parameters = {"profile": profile, "artifact_dir": str(artifact_dir.resolve()), **extra}
     if data_root is not None and "data_root" in declared:  # others use synthetic data only
         parameters["data_root"] = data_root
-    result = NotebookResult(notebook, output, artifact_dir, numerics=numerics)
+    result = NotebookResult(notebook, output, artifact_dir, numerics=numerics,
+                            budget_s=prof.budget_s)
     start = time.perf_counter()
+    cpu_start = _children_cpu()
     try:
         with _numerics.applied(numerics) as notes:  # the kernel inherits this environment
             result.environment_notes = notes
@@ -204,13 +222,33 @@ def run_notebook(
         )
     finally:
         result.seconds = time.perf_counter() - start
+        result.cpu_seconds = _children_cpu() - cpu_start  # the kernel: a child, ended and reaped
     if result.error is None:
         result.artifacts = sorted(artifact_dir.glob("*.json"))
         if not result.artifacts:
             raise NotebookError(f"{notebook} ran on profile {profile!r} but wrote no artifact to "
                                 f"artifact_dir ({artifact_dir}); end it with Artifact.write("
                                 f"artifact_dir)")
+        record_time(result)
     return result
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's ended children (the notebook kernels)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def record_time(result: NotebookResult) -> None:
+    """Write the notebook's wall and CPU time into each of its artifacts' environment, under
+    ``time`` (never compared: time depends on the machine), with the profile's budget."""
+    timing = {"wall_s": round(result.seconds, 2), "cpu_s": round(result.cpu_seconds, 2),
+              "budget_s": None if result.budget_s == float("inf") else result.budget_s,
+              "over_budget": result.over_budget}
+    for path in result.artifacts:
+        art = Artifact.read(path)
+        art.environment = {**art.environment, "time": timing}
+        art.write(path.parent)
 
 
 def check_artifacts(

@@ -183,3 +183,34 @@ def test_a_failed_comparison_names_the_environment_difference(tree, tmp_path, ca
     assert main(args + ["--numerics", "native"]) == 1
     out = capsys.readouterr().out
     assert "numerics: native" in out and "numerics: reference pinned, this run native" in out
+
+
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5:\n    pass"
+
+
+def test_wall_and_cpu_time_go_into_the_artifact_environment(tree, tmp_path):
+    nb = write_nb(tree / "ch" / "burn.ipynb", BURN, WRITE_ARTIFACT.replace("VALUE", "1"))
+    result = run_notebook(nb, "smoke", tmp_path / "build", notebooks_root=tree)
+    assert result.cpu_seconds >= 0.5          # the kernel's CPU time, a child of the runner
+    assert result.seconds >= 0.5
+    timing = Artifact.read(result.artifacts[0]).environment["time"]
+    assert timing == {"wall_s": round(result.seconds, 2), "cpu_s": round(result.cpu_seconds, 2),
+                      "budget_s": 60, "over_budget": False}
+    assert result.budget_warning() is None
+
+
+def test_a_notebook_over_its_budget_is_warned_about(tree, tmp_path, monkeypatch, capsys):
+    from relnotes.repro import Profile
+
+    tight = Profile("smoke", where="test", budget_s=0.01, threads=1, device="cpu")
+    monkeypatch.setattr("relnotes.repro.runner.get_profile", lambda name: tight)
+    result = run_notebook(tree / "ch" / "good.ipynb", "smoke", tmp_path / "build",
+                          notebooks_root=tree)
+    assert result.over_budget
+    assert Artifact.read(result.artifacts[0]).environment["time"]["over_budget"] is True
+    assert result.budget_warning().startswith("warning: good took ")
+    assert "over the profile's budget of 0.01 s per notebook" in result.budget_warning()
+    args = ["run", "--profile", "smoke", "--build-dir", str(tmp_path / "b"), "--notebooks",
+            str(tree), "--no-progress"]
+    main(args)
+    assert "over the profile's budget" in capsys.readouterr().err
