@@ -17,6 +17,7 @@ from pathlib import Path
 from .artifacts import format_diffs
 from .profiles import PROFILES, UnknownProfileError, get_profile
 from .numerics import NUMERICS, PINNED, cpu_flags
+from .cache import Cache
 from .runner import (
     NotebookError, check_artifacts, explain_failures, resolve, run_notebook, update_references,
 )
@@ -46,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="pinned: the AVX2 kernels of ATen, oneDNN and MKL, the path of the "
                             "references, on any x86-64 processor (default); native: the "
                             "processor's own (its trained values differ from the references')")
+        if name == "book":
+            s.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                           help="run only the notebooks whose inputs changed since their last "
+                                "run (the notebook, the relnotes modules it imports, its knobs, "
+                                "the library versions); --no-cache runs them all (default: cache)")
         if name == "run":
             s.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
             s.add_argument("--update-references", action="store_true",
@@ -90,6 +96,7 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
     else:
         print("numerics: native (this processor's own kernels; trained values may differ from "
               "the references, which were made on the pinned path)")
+    cache = Cache(Path(args.build_dir) / "cache") if getattr(args, "cache", False) else None
     noted = False
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb} ...", flush=True)
@@ -97,19 +104,24 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
                               data_root=args.data_root, progress=progress,
                               cell_timeout=args.cell_timeout,
                               parameters=_parameters(getattr(args, "param", [])),
-                              numerics=args.numerics)
+                              numerics=args.numerics, cache=cache)
         if result.environment_notes and not noted:
             noted = True
             for note in result.environment_notes:
                 print(f"    note: {note}")
         results.append(result)
-        if result.error:
+        if result.cache_note and not result.cached:
+            print(f"    run: {result.cache_note}", flush=True)
+        if result.cached:
+            print(f"    {result.cache_note} ({result.seconds:.1f} s when it ran), artifacts: "
+                  f"{', '.join(p.stem for p in result.artifacts)}", flush=True)
+        elif result.error:
             failed += 1
             print(f"    FAILED after {result.seconds:.1f} s\n    {result.error}", flush=True)
         else:
             print(f"    ok in {result.seconds:.1f} s (CPU {result.cpu_seconds:.1f} s), artifacts: "
                   f"{', '.join(p.stem for p in result.artifacts)}", flush=True)
-        if result.budget_warning():
+        if not result.cached and result.budget_warning():
             print(f"    {result.budget_warning()}", flush=True)
             print(result.budget_warning(), file=sys.stderr)
     artifacts = [p for r in results for p in r.artifacts]

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import numerics as _numerics
+from .cache import Cache, notebook_inputs
 from .artifacts import Artifact, Diff, compare
 from .profiles import get_profile
 from .provenance import provenance
@@ -66,6 +67,7 @@ class NotebookResult:
     numerics: str = "pinned"
     environment_notes: list[str] = field(default_factory=list)
     cached: bool = False
+    cache_note: str | None = None
 
     @property
     def over_budget(self) -> bool:
@@ -151,6 +153,7 @@ def run_notebook(
     cell_timeout: float | None = None,
     parameters: Mapping[str, Any] | None = None,
     numerics: str = "pinned",
+    cache: Cache | None = None,
 ) -> NotebookResult:
     """Execute one notebook on ``profile`` and collect its artifacts.
 
@@ -162,7 +165,10 @@ def run_notebook(
     ``numerics="pinned"`` (the default) runs the kernel on the pinned numerical path of
     :mod:`relnotes.repro.numerics` (the AVX2 kernels of ATen, oneDNN and MKL), the path on which
     the references were made, whatever the processor and the caller's shell; ``"native"`` lets the
-    libraries choose for this processor. A failing cell does not
+    libraries choose for this processor. With a ``cache`` (:mod:`relnotes.repro.cache`), a
+    notebook whose inputs did not change since its last successful run is not executed again:
+    the result points at the earlier outputs, ``cached`` is True, and ``cache_note`` says why
+    it ran or did not. A failing cell does not
     raise: the result's ``error`` names the cell and the exception, and the partial output
     notebook stays at ``result.output``.
 
@@ -196,6 +202,16 @@ def run_notebook(
     build = Path(build_dir) / profile
     output = build / "notebooks" / rel
     artifact_dir = build / "artifacts" / notebook.stem
+    inputs = None
+    if cache is not None:
+        inputs = notebook_inputs(notebook, profile, numerics=numerics, parameters=extra,
+                                 data_root=parameters_data_root(data_root, declared))
+        hit, why = cache.lookup(notebook, profile, inputs)
+        if hit is not None:
+            return NotebookResult(notebook, hit.output, hit.artifact_dir, seconds=hit.seconds,
+                                  cpu_seconds=hit.cpu_seconds, budget_s=prof.budget_s,
+                                  artifacts=hit.artifacts, numerics=numerics, cached=True,
+                                  cache_note="cached: inputs unchanged since the last run")
     output.parent.mkdir(parents=True, exist_ok=True)
     if artifact_dir.exists():
         shutil.rmtree(artifact_dir)  # stale artifacts of an earlier run must not count
@@ -205,7 +221,7 @@ def run_notebook(
     if data_root is not None and "data_root" in declared:  # others use synthetic data only
         parameters["data_root"] = data_root
     result = NotebookResult(notebook, output, artifact_dir, numerics=numerics,
-                            budget_s=prof.budget_s)
+                            budget_s=prof.budget_s, cache_note=None if cache is None else why)
     start = time.perf_counter()
     cpu_start = _children_cpu()
     try:
@@ -230,7 +246,16 @@ def run_notebook(
                                 f"artifact_dir ({artifact_dir}); end it with Artifact.write("
                                 f"artifact_dir)")
         record_time(result)
+        if cache is not None:
+            cache.store(notebook, profile, inputs, output=output, artifact_dir=artifact_dir,
+                        artifacts=result.artifacts, seconds=result.seconds,
+                        cpu_seconds=result.cpu_seconds)
     return result
+
+
+def parameters_data_root(data_root: str | None, declared: Mapping[str, Any]) -> str | None:
+    """The data_root the notebook receives: only notebooks that declare it get it."""
+    return data_root if data_root is not None and "data_root" in declared else None
 
 
 def _children_cpu() -> float:
