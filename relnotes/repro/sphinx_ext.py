@@ -1,4 +1,4 @@
-"""Sphinx extension: render a notebook's artifact as a table in the book.
+"""Sphinx extension: render a notebook's artifact, and its claims, in the book.
 
 In a MyST page::
 
@@ -6,9 +6,24 @@ In a MyST page::
     ```
 
 reads ``book/_generated/artifacts/one_formula.json`` (written there by ``python -m relnotes.repro
-book``) and renders one column group per metric: paper | ours | difference (the paper and
-difference columns only when the artifact has paper values for that metric). The caption names the
-profile and versions the numbers were produced with, so a reader always knows where they came from.
+book``) and renders one column group per metric:
+
+- paper | ours | difference, when the paper has values for the metric and they are comparable
+  with ours;
+- paper | paper's delta to the baseline row | ours | our delta to the baseline row, for a
+  ``Column(comparable=False)`` (a synthetic task beside the paper's COCO numbers: the sizes differ,
+  the direction of an effect can be compared); without ``baseline`` just paper | ours;
+- ours alone otherwise.
+
+A seeded column shows ``mean ± sd (n = seeds)``, the ± left out below two seeds. Columns that only
+the paper fills go to a second, small table; notes longer than :data:`FOLD_NOTES` characters fold
+into a ``<details>`` element. The caption names the profile and versions the numbers were produced
+with, so a reader always knows where they came from.
+
+The ``{claim}`` role renders a claim of an artifact, ``artifact_id/claim_id`` between backticks,
+as its statement followed by its truth value and the numbers it read; a claim that no artifact
+defines stops the build with a clear message. The ``{scorecard}`` directive is
+:mod:`relnotes.repro.scorecard`'s.
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 from .artifacts import Artifact, _fmt
 
@@ -38,34 +53,188 @@ def _row(cells: list[str]) -> nodes.row:
     return row
 
 
+FOLD_NOTES = 400  # characters: longer notes fold away
+
+
+def _has(art: Artifact, col, who: str) -> bool:
+    return any(r.values.get(col.key, {}).get(who) is not None for r in art.rows)
+
+
+def paper_only(art: Artifact, col) -> bool:
+    """A column that only the paper fills (ours never measured in this artifact)."""
+    return _has(art, col, "paper") and not _has(art, col, "ours")
+
+
+def _ours(v: dict) -> str:
+    ours = v.get("ours")
+    if "seeds" not in v:
+        return _fmt(ours)
+    n = len(v.get("seeds") or [])
+    sd = v.get("sd")
+    return f"{_fmt(ours)} ± {_fmt(sd)} (n = {n})" if sd is not None and n >= 2 else \
+        f"{_fmt(ours)} (n = {n})"
+
+
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def table_cells(art: Artifact) -> tuple[list[str], list[list[str]]]:
-    """Header and body of the book table of ``art`` (plain strings; tested without Sphinx)."""
+    """Header and body of the book table of ``art`` (plain strings; tested without Sphinx).
+
+    Paper-only columns are left out here; :func:`paper_only_cells` gives their table.
+    """
+    base_row = next((r for r in art.rows if r.label == art.baseline), None)
+    if art.baseline is not None and base_row is None:
+        raise ValueError(f"artifact {art.id!r}: baseline row {art.baseline!r} does not exist; "
+                         f"rows: {[r.label for r in art.rows]}")
     header, groups = [""], []
     for col in art.columns:
-        has_paper = any(r.values.get(col.key, {}).get("paper") is not None for r in art.rows)
+        if paper_only(art, col):
+            continue
+        has_paper = _has(art, col, "paper")
         label = f"{col.label} ({col.unit})" if col.unit else col.label
         if not col.checked:
             label += " [this machine]"
-        if has_paper:
+        if col.seeded:
+            label += " [mean ± sd over seeds]"
+        if has_paper and not col.comparable:
+            mode = "delta" if base_row is not None else "side"
+        else:
+            mode = "diff" if has_paper else "ours"
+        if mode == "diff":
             header += [f"{label}: paper", f"{label}: ours", f"{label}: difference"]
+        elif mode == "delta":
+            header += [f"{label}: paper", f"{label}: paper vs {art.baseline}", f"{label}: ours",
+                       f"{label}: ours vs {art.baseline}"]
+        elif mode == "side":
+            header += [f"{label}: paper (not comparable)", f"{label}: ours"]
         else:
             header.append(label)
-        groups.append((col, has_paper))
+        groups.append((col, mode))
     body = []
     for r in art.rows:
         cells = [r.label]
-        for col, has_paper in groups:
+        for col, mode in groups:
             v = r.values.get(col.key, {})
             ours, paper = v.get("ours"), v.get("paper")
-            if has_paper:
-                diff = ""
-                if isinstance(ours, (int, float)) and isinstance(paper, (int, float)):
-                    diff = _fmt(ours - paper)
-                cells += [_fmt(paper), _fmt(ours), diff]
+            if mode == "diff":
+                diff = _fmt(ours - paper) if _num(ours) and _num(paper) else ""
+                cells += [_fmt(paper), _ours(v), diff]
+            elif mode == "delta":
+                b = base_row.values.get(col.key, {})
+                pd = _fmt(paper - b["paper"]) if _num(paper) and _num(b.get("paper")) else ""
+                od = _fmt(ours - b["ours"]) if _num(ours) and _num(b.get("ours")) else ""
+                if r is base_row:
+                    pd = od = "(baseline)"
+                cells += [_fmt(paper), pd, _ours(v), od]
+            elif mode == "side":
+                cells += [_fmt(paper), _ours(v)]
             else:
-                cells.append(_fmt(ours))
+                cells.append(_ours(v))
         body.append(cells)
     return header, body
+
+
+def paper_only_cells(art: Artifact) -> tuple[list[str], list[list[str]]] | None:
+    """The small table of the columns only the paper fills, or None when there are none."""
+    cols = [c for c in art.columns if paper_only(art, c)]
+    if not cols:
+        return None
+    header = [""] + [f"{c.label} ({c.unit}): paper" if c.unit else f"{c.label}: paper"
+                     for c in cols]
+    body = [[r.label] + [_fmt(r.values.get(c.key, {}).get("paper")) for c in cols]
+            for r in art.rows if any(r.values.get(c.key, {}).get("paper") is not None
+                                     for c in cols)]
+    return header, body
+
+
+def _table(header: list[str], body: list[list[str]], caption: str) -> nodes.table:
+    table = nodes.table(classes=["relnotes-artifact"])
+    table += nodes.title(text=caption)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for _ in header:
+        group += nodes.colspec(colwidth=1)
+    thead = nodes.thead()
+    thead += _row(header)
+    group += thead
+    tbody = nodes.tbody()
+    for cells in body:
+        tbody += _row(cells)
+    group += tbody
+    return table
+
+
+def notes_nodes(notes: str) -> list[nodes.Node]:
+    """The notes as a paragraph; folded into <details> when longer than FOLD_NOTES."""
+    if not notes:
+        return []
+    if len(notes) <= FOLD_NOTES:
+        return [nodes.paragraph(text=notes)]
+    return [nodes.raw("", f"<details class=\"relnotes-notes\"><summary>Notes on this table "
+                          f"({len(notes):,} characters)</summary>", format="html"),
+            nodes.paragraph(text=notes),
+            nodes.raw("", "</details>", format="html")]
+
+
+def load_artifact(srcdir: str | Path, art_id: str) -> Artifact:
+    path = Path(srcdir) / ARTIFACT_DIR / f"{art_id}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no artifact {path}; build the book with `python -m "
+                                f"relnotes.repro book` (or `make book`), which runs the "
+                                f"notebooks first")
+    return Artifact.read(path)
+
+
+def claim_text(art: Artifact, claim_id: str) -> tuple[str, bool, str]:
+    """``(statement, holds, detail)`` of a claim, ``detail`` the numbers it read, e.g.
+    ``72 - 67 = 5 > margin 2``. Raises KeyError naming the artifact's claims."""
+    rec = art.claim_record(claim_id)
+    n = rec.get("numbers", {})
+    op = rec["op"]
+    if {"left", "right", "difference", "margin"} <= set(n):
+        if op == "~":
+            detail = f"|{_fmt(n['left'])} - {_fmt(n['right'])}| = {_fmt(abs(n['difference']))}" \
+                     f" {'<=' if rec['holds'] else '>'} margin {_fmt(n['margin'])}"
+        else:
+            d = n["difference"] if op == ">" else -n["difference"]
+            word = "left - right" if op == ">" else "right - left"
+            detail = f"{word} = {_fmt(n['left'])} vs {_fmt(n['right'])}: {_fmt(d)} " \
+                     f"{'>' if rec['holds'] else '<='} margin {_fmt(n['margin'])}"
+    else:
+        detail = ""
+    return rec["statement"], bool(rec["holds"]), detail
+
+
+class ClaimRole(SphinxRole):
+    """``{claim}`artifact_id/claim_id```: the claim's statement with its truth value."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        art_id, sep, claim_id = self.text.partition("/")
+        if not sep or not art_id or not claim_id:
+            return self._error(f"claim: write {{claim}}`artifact_id/claim_id`; got {self.text!r}")
+        path = Path(self.env.srcdir) / ARTIFACT_DIR / f"{art_id}.json"
+        self.env.note_dependency(str(path))
+        try:
+            art = load_artifact(self.env.srcdir, art_id)
+            statement, holds, detail = claim_text(art, claim_id)
+        except (FileNotFoundError, KeyError) as e:
+            msg = e.args[0] if e.args else str(e)
+            return self._error(f"claim {self.text!r} is cited but not defined: {msg}")
+        verdict = "true" if holds else "false"
+        node = nodes.inline(classes=["relnotes-claim", f"relnotes-claim-{verdict}"])
+        node += nodes.emphasis(text=statement)
+        mark = "\u2714 true" if holds else "\u2718 false"
+        node += nodes.Text(" ")
+        node += nodes.strong(text=f"[{mark} on profile {art.profile}"
+                                  f"{': ' + detail if detail else ''}]")
+        return [node], []
+
+    def _error(self, message: str) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        msg = self.inliner.reporter.error(message, line=self.lineno)
+        prb = self.inliner.problematic(self.rawtext, self.rawtext, msg)
+        return [prb], [msg]
 
 
 class ArtifactTable(SphinxDirective):
@@ -81,30 +250,28 @@ class ArtifactTable(SphinxDirective):
                              f"`python -m relnotes.repro book` (or `make book`), which runs the "
                              f"notebooks first")
         art = Artifact.read(path)
-        header, body = table_cells(art)
-        table = nodes.table(classes=["relnotes-artifact"])
+        try:
+            header, body = table_cells(art)
+        except ValueError as e:
+            raise self.error(f"artifact-table: {e}") from None
         env = art.environment
         src = f" Paper: {art.source.paper}, {art.source.item}." if art.source else ""
+        seeds = sorted({len(v["seeds"]) for r in art.rows for v in r.values.values()
+                        if v.get("seeds")})
+        seed_text = (f"seeds per value: {', '.join(map(str, seeds))}" if seeds
+                     else f"seed {env.get('seed')}")
         caption = (f"{art.title}. Ours: profile {art.profile}, torch {env.get('torch', '?')}, "
-                   f"{env.get('device') or 'cpu'}, seed {env.get('seed')}.{src}")
-        table += nodes.title(text=caption)
-        group = nodes.tgroup(cols=len(header))
-        table += group
-        for _ in header:
-            group += nodes.colspec(colwidth=1)
-        thead = nodes.thead()
-        thead += _row(header)
-        group += thead
-        tbody = nodes.tbody()
-        for cells in body:
-            tbody += _row(cells)
-        group += tbody
-        out: list[nodes.Node] = [table]
-        if art.notes:
-            out.append(nodes.paragraph(text=art.notes))
+                   f"{env.get('device') or 'cpu'}, {seed_text}.{src}")
+        out: list[nodes.Node] = [_table(header, body, caption)]
+        extra = paper_only_cells(art)
+        if extra is not None:
+            out.append(_table(*extra, f"{art.title}: values reported by the paper only, not "
+                                      f"measured here."))
+        out += notes_nodes(art.notes)
         return out
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("artifact-table", ArtifactTable)
+    app.add_role("claim", ClaimRole())
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
