@@ -228,12 +228,14 @@ class Artifact:
         return float(cell["ours"]), cell.get("sd"), (len(seeds) if seeds else 1)
 
     def claim(self, id: str, statement: str, left: Cell | float, op: str, right: Cell | float,
-              margin: float | Spread = 0.0) -> bool:
+              margin: float | Spread = 0.0, *, effect: bool = False) -> bool:
         """Evaluate a claim on this artifact's numbers, store it, and return its truth value.
 
         See :mod:`relnotes.repro.claims`. The artifact keeps the claim (statement, operands,
         margin), whether it holds and the numbers it used; the reference must agree on it
-        exactly. A false claim is kept and shown as false.
+        exactly. A false claim is kept and shown as false. ``effect=True`` marks a claim that
+        states the paper's effect (the scorecard's "effect shown" reads those), as opposed to a
+        check such as "the loss fell".
 
         Raises:
             ClaimError: the id is already defined in this artifact, or a cell does not exist.
@@ -242,7 +244,10 @@ class Artifact:
         if any(d["id"] == id for d in self.claims):
             raise ClaimError(f"artifact {self.id!r}: claim {id!r} defined twice")
         holds, numbers = c.evaluate(self)
-        self.claims.append({**c.to_dict(), "holds": holds, "numbers": numbers})
+        rec = {**c.to_dict(), "holds": holds, "numbers": numbers}
+        if effect:
+            rec["effect"] = True
+        self.claims.append(rec)
         return holds
 
     def claim_record(self, id: str) -> dict[str, Any]:

@@ -262,7 +262,11 @@ class ArtifactTable(SphinxDirective):
                      else f"seed {env.get('seed')}")
         caption = (f"{art.title}. Ours: profile {art.profile}, torch {env.get('torch', '?')}, "
                    f"{env.get('device') or 'cpu'}, {seed_text}.{src}")
-        out: list[nodes.Node] = [_table(header, body, caption)]
+        label = f"artifact-{art_id}".replace("_", "-")
+        target = nodes.target("", "", ids=[label])
+        self.env.get_domain("std").note_hyperlink_target(label, self.env.docname, label,
+                                                         art.title)
+        out: list[nodes.Node] = [target, _table(header, body, caption)]
         extra = paper_only_cells(art)
         if extra is not None:
             out.append(_table(*extra, f"{art.title}: values reported by the paper only, not "
@@ -271,7 +275,82 @@ class ArtifactTable(SphinxDirective):
         return out
 
 
+class scorecard_link(nodes.Inline, nodes.TextElement):
+    """Placeholder for the link from a scorecard line to the section that shows the artifact;
+    resolved once every page is read (:func:`_resolve_links`)."""
+
+
+class Scorecard(SphinxDirective):
+    """``{scorecard}``: the table of :mod:`relnotes.repro.scorecard` over every artifact."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from .scorecard import scorecard_rows
+
+        folder = Path(self.env.srcdir) / ARTIFACT_DIR
+        if not folder.is_dir():
+            raise self.error(f"scorecard: no artifacts in {folder}; build the book with "
+                             f"`python -m relnotes.repro book`")
+        arts = {}
+        for path in sorted(folder.glob("*.json")):
+            self.env.note_dependency(str(path))
+            art = Artifact.read(path)
+            arts[art.id] = art
+        rows = scorecard_rows(arts)
+        header = ["table / figure", "paper", "paper's value", "ours", "profile", "status",
+                  "why", "section"]
+        table = nodes.table(classes=["relnotes-scorecard"])
+        table += nodes.title(text="Every table and figure of the talk: the paper beside ours, "
+                                  "with a status computed from the artifacts and their claims.")
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        for _ in header:
+            group += nodes.colspec(colwidth=1)
+        thead = nodes.thead()
+        thead += _row(header)
+        group += thead
+        tbody = nodes.tbody()
+        for r in rows:
+            row = _row([r["item"], r["paper"], r["paper_value"], r["ours"], r["profile"],
+                        r["status"], r["detail"]])
+            link = nodes.entry()
+            para = nodes.paragraph()
+            if r["artifact"]:
+                para += scorecard_link("", r["artifact"], artifact=r["artifact"])
+            link += para
+            row += link
+            tbody += row
+        group += tbody
+        return [table]
+
+
+def _resolve_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Each scorecard link points at the artifact's table (its ``artifact-<id>`` target), else
+    at the notebook page of the same name, else stays plain text."""
+    labels = app.env.get_domain("std").labels
+    for node in list(doctree.findall(scorecard_link)):
+        art_id = node["artifact"]
+        label = f"artifact-{art_id}".replace("_", "-")
+        target = None
+        if label in labels:
+            doc, anchor, _ = labels[label]
+            target = (doc, anchor)
+        elif f"book/_generated/notebooks/{art_id}" in app.env.all_docs:
+            target = (f"book/_generated/notebooks/{art_id}", "")
+        if target is None or not hasattr(app.builder, "get_relative_uri"):
+            node.replace_self(nodes.Text(art_id))
+            continue
+        uri = app.builder.get_relative_uri(docname, target[0])
+        ref = nodes.reference("", art_id, refuri=uri + (f"#{target[1]}" if target[1] else ""),
+                              internal=True)
+        node.replace_self(ref)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("artifact-table", ArtifactTable)
     app.add_role("claim", ClaimRole())
+    app.add_node(scorecard_link)
+    app.add_directive("scorecard", Scorecard)
+    app.connect("doctree-resolved", _resolve_links)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
