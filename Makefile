@@ -1,6 +1,7 @@
 # relnotes: two commands do the whole set-up on a fresh machine (Python 3.11, nothing installed).
 #
-#   make book    create .venv if needed, execute every notebook (PROFILE=cpu), build _build/html
+#   make book    create .venv if needed, execute every notebook (PROFILE=cpu) whose inputs changed
+#                since the last build (BOOK_ARGS=--no-cache: all of them), build _build/html
 #   make test    create .venv if needed, run the tests (every notebook on the smoke profile)
 #
 # Other targets: test-cpu (the notebooks on the cpu profile, slow), references (rewrite the
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.relnotes-installed
 
 .PHONY: book test test-cpu references env clean help
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,10p' Makefile
 
 env: $(STAMP)
 $(STAMP): pyproject.toml Makefile
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/python -m relnotes.repro book --profile $(PROFILE)
+	$(BIN)/python -m relnotes.repro book --profile $(PROFILE) $(BOOK_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
