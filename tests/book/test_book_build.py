@@ -59,3 +59,15 @@ def test_chapter_shows_the_artifact_table_and_figure(html):
     assert "profile smoke" in text and "torch.nn.MultiheadAttention" in text
     assert soup.find("img", src=lambda s: s and s.endswith("one_formula.png"))
     assert (html / "book" / "_generated" / "notebooks" / "one_formula.html").is_file()
+
+
+@pytest.mark.book
+def test_scorecard_page_lists_the_talk_with_statuses_and_the_intro_points_to_it(html):
+    soup = BeautifulSoup((html / "book" / "scorecard.html").read_text(), "html.parser")
+    table = soup.find("table", class_="relnotes-scorecard")
+    assert table is not None
+    text = table.get_text(" ")
+    assert "not run here" in text and "Table 5: complexity of relation modules" in text
+    assert table.find("a", href=lambda h: h and "#artifact-" in h) is not None
+    intro = (html / "book" / "intro.html").read_text()
+    assert 'href="scorecard.html"' in intro
