@@ -471,6 +471,22 @@ def compare(ours: Artifact, reference: Artifact) -> list[Diff]:
     else:
         diffs.append(Diff(aid, "-", "notes", "(same)", "(same)", "exact", True))
     our_claims = {c["id"]: c for c in ours.claims}
+    for cid, mine in our_claims.items():
+        # the truth value is re-computed from our numbers: an artifact whose numbers were
+        # edited after the notebook wrote it cannot keep a stale verdict
+        try:
+            holds, _ = Claim.from_dict(mine).evaluate(ours)
+        except (ClaimError, KeyError, TypeError) as e:
+            diffs.append(Diff(aid, "claim", cid, None, None, "exact", False,
+                              f"claim {cid!r} ({mine.get('statement')!r}) cannot be "
+                              f"re-computed from the artifact's numbers: {e}"))
+            continue
+        if holds != mine["holds"]:
+            diffs.append(Diff(aid, "claim", cid, mine["holds"], holds, "exact", False,
+                              f"claim {cid!r} ({mine['statement']!r}) is recorded as "
+                              f"{_truth(mine['holds'])} but the artifact's numbers make it "
+                              f"{_truth(holds)}"))
+            our_claims[cid] = {**mine, "holds": holds}
     for ref_claim in reference.claims:
         cid, statement = ref_claim["id"], ref_claim["statement"]
         mine = our_claims.pop(cid, None)

@@ -195,3 +195,24 @@ def test_format_1_references_are_still_read(tmp_path):
     new.add_row("r", x=1.3)
     assert all(d.ok for d in compare(new, art))
     assert new.to_dict()["format"] == "relnotes-artifact/2"
+
+
+def test_editing_a_number_in_a_written_artifact_so_a_claim_flips_fails_naming_it(tmp_path):
+    """The issue's bar, literally: flip a value in the generated JSON."""
+    art = seeded()
+    art.claim("rn-relative-beats-2fc", "the relative geometry beats 2fc",
+              Cell("relative", "ap"), ">", Cell("2fc", "ap"), Spread(2))
+    reference = Artifact.read(art.write(tmp_path / "ref"))
+    path = art.write(tmp_path / "build")
+    d = json.loads(path.read_text())
+    d["rows"][1]["values"]["ap"]["ours"] = 75.0          # 2fc now ahead of relative
+    path.write_text(json.dumps(d))
+    failures = [x for x in compare(Artifact.read(path), reference) if not x.ok]
+    reasons = [x.reason for x in failures if x.row == "claim"]
+    assert reasons == [
+        "claim 'rn-relative-beats-2fc' ('the relative geometry beats 2fc') is recorded as true "
+        "but the artifact's numbers make it false",
+        "claim 'rn-relative-beats-2fc' ('the relative geometry beats 2fc') is now false, the "
+        "reference says true",
+    ]
+    assert any(x.metric == "ap" and x.row == "2fc" for x in failures)   # and the value itself
