@@ -15,6 +15,6 @@ __all__ = ["COMPOSITION_CLASSES", "COMPOSITION_PART", "ContextFlagsSample", "PHO
            "ContextShapes", "coco_evaluate", "detection_collate", "detections_to_coco",
            "make_context_shapes", "DEEPFOREST_IMAGES", "deepforest_data_dir",
            "load_deepforest_trees", "with_flips",
-           "make_context_shapes", "CocoInstances", "ContextMasks", "encode_masks",
+           "CocoInstances", "ContextMasks", "encode_masks",
            "make_context_masks",
            "MNIST5K_PER_CLASS", "load_mnist5k", "make_composition", "mnist5k_path"]

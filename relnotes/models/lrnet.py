@@ -29,7 +29,7 @@ against the paper). Reconstruction choices, from the reference note (§3):
   torchvision's ``resnet50`` state dict.
 
 MACs: the local relation op is made of element-wise PyTorch ops, which ``FlopCounterMode`` does
-not count; :func:`count_macs_with_local_relation` adds its closed form
+not count; :func:`relnotes.analysis.count_macs_with_local_relation` adds its closed form
 (:func:`relnotes.ops.local_relation_macs`) for every call, recorded by forward hooks.
 """
 
@@ -41,17 +41,11 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ..analysis import count_macs_by_op
 from ..nn.local_relation import LocalRelation2d
-from ..ops.local_relation import local_relation_macs
 
 __all__ = [
     "Bottleneck", "ResNet", "conv_kxk", "resnet26", "resnet50", "lrnet26", "lrnet50",
-    "count_macs_with_local_relation", "LR_OP",
 ]
-
-#: Key of the local relation op in :func:`count_macs_with_local_relation`'s result.
-LR_OP = "relnotes.local_relation"
 
 
 def conv_kxk(channels: int, stride: int = 1, *, kernel_size: int = 3) -> nn.Conv2d:
@@ -211,34 +205,3 @@ def lrnet50(*, kernel_size: int = 7, m: int = 8, composability: str = "squared_d
     Defaults: k = 7, m = 8, Φ = squared difference; see :class:`LocalRelation2d`."""
     return _lrnet((3, 4, 6, 3), kernel_size=kernel_size, m=m, composability=composability,
                   geometry_channels=geometry_channels, num_classes=num_classes)
-
-
-def count_macs_with_local_relation(module: nn.Module, *inputs) -> dict[str, int]:
-    """:func:`relnotes.analysis.count_macs_by_op`, plus the local relation op's MACs.
-
-    ``FlopCounterMode`` counts the convs (the LR layers' 1x1s and geometry MLPs included) and the
-    fc, but not the local relation op itself, which the PyTorch reference computes with
-    element-wise ops. A forward hook on every :class:`LocalRelation2d` adds
-    :func:`relnotes.ops.local_relation_macs` for the shapes of that call, under the key
-    :data:`LR_OP`. If a backend with a registered formula is counted by ``FlopCounterMode``
-    itself (an op name containing ``local_relation``), the hooks' count is not added again.
-
-    Returns:
-        dict[str, int]: op name to MACs, largest first.
-    """
-    calls = []
-
-    def hook(layer, args, output):
-        B, C, Ho, Wo = output.shape
-        calls.append(local_relation_macs(B, C, layer.groups, Ho, Wo, layer.kernel_size))
-
-    handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, LocalRelation2d)]
-    try:
-        macs = count_macs_by_op(module, *inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    if calls and not any("local_relation" in op for op in macs):
-        macs[LR_OP] = sum(calls)
-    return dict(sorted(macs.items(), key=lambda item: -item[1]))

@@ -36,7 +36,7 @@ stage3 (4²)   [1x1, 4w; kxk, 4w; 1x1, 16w] x 2     [1x1, 100w/16; kxk LR; 1x1, 
   and a k x k LR layer (w channels, G = ceil(w/m) groups, stride 2).
 - Everything else (init, BN + ReLU placement, shortcuts) is :mod:`relnotes.models.lrnet`'s.
 
-MACs: use :func:`relnotes.models.lrnet.count_macs_with_local_relation`, which adds the local
+MACs: use :func:`relnotes.analysis.count_macs_with_local_relation`, which adds the local
 relation op's closed form to ``FlopCounterMode``'s count.
 """
 

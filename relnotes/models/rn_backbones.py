@@ -20,7 +20,7 @@ torchvision has no deformable RoI pooling, so only that fc is provided here
 (:class:`DeformableRoIPoolingOffsets`), for counting. The multiply-accumulates of a deformable
 convolution are those of the convolution it deforms (its bilinear sampling is not counted, as
 interpolation in RoI pooling is not); a formula for ``torchvision::deform_conv2d`` is registered
-in :mod:`relnotes.analysis.complexity`.
+in :mod:`relnotes.ops.flop_formulas`.
 
 **FPN** (:func:`resnet101_fpn`): the standard ResNet-101 with laterals (1x1 to 256) on res2-res5
 and 3x3 output convs, P2-P5. The paper's FPN detector is trained on precomputed proposals, so
@@ -41,8 +41,6 @@ from torch import Tensor, nn
 from torchvision.models import resnet101
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FrozenBatchNorm2d, deform_conv2d
-
-from .. import analysis  # noqa: F401  (registers the MAC formula of torchvision::deform_conv2d)
 
 __all__ = ["ResNet101C4", "resnet101_fpn", "DeformableConv2dDCN", "DeformableRoIPoolingOffsets"]
 

@@ -38,7 +38,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..ops.local_relation import COMPOSABILITIES, local_relation, local_relation_weights
+from ..ops.local_relation import local_relation, local_relation_weights
+from ..ops.local_relation_args import check_composability, check_kernel_size
 
 __all__ = ["LocalRelation2d"]
 
@@ -72,16 +73,11 @@ class LocalRelation2d(nn.Module):
         geometry_channels: int | None = None,
     ) -> None:
         super().__init__()
-        for name, v in (("channels", channels), ("kernel_size", kernel_size), ("m", m),
-                        ("stride", stride)):
+        for name, v in (("channels", channels), ("m", m), ("stride", stride)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int; got {v!r}")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (the window is centred on the pixel); got "
-                             f"{kernel_size}")
-        if composability not in COMPOSABILITIES:
-            raise ValueError(f"composability must be one of {COMPOSABILITIES}; got "
-                             f"{composability!r}")
+        check_kernel_size(kernel_size)
+        check_composability(composability)
         groups = -(-channels // m)
         hidden = groups if geometry_channels is None else geometry_channels
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:

@@ -3,10 +3,8 @@ import torch
 import torchvision
 from torch import nn
 
-from relnotes.analysis import count_parameters
-from relnotes.models.lrnet import (
-    LR_OP, count_macs_with_local_relation, lrnet26, lrnet50, resnet26, resnet50,
-)
+from relnotes.analysis import LR_OP, count_macs_with_local_relation, count_parameters
+from relnotes.models.lrnet import lrnet26, lrnet50, resnet26, resnet50
 from relnotes.nn import LocalRelation2d
 from relnotes.ops import local_relation_macs
 

@@ -79,7 +79,7 @@ def test_repr_shows_non_defaults():
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(channels=0), "channels must be a positive int; got 0"),
-    (dict(channels=8, kernel_size=4), "kernel_size must be odd .* got 4"),
+    (dict(channels=8, kernel_size=4), "kernel_size must be a positive odd int .* got 4"),
     (dict(channels=8, m=0), "m must be a positive int; got 0"),
     (dict(channels=8, stride=1.5), "stride must be a positive int; got 1.5"),
     (dict(channels=8, composability="cos"), "composability must be one of .* got 'cos'"),
