@@ -32,7 +32,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from ..data.coco_eval import coco_evaluate, detections_to_coco
-from ..data.context_shapes import detection_collate
+from ..data.collate import detection_collate
 from ..models.tiny_rcnn import detector_loss, freeze_detector_body
 from .loop import History, fit
 

@@ -4,7 +4,8 @@ from .context_resnet import (
     C3_C5, MaskRCNNDummyForward, insert_after_bn3, insert_before_last_block, maskrcnn_r50_fpn,
 )
 from .context_classifier import ContextClassifier
-from .lrnet import lrnet26, lrnet50, resnet26, resnet50
+from .lrnet import lrnet26, lrnet50
+from .resnet import resnet26, resnet50
 from .lrnet_mini import lrnet_mini, resnet_mini
 from .relation_rcnn import (
     ClassAgnosticBoxPredictor, FCBoxHead, RelationBoxHead, RelationRoIHeads, relation_faster_rcnn,

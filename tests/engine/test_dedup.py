@@ -2,7 +2,8 @@ import pytest
 import torch
 from torchvision.ops import batched_nms
 
-from relnotes.data.context_shapes import detection_collate, make_context_shapes
+from relnotes.data.collate import detection_collate
+from relnotes.data.context_shapes import make_context_shapes
 from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, HeadOutputs,
                                    dedup_loss, duplicates_per_object, e2e_loss,
                                    frozen_detector_dedup_loss, head_outputs, learned_detections,

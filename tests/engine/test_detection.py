@@ -76,7 +76,7 @@ def test_training_the_head_on_a_frozen_body_lowers_the_loss(shapes):
 
 def test_a_constant_schedule_is_plain_fit(shapes):
     """warmup_steps=0 and no lr_steps leave every step exactly as fit without a scheduler."""
-    from relnotes.data.context_shapes import detection_collate
+    from relnotes.data.collate import detection_collate
     from relnotes.engine import fit
     from relnotes.models.tiny_rcnn import detector_loss
 

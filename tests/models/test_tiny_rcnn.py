@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from relnotes.data.context_shapes import detection_collate, make_context_shapes
+from relnotes.data.collate import detection_collate
+from relnotes.data.context_shapes import make_context_shapes
 from relnotes.models.relation_rcnn import RelationBoxHead
 from relnotes.models.tiny_rcnn import (
     TinyBackbone, detector_loss, freeze_detector_body, tiny_faster_rcnn,
