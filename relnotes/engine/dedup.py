@@ -29,7 +29,7 @@ Every method keeps at most ``max_per_image`` detections per image (COCO's 100).
   :math:`s_0 s_1` reaches the classifier through :math:`s_0` and the head through :math:`f`, but
   not the boxes: the official code ``BlockGrad``-s the box regression, and here the decoded boxes
   are detached. The rank is an index and has no gradient either. Our detector's body (backbone and
-  RPN) is frozen in both cases (:func:`~relnotes.models.tiny_rcnn.freeze_detector_body`), so "end
+  RPN) is frozen in both cases (:func:`~relnotes.engine.detection.freeze_detector_body`), so "end
   to end" trains the box head and the network together; the paper also trains the body.
 """
 
@@ -82,7 +82,7 @@ def head_outputs(model: FasterRCNN, images: list[Tensor], image_ids: list[int]) 
     """Run ``model`` up to its box head and return every RoI's feature, scores and box.
 
     The backbone and the RPN run in eval mode (the test-time proposals) and, when the body is
-    frozen (:func:`~relnotes.models.tiny_rcnn.freeze_detector_body`), without gradients; the box
+    frozen (:func:`~relnotes.engine.detection.freeze_detector_body`), without gradients; the box
     head runs in the mode and with the gradients of the caller, so the output can be trained
     (end to end) or cached (``torch.no_grad()``). The box head must be a
     :class:`~relnotes.models.RelationBoxHead` with a class-agnostic predictor
@@ -407,8 +407,8 @@ class DetectorWithDedup(nn.Module):
 
 def e2e_loss(model: DetectorWithDedup, batch) -> Tensor:
     """RN Sec. 4.4: the detector's losses plus the duplicate-removal loss, equal weights.
-    ``batch = (images, targets)`` as for :func:`~relnotes.models.tiny_rcnn.detector_loss`."""
-    from ..models.tiny_rcnn import detector_loss
+    ``batch = (images, targets)`` as for :func:`~relnotes.engine.detection.detector_loss`."""
+    from .detection import detector_loss
 
     images, targets = batch
     loss = detector_loss(model.detector, batch)

@@ -12,7 +12,7 @@ from .relation_rcnn import (
     relation_fasterrcnn_r50_fpn,
 )
 from .tiny_mask_rcnn import TinyResNet, tiny_mask_rcnn
-from .tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
+from .tiny_rcnn import tiny_faster_rcnn
 from .rn_backbones import (
     DeformableConv2dDCN, DeformableRoIPoolingOffsets, ResNet101C4, resnet101_fpn,
 )
@@ -22,6 +22,6 @@ __all__ = [
     "DeformableRoIPoolingOffsets", "FCBoxHead",
     "MaskRCNNDummyForward", "RelationBoxHead", "RelationRoIHeads", "ResNet101C4",
     "insert_after_bn3", "insert_before_last_block", "lrnet26", "lrnet50", "lrnet_mini",
-    "maskrcnn_r50_fpn", "relation_faster_rcnn", "relation_fasterrcnn_r50_fpn", "freeze_detector_body", "tiny_faster_rcnn", "resnet26", "resnet50", "resnet101_fpn",
+    "maskrcnn_r50_fpn", "relation_faster_rcnn", "relation_fasterrcnn_r50_fpn", "tiny_faster_rcnn", "resnet26", "resnet50", "resnet101_fpn",
     "resnet_mini", "TinyResNet", "tiny_mask_rcnn",
 ]

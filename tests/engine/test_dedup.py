@@ -8,7 +8,8 @@ from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, HeadOut
                                    dedup_loss, duplicates_per_object, e2e_loss,
                                    frozen_detector_dedup_loss, head_outputs, learned_detections,
                                    rule_detections, saturated_fraction, stream_detections)
-from relnotes.models.tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
+from relnotes.engine.detection import freeze_detector_body
+from relnotes.models.tiny_rcnn import tiny_faster_rcnn
 from relnotes.nn import DuplicateRemoval
 from relnotes.ops.soft_nms import batched_soft_nms
 
