@@ -34,7 +34,7 @@ stage3 (4²)   [1x1, 4w; kxk, 4w; 1x1, 16w] x 2     [1x1, 100w/16; kxk LR; 1x1, 
 - **The ResNet's kernel_size** applies to its blocks' spatial convs only; its stem stays a
   3 x 3 conv, whatever k. The LR-Net's stem follows LR-Net-26: a 1x1 conv (in_channels -> w)
   and a k x k LR layer (w channels, G = ceil(w/m) groups, stride 2).
-- Everything else (init, BN + ReLU placement, shortcuts) is :mod:`relnotes.models.lrnet`'s.
+- Everything else (init, BN + ReLU placement, shortcuts) is :mod:`relnotes.models.resnet`'s.
 
 MACs: use :func:`relnotes.analysis.count_macs_with_local_relation`, which adds the local
 relation op's closed form to ``FlopCounterMode``'s count.
