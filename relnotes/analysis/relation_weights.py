@@ -18,7 +18,8 @@ from torch import Tensor
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
-__all__ = ["relation_weights", "cooccurrence_matrix", "class_relation_matrix"]
+__all__ = ["relation_weights", "cooccurrence_matrix", "class_relation_matrix",
+           "top_weight_on_nearest", "detections_with_weights"]
 
 
 @torch.no_grad()
@@ -135,3 +136,65 @@ def class_relation_matrix(labels_per_image, weights_per_image, num_classes: int
         attn.index_add_(0, cls, mass)
         n_query.index_add_(0, cls, torch.ones(len(cls), dtype=torch.float64))
     return attn / n_query.clamp(min=1)[:, None], n_query
+
+
+def top_weight_on_nearest(detections, small_ids) -> tuple[float | None, float | None, int]:
+    """RN Figure 4 as a number: how often a detected small object puts its largest relation
+    weight, among the large detections of its image, on the *nearest* one.
+
+    Only images with at least two large detections count (with one, the nearest is the only
+    choice). Distance: from the small box's centre to the large box (0 inside it;
+    :func:`relnotes.data.context_shapes.point_box_distance`).
+
+    Args:
+        detections (sequence of dict): per image ``boxes`` (array [D, 4]), ``labels`` (array [D],
+            1-based) and ``w`` (array [D, D], the relation weights between the detections, query
+            in rows).
+        small_ids (set of int): the labels of the small classes; every other label is large.
+
+    Returns:
+        (share, chance, n): the share of the n queries whose top-weighted large detection is the
+        nearest, and the mean of 1 / (number of large detections), the share a random choice
+        would get; None and None when n is 0.
+    """
+    import numpy as np
+
+    from ..data.context_shapes import point_box_distance
+
+    hits, chance, n_queries = 0, 0.0, 0
+    for d in detections:
+        large = np.flatnonzero(~np.isin(d["labels"], list(small_ids)))
+        if len(large) < 2:
+            continue
+        for n in np.flatnonzero(np.isin(d["labels"], list(small_ids))):
+            b = d["boxes"][n]
+            centre = np.array([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]])
+            nearest = large[np.argmin(point_box_distance(centre, d["boxes"][large])[0])]
+            hits += int(large[np.argmax(d["w"][n, large])] == nearest)
+            chance += 1 / len(large)
+            n_queries += 1
+    if not n_queries:
+        return None, None, 0
+    return hits / n_queries, chance / n_queries, n_queries
+
+
+def detections_with_weights(model: FasterRCNN, dataset, *, n_images: int,
+                            score_thresh: float = 0.5, module: int = 0,
+                            device: str | torch.device = "cpu", progress: bool = False
+                            ) -> list[dict]:
+    """:func:`relation_weights` on the first ``n_images`` images of ``dataset``, kept as numpy
+    arrays per image: ``boxes``, ``labels``, ``scores`` of the detections and ``w``, the weights
+    between them of relation module ``module`` (0: the one after fc6) averaged over its
+    :math:`N_r` relations, query in rows. ``model`` is moved to ``device``."""
+    from tqdm.auto import tqdm
+
+    per_image = []
+    model.to(device)
+    for i in tqdm(range(n_images), desc="relation weights", disable=not progress):
+        image = dataset[i][0].to(device)
+        out = relation_weights(model, image, score_thresh=score_thresh)
+        w = out["weights"][module].mean(0)          # [K, K]: mean over the relations
+        idx = out["roi_index"]
+        per_image.append(dict(boxes=out["boxes"].cpu().numpy(), labels=out["labels"].cpu().numpy(),
+                              scores=out["scores"].cpu().numpy(), w=w[idx][:, idx].cpu().numpy()))
+    return per_image

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from relnotes.analysis.relation_weights import (
-    class_relation_matrix, cooccurrence_matrix, relation_weights,
+    class_relation_matrix, cooccurrence_matrix, detections_with_weights, relation_weights,
+    top_weight_on_nearest,
 )
 from relnotes.data.context_shapes import make_context_shapes
 from relnotes.models.relation_rcnn import FCBoxHead
@@ -79,3 +80,29 @@ def test_class_relation_matrix_by_hand_and_against_the_loop():
     loop = loop / np.maximum(count, 1)[:, None]
     assert np.array_equal(attn.numpy(), loop)
     assert attn[0, 1] == pytest.approx((0.3 + 0.5 + 0.9) / 2)   # two queries of class 1
+
+
+def test_top_weight_on_nearest_counts_small_queries_next_to_two_large():
+    boxes = np.array([[0, 0, 10, 10], [30, 30, 40, 40], [12, 0, 14, 2], [50, 50, 52, 52]], float)
+    labels = np.array([1, 1, 4, 4])                     # two large (1), two small (4)
+    w = np.zeros((4, 4), dtype=np.float32)
+    w[2, 0], w[2, 1] = 0.7, 0.3                         # small 2: top weight on the nearest (0)
+    w[3, 0], w[3, 1] = 0.6, 0.4                         # small 3: top weight on the far one
+    share, chance, n = top_weight_on_nearest([dict(boxes=boxes, labels=labels, w=w)], {4})
+    assert (share, chance, n) == (0.5, 0.5, 2)
+    one_large = dict(boxes=boxes[[0, 2]], labels=labels[[0, 2]], w=w[[0, 2]][:, [0, 2]])
+    assert top_weight_on_nearest([one_large], {4}) == (None, None, 0)
+
+
+def test_detections_with_weights_is_relation_weights_per_image(shapes):
+    model = small_detector(relations=(1, 1))
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[1] += 10.0
+    data = shapes.torch_dataset()
+    per_image = detections_with_weights(model, data, n_images=2, score_thresh=0.3)
+    assert len(per_image) == 2
+    out = relation_weights(model, data[1][0], score_thresh=0.3)
+    idx = out["roi_index"]
+    expected = out["weights"][0].mean(0)[idx][:, idx].numpy()
+    assert np.array_equal(per_image[1]["w"], expected)
+    assert np.array_equal(per_image[1]["labels"], out["labels"].numpy())
