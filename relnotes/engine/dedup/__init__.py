@@ -38,7 +38,7 @@ duplicates per object). Everything is importable from ``relnotes.engine.dedup``.
   to end" trains the box head and the network together; the paper also trains the body.
 """
 
-from .evaluation import duplicates_per_object, stream_detections
+from .evaluation import coco_ap, duplicates_per_object, stream_detections
 from .outputs import CachedHeadOutputs, HeadOutputs, head_outputs
 from .learned import learned_detections, saturated_fraction
 from .rules import rule_detections
@@ -48,4 +48,4 @@ from .training import (DetectorWithDedup, dedup_loss, e2e_loss, frozen_detector_
 __all__ = ["HeadOutputs", "head_outputs", "CachedHeadOutputs", "rule_detections",
            "learned_detections", "saturated_fraction", "dedup_loss", "frozen_detector_dedup_loss",
            "stream_detections", "DetectorWithDedup", "e2e_loss", "duplicates_per_object",
-           "train_alone", "train_alone_streaming", "train_e2e"]
+           "train_alone", "train_alone_streaming", "train_e2e", "coco_ap"]

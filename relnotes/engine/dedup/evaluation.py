@@ -11,9 +11,10 @@ from torch.utils.data import Dataset
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
+from ...data.coco_eval import coco_evaluate, detections_to_coco
 from .outputs import HeadOutputs, head_outputs
 
-__all__ = ["stream_detections", "duplicates_per_object"]
+__all__ = ["stream_detections", "duplicates_per_object", "coco_ap"]
 
 
 @torch.no_grad()
@@ -69,3 +70,12 @@ def duplicates_per_object(outputs: list[HeadOutputs], targets: list[dict], *,
         confident = out.scores[:, t["labels"] - 1].T >= score_thresh            # [G, R]
         counts += ((ious >= iou) & confident).sum(1).tolist()
     return sum(counts) / len(counts) if counts else 0.0
+
+
+def coco_ap(coco_gt: dict, detections: list[dict], *, label_to_category=None) -> dict[str, float]:
+    """COCO box AP of per-image detections (as :func:`~relnotes.engine.dedup.rule_detections`
+    returns them) against ``coco_gt``, in % rounded to 0.1: ``mAP``, ``mAP50``, ``mAP75``
+    (:func:`relnotes.data.coco_eval.coco_evaluate`)."""
+    r = coco_evaluate(coco_gt, detections_to_coco([d["image_id"] for d in detections], detections,
+                                                  label_to_category=label_to_category))
+    return {k: round(100 * r[k], 1) for k in ("mAP", "mAP50", "mAP75")}
