@@ -45,8 +45,8 @@ __all__ = ["lrnet26", "lrnet50"]
 
 
 def _lrnet(layers, *, kernel_size, m, composability, geometry_channels, num_classes) -> ResNet:
-    lr = partial(LocalRelation2d, kernel_size=kernel_size, m=m, composability=composability,
-                 geometry_channels=geometry_channels)
+    lr = partial(LocalRelation2d, kernel_size=kernel_size, channels_per_group=m,
+                 composability=composability, geometry_channels=geometry_channels)
     return ResNet(layers, (100, 200, 400, 800), spatial_layer=lambda c, s: lr(c, stride=s),
                   stem_relation=lr(64, stride=2), num_classes=num_classes)
 

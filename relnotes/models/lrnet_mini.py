@@ -172,8 +172,8 @@ def lrnet_mini(kernel_size: int = 7, m: int = 8, num_classes: int = 10, in_chann
         composability (str): Φ. Default: ``"squared_difference"``.
         geometry_channels (int, optional): hidden width of the geometry MLPs. Default: G.
     """
-    lr = partial(LocalRelation2d, kernel_size=kernel_size, m=m, composability=composability,
-                 geometry_channels=geometry_channels)
+    lr = partial(LocalRelation2d, kernel_size=kernel_size, channels_per_group=m,
+                 composability=composability, geometry_channels=geometry_channels)
     return MiniResNet(layers, lr_widths(width, len(layers)), stem_channels=width,
                       in_channels=in_channels, num_classes=num_classes,
                       spatial_layer=lambda c, s: lr(c, stride=s),
