@@ -146,7 +146,7 @@ def test_cached_outputs_and_e2e_step(setup):
     assert not any(k.startswith(("detector.backbone", "detector.rpn")) for k in changed)
     assert any(k.startswith("detector.roi_heads") for k in changed)
     assert any(k.startswith("dedup") for k in changed)
-    with pytest.raises(ValueError, match="feat_dim"):
+    with pytest.raises(ValueError, match="dedup.channels"):
         DetectorWithDedup(model, small_net(feat_dim=32))
 
 

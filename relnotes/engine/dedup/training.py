@@ -85,7 +85,7 @@ class DetectorWithDedup(nn.Module):
 
     Args:
         detector (FasterRCNN): with a :class:`~relnotes.models.RelationBoxHead`.
-        dedup (DuplicateRemoval): its ``feat_dim`` is the head's width.
+        dedup (DuplicateRemoval): its ``channels`` are the head's width.
         first_n (int): detections per class of the network. Default: 100.
         class_score_threshold (float, optional): of :func:`dedup_loss`. Default: every class.
     """
@@ -94,8 +94,8 @@ class DetectorWithDedup(nn.Module):
                  class_score_threshold: float | None = None) -> None:
         super().__init__()
         width = detector.roi_heads.box_head.representation_size
-        if dedup.feat_dim != width:
-            raise ValueError(f"dedup.feat_dim ({dedup.feat_dim}) must be the box head's width "
+        if dedup.channels != width:
+            raise ValueError(f"dedup.channels ({dedup.channels}) must be the box head's width "
                              f"({width})")
         self.detector, self.dedup, self.first_n = detector, dedup, first_n
         self.class_score_threshold = class_score_threshold
