@@ -295,6 +295,15 @@ class ObjectRelationUnary(ObjectRelationNoGeometry):
     def __init__(self, channels: int, **kwargs) -> None:
         super().__init__(channels, **kwargs)
         self.unary = nn.Linear(self.d_g, channels, bias=self.bias)     # W_U
+        self._reset_unary()
+
+    def reset_parameters(self) -> None:
+        """:meth:`ObjectRelation.reset_parameters`, and W_U ~ N(0, 0.01), bias 0."""
+        super().reset_parameters()
+        if getattr(self, "unary", None) is not None:   # not yet built while the base initialises
+            self._reset_unary()
+
+    def _reset_unary(self) -> None:
         nn.init.normal_(self.unary.weight, std=0.01)
         if self.unary.bias is not None:
             nn.init.zeros_(self.unary.bias)

@@ -45,6 +45,12 @@ class MultiHeadSelfAttention(nn.Module):
         self.value = nn.Linear(embed_dim, embed_dim, bias=bias)   # W_V
         self.out = nn.Linear(embed_dim, embed_dim, bias=bias)     # W_O
 
+    def reset_parameters(self) -> None:
+        """PyTorch's default init of the four projections (what they get when built; the
+        constructor does not call this, so building the block draws each weight once)."""
+        for proj in (self.query, self.key, self.value, self.out):
+            proj.reset_parameters()
+
     def forward(self, x: Tensor, return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """
         Args:
