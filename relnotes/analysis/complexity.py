@@ -23,15 +23,22 @@ those, i.e. the whole relation module). It counts 2 FLOPs per MAC, so we divide 
 224 x 224 gives 4,089,184,256 MACs, torchvision's published 4.089 "GFLOPS".
 
 **Custom kernels** (the CuPy local-relation ops) are invisible to the counter: an op without a
-registered formula silently counts 0. Give each one a formula with :func:`register_mac_formula`.
+registered formula silently counts 0. Give each one a formula with :func:`register_mac_formula`
+(defined in :mod:`relnotes.ops.flop_formulas`, re-exported here).
 """
 
-from collections.abc import Callable
 from numbers import Real
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
+from torch.utils.flop_counter import FlopCounterMode
+
+# The registry of MAC formulas lives at the bottom floor (ops), beside the custom ops that use
+# it; importing it here also registers the formulas of library ops (torchvision::deform_conv2d)
+# before anything is counted.
+from ..nn.local_relation import LocalRelation2d
+from ..ops.flop_formulas import register_mac_formula
+from ..ops.local_relation import local_relation_macs
 
 __all__ = [
     "UNITS",
@@ -41,6 +48,8 @@ __all__ = [
     "count_macs_by_op",
     "complexity_row",
     "register_mac_formula",
+    "count_macs_with_local_relation",
+    "LR_OP",
 ]
 
 #: Divisors of :func:`in_units`: decimal (10^6, 10^9) and binary (2^20, 2^30) prefixes.
@@ -145,61 +154,36 @@ def complexity_row(module: nn.Module, *inputs, trainable_only: bool = False) -> 
     }
 
 
-def register_mac_formula(op) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorator: register the MAC count of a custom op with ``FlopCounterMode``.
+#: Key of the local relation op in :func:`count_macs_with_local_relation`'s result.
+LR_OP = "relnotes.local_relation"
 
-    The decorated function receives the op's arguments with every tensor replaced by its shape
-    (``torch.Size``), other arguments as they are, and the output's shape as ``out_shape=``; it
-    returns MACs. ``2 * macs`` is registered through
-    :func:`torch.utils.flop_counter.register_flop_formula`, to match the built-in formulas.
-    Register before counting: a ``FlopCounterMode`` copies the registry when it is created.
-    An op without a formula is executed but counted as 0, with no warning.
 
-    Args:
-        op (OpOverloadPacket): the op, e.g. ``torch.ops.relnotes.local_relation`` (not its
-            ``.default`` overload). torch raises ``ValueError`` for other targets and
-            ``RuntimeError`` if the op already has a formula.
+def count_macs_with_local_relation(module: nn.Module, *inputs) -> dict[str, int]:
+    """:func:`relnotes.analysis.count_macs_by_op`, plus the local relation op's MACs.
+
+    ``FlopCounterMode`` counts the convs (the LR layers' 1x1s and geometry MLPs included) and the
+    fc, but not the local relation op itself, which the PyTorch reference computes with
+    element-wise ops. A forward hook on every :class:`LocalRelation2d` adds
+    :func:`relnotes.ops.local_relation_macs` for the shapes of that call, under the key
+    :data:`LR_OP`. If a backend with a registered formula is counted by ``FlopCounterMode``
+    itself (an op name containing ``local_relation``), the hooks' count is not added again.
 
     Returns:
-        the decorator; it returns the MAC function unchanged, so it can be called directly.
-
-    Example: a batched matmul with a scale, ``out[b] = scale * a[b] @ c[b]``::
-
-        @torch.library.custom_op("mylib::scaled_mm", mutates_args=())
-        def scaled_mm(a: torch.Tensor, c: torch.Tensor, scale: float) -> torch.Tensor:
-            return scale * torch.bmm(a, c)
-
-        @scaled_mm.register_fake
-        def _(a, c, scale):
-            return a.new_empty(a.shape[0], a.shape[1], c.shape[2])
-
-        @register_mac_formula(torch.ops.mylib.scaled_mm)
-        def scaled_mm_macs(a_shape, c_shape, scale, *, out_shape=None, **kwargs):
-            (b, m, k), (_, _, n) = a_shape, c_shape
-            return b * m * k * n  # the scale multiply is element-wise, so free
-
-    Now ``count_macs`` of a module calling ``scaled_mm`` on ``[2, 3, 4] @ [2, 4, 5]`` gives 120;
-    without the formula it gives 0 (``tests/analysis/test_complexity.py`` checks both).
+        dict[str, int]: op name to MACs, largest first.
     """
+    calls = []
 
-    def decorator(macs_fn: Callable[..., int]) -> Callable[..., int]:
-        def flop_fn(*args, **kwargs) -> int:
-            return 2 * macs_fn(*args, **kwargs)
+    def hook(layer, args, output):
+        B, C, Ho, Wo = output.shape
+        calls.append(local_relation_macs(B, C, layer.groups, Ho, Wo, layer.kernel_size))
 
-        register_flop_formula(op)(flop_fn)
-        return macs_fn
-
-    return decorator
-
-
-# --- formulas for library ops that FlopCounterMode does not know ---------------------------------
-import torchvision.ops  # noqa: E402,F401  (loads the torchvision:: operators)
-
-
-@register_mac_formula(torch.ops.torchvision.deform_conv2d)
-def _deform_conv2d_macs(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
-    """A deformable convolution costs what a convolution of the same shape costs: one MAC per
-    weight per output position (the bilinear sampling of the offsets is not counted)."""
-    batch, c_out, h, w = out_shape
-    _, c_in_per_group, kh, kw = weight_shape
-    return batch * c_out * h * w * c_in_per_group * kh * kw
+    handles = [m.register_forward_hook(hook) for m in module.modules()
+               if isinstance(m, LocalRelation2d)]
+    try:
+        macs = count_macs_by_op(module, *inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    if calls and not any("local_relation" in op for op in macs):
+        macs[LR_OP] = sum(calls)
+    return dict(sorted(macs.items(), key=lambda item: -item[1]))

@@ -240,7 +240,9 @@ def network_benchmark(batch: int = 8, image_size: int = 224, *, num_classes: int
                       seed: int = 0) -> list[Measurement]:
     """One SGD training step (forward, cross-entropy, backward, update) of ResNet-26 (3 x 3)
     and LR-Net-26 (7 x 7, m = 8) on random images. Rows ``ResNet-26``, ``LR-Net-26``."""
-    from ..models.lrnet import count_macs_with_local_relation, lrnet26, resnet26
+    from ..models.lrnet import lrnet26
+    from ..models.resnet import resnet26
+    from .complexity import count_macs_with_local_relation
 
     device = torch.device(device)
     g = torch.Generator().manual_seed(seed)

@@ -4,7 +4,8 @@ from .coco_eval import coco_evaluate, detections_to_coco, encode_masks
 from .coco_instances import CocoInstances
 from .composition import COMPOSITION_CLASSES, COMPOSITION_PART, make_composition
 from .context_masks import ContextMasks, make_context_masks
-from .context_shapes import ContextShapes, detection_collate, make_context_shapes
+from .collate import detection_collate
+from .context_shapes import ContextShapes, make_context_shapes
 from .context_flags import ContextFlagsSample, context_flags, context_flags_dataset
 from .deepforest_trees import DEEPFOREST_IMAGES, deepforest_data_dir, load_deepforest_trees, with_flips
 from .mnist5k import MNIST5K_PER_CLASS, load_mnist5k, mnist5k_path
@@ -15,6 +16,6 @@ __all__ = ["COMPOSITION_CLASSES", "COMPOSITION_PART", "ContextFlagsSample", "PHO
            "ContextShapes", "coco_evaluate", "detection_collate", "detections_to_coco",
            "make_context_shapes", "DEEPFOREST_IMAGES", "deepforest_data_dir",
            "load_deepforest_trees", "with_flips",
-           "make_context_shapes", "CocoInstances", "ContextMasks", "encode_masks",
+           "CocoInstances", "ContextMasks", "encode_masks",
            "make_context_masks",
            "MNIST5K_PER_CLASS", "load_mnist5k", "make_composition", "mnist5k_path"]

@@ -36,8 +36,7 @@ import torch
 from .coco_eval import encode_masks
 from .context_shapes import ContextShapesDataset
 
-__all__ = ["SHAPES", "SCENES", "MASK_CATEGORIES", "ContextMasks", "make_context_masks",
-           "scene_accuracy"]
+__all__ = ["SHAPES", "SCENES", "MASK_CATEGORIES", "ContextMasks", "make_context_masks"]
 
 SHAPES = ("disc", "square", "triangle")
 SCENES = ("plain", "flagged")
@@ -233,43 +232,3 @@ def _place_square(rng, S, k, occupied, distance, tries=200):
         if all(_gap(b, o) >= distance for o in occupied):
             return b
     return None
-
-
-def scene_accuracy(data: ContextMasks, detections: list[dict], *, iou: float = 0.5) -> float:
-    """How often a detector tells the scene (flag or not) of an object it found.
-
-    For every ground-truth object, take the highest-scoring detection of the same *shape* (either
-    scene) whose box overlaps it with IoU >= ``iou``; count it right when its scene is the
-    object's. A detector blind to the flag scores about 0.5; one that uses it, about 1.
-
-    Args:
-        data (ContextMasks): the ground truth.
-        detections (list of dict): COCO results (``image_id``, ``category_id``, ``bbox``, ``score``).
-        iou (float): Default: 0.5.
-
-    Returns:
-        float: the fraction over the objects that have such a detection (0.0 if none has).
-    """
-    by_image: dict[int, list[dict]] = {}
-    for d in detections:
-        by_image.setdefault(d["image_id"], []).append(d)
-    right = found = 0
-    for a in data.coco["annotations"]:
-        shape, scene = (a["category_id"] - 1) % 3, (a["category_id"] - 1) // 3
-        best = None
-        for d in by_image.get(a["image_id"], []):
-            if (d["category_id"] - 1) % 3 == shape and _box_iou(a["bbox"], d["bbox"]) >= iou:
-                if best is None or d["score"] > best["score"]:
-                    best = d
-        if best is not None:
-            found += 1
-            right += (best["category_id"] - 1) // 3 == scene
-    return right / found if found else 0.0
-
-
-def _box_iou(a, b) -> float:
-    """IoU of two COCO [x, y, w, h] boxes."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)

@@ -44,7 +44,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 __all__ = ["LARGE_KINDS", "SMALL_CLASSES", "CATEGORIES", "CONTEXT_RULE", "ContextShapes",
-           "make_context_shapes", "point_box_distance", "detection_collate"]
+           "make_context_shapes", "point_box_distance"]
 
 #: The large object kinds and the small classes they decide, in category-id order.
 LARGE_KINDS = ("player", "table", "tree")
@@ -138,13 +138,6 @@ class ContextShapesDataset(Dataset):
                       labels=torch.as_tensor(s.labels[i], dtype=torch.int64),
                       image_id=torch.tensor(s.coco["images"][i]["id"]))
         return image, target
-
-
-def detection_collate(batch):
-    """Collate ``(image, target)`` pairs into ``(list of images, list of targets)``, the input
-    of torchvision detectors (images of a batch are not stacked)."""
-    images, targets = zip(*batch)
-    return list(images), list(targets)
 
 
 def make_context_shapes(n_images: int, *, seed: int = 0, image_size: int = 64,

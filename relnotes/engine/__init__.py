@@ -1,6 +1,6 @@
 """Training and evaluation for every chapter: seeds, checkpoints, ``fit`` and ``evaluate``.
 
-Three small modules a reader can hold in their head:
+The package exports the first three modules; the others are imported by their path:
 
 - :mod:`relnotes.engine.seed`: ``seed_everything(seed, threads)`` and ``rng_state()`` /
   ``set_rng_state(state)``, the generators' state saved inside checkpoints.
@@ -8,10 +8,12 @@ Three small modules a reader can hold in their head:
   ``os.replace``) and ``load_checkpoint`` (always ``weights_only=True``).
 - :mod:`relnotes.engine.loop`: ``fit`` (seeded example order, tqdm bar, checkpoints every N steps,
   bit-exact resume, a clear stop on a NaN loss) and ``evaluate``.
-- :mod:`relnotes.engine.dedup` (imported by its path): duplicate removal after a detector's box
+- :mod:`relnotes.engine.detection`: box heads trained on one frozen detector body (RN Tables 1-2):
+  ``train_detector``, ``body_state`` / ``load_body``, ``evaluate_detector`` (COCO mAP).
+- :mod:`relnotes.engine.dedup`: duplicate removal after a detector's box
   head, the rules (NMS, Soft-NMS) and the learned network, trained alone or end to end (RN
   Tables 3-4).
-- :mod:`relnotes.engine.coco` (imported by its path): RN's COCO setting of the ``full`` profile
+- :mod:`relnotes.engine.coco`: RN's COCO setting of the ``full`` profile
   (splits, the R50-FPN detector, the SGD schedule) in one place for the detection notebooks.
 
 A typical chapter::

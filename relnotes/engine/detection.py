@@ -7,37 +7,33 @@ every head variant is then trained on that same frozen body, so all heads see th
 and differ only in the head:
 
 1. ``fit`` the whole detector (2fc head) with :func:`train_detector`;
-2. :func:`body_state` copies its backbone and RPN weights;
+2. :func:`body_state` copies its backbone and RPN weights (1 and 2: :func:`train_body`);
 3. for each head: build a fresh detector with that head, :func:`load_body` (loads the body
-   weights and freezes them, :func:`~relnotes.models.tiny_rcnn.freeze_detector_body`), and
-   :func:`train_detector` again (only the head trains);
+   weights and freezes them, :func:`freeze_detector_body`), and
+   :func:`train_detector` again (only the head trains) (:func:`train_head_on_body`);
 4. :func:`evaluate_detector`: COCO mAP / mAP50 / mAP75 (pycocotools), per-class AP, and the mean
    AP of a group of classes (the context-decided classes of ContextShapes) and of the others.
 
-:func:`relation_weights` runs the trained head on one image and returns its detections together
-with the relation weights :math:`\omega^{mn}` (RN Eq. (3)) between the RoIs they come from, for the
-"object pairs with high relation weights" figure (RN Figure 4) and the talk's class co-occurrence
-slide.
+What a trained head looks at (its relation weights) is measured in
+:mod:`relnotes.analysis.relation_weights`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 from torchvision.models.detection import FasterRCNN
-from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from ..data.coco_eval import coco_evaluate, detections_to_coco
-from ..data.context_shapes import detection_collate
-from ..models.tiny_rcnn import detector_loss, freeze_detector_body
+from ..data.collate import detection_collate
 from .loop import History, fit
 
-__all__ = ["body_state", "load_body", "trainable_parameters", "warmup_step_lr", "train_detector",
-           "predict_coco", "evaluate_detector", "relation_weights"]
+__all__ = ["freeze_detector_body", "detector_loss", "body_state", "load_body",
+           "trainable_parameters", "warmup_step_lr", "train_detector", "train_body",
+           "train_head_on_body", "predict_coco", "evaluate_detector"]
 
 _BODY = ("backbone.", "rpn.")
 
@@ -45,6 +41,27 @@ _BODY = ("backbone.", "rpn.")
 def _check_detector(model) -> None:
     if not isinstance(model, FasterRCNN):
         raise TypeError(f"model must be a torchvision FasterRCNN; got {type(model).__name__}")
+
+
+def freeze_detector_body(model: FasterRCNN) -> FasterRCNN:
+    """Fix the backbone and the RPN of ``model`` (in place; returned): no gradients, and
+    :func:`detector_loss` keeps them in eval mode, so the RPN gives its test-time proposals and
+    no RPN loss. Only ``model.roi_heads`` then trains."""
+    for p in list(model.backbone.parameters()) + list(model.rpn.parameters()):
+        p.requires_grad_(False)
+    model._body_frozen = True
+    return model
+
+
+def detector_loss(model: FasterRCNN, batch) -> torch.Tensor:
+    """The ``loss_fn`` of :func:`relnotes.engine.fit` for a torchvision detector: the sum of its
+    losses on ``batch = (images, targets)`` (RPN objectness and box, head class and box)."""
+    images, targets = batch
+    if getattr(model, "_body_frozen", False):
+        model.backbone.eval()
+        model.rpn.eval()
+    losses = model(list(images), list(targets))
+    return sum(losses.values())
 
 
 def body_state(model: FasterRCNN) -> dict[str, Tensor]:
@@ -119,7 +136,7 @@ def train_detector(model: torch.nn.Module, dataset, optimizer: torch.optim.Optim
     """Train a torchvision detector (Faster or Mask R-CNN) on ``(image, target)`` items with
     ``optimizer`` and the schedule :func:`warmup_step_lr`, through :func:`relnotes.engine.fit`
     (seeded example order, a clear stop on a non-finite loss, checkpoints and resume). The loss is
-    :func:`~relnotes.models.tiny_rcnn.detector_loss`, the sum of the detector's losses; a body
+    :func:`detector_loss`, the sum of the detector's losses; a body
     frozen by :func:`load_body` stays in eval mode.
 
     Build the optimizer on :func:`trainable_parameters`, e.g. ``torch.optim.Adam(
@@ -155,6 +172,28 @@ def train_detector(model: torch.nn.Module, dataset, optimizer: torch.optim.Optim
                seed=seed, scheduler=scheduler, scheduler_interval="step",
                collate_fn=detection_collate, device=device, checkpoint_path=checkpoint_path,
                num_workers=num_workers, progress=progress)
+
+
+def train_body(model: FasterRCNN, dataset, *, lr: float, epochs: int, batch_size: int,
+               seed: int = 0, device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """Step 1 of the head ablations: train the whole detector (its 2fc head included) with Adam
+    (``lr``) through :func:`train_detector`, and return its :func:`body_state`, the backbone and
+    RPN weights every head is then trained on (:func:`train_head_on_body`)."""
+    train_detector(model, dataset, torch.optim.Adam(trainable_parameters(model), lr=lr),
+                   epochs=epochs, batch_size=batch_size, seed=seed, device=device)
+    return body_state(model)
+
+
+def train_head_on_body(model: FasterRCNN, state: dict[str, Tensor], dataset, *, lr: float,
+                       epochs: int, batch_size: int, seed: int = 0,
+                       device: str | torch.device = "cpu") -> FasterRCNN:
+    """Steps 2-3 of the head ablations: :func:`load_body` (``state``, from :func:`train_body`)
+    into ``model``, a fresh detector with the head to study, and train only that head with Adam
+    (``lr``) through :func:`train_detector`. Returns ``model``, trained in place."""
+    load_body(model, state)
+    train_detector(model, dataset, torch.optim.Adam(trainable_parameters(model), lr=lr),
+                   epochs=epochs, batch_size=batch_size, seed=seed, device=device)
+    return model
 
 
 @torch.no_grad()
@@ -231,65 +270,3 @@ def evaluate_detector(model: FasterRCNN, dataset, coco_gt: dict, *,
     result["ap_group"] = mean(group)
     result["ap_rest"] = mean([n for n in names if n not in group]) if group else math.nan
     return result
-
-
-@torch.no_grad()
-def relation_weights(model: FasterRCNN, image: Tensor, *, score_thresh: float = 0.5,
-                     nms_thresh: float = 0.5) -> dict:
-    r"""Detections of ``model`` on one image with the relation weights of its box head.
-
-    The head sees the RPN's RoIs (proposals); each RoI gets its best foreground class, score and
-    decoded box; RoIs scoring at least ``score_thresh`` are kept and deduplicated by per-class NMS
-    (``nms_thresh``), which gives the detections. Unlike torchvision's post-processing, every
-    detection keeps the index of the RoI it comes from, so its relation weights can be read off.
-
-    Args:
-        model (FasterRCNN): a detector whose box head accepts ``return_weights``
-            (:class:`~relnotes.models.RelationBoxHead`).
-        image (Tensor[3, H, W]): in [0, 1].
-        score_thresh (float): Default: 0.5.
-        nms_thresh (float): Default: 0.5.
-
-    Returns:
-        dict with ``rois`` Tensor[K, 4] (the RoIs, image pixels), ``boxes`` Tensor[D, 4],
-        ``labels`` Tensor[D], ``scores`` Tensor[D] (the detections), ``roi_index`` Tensor[D] (the
-        RoI of each detection), and ``weights``: one Tensor[N_r, K, K] per relation module (fc6's,
-        then fc7's), :math:`\omega^{mn}` with the query n in rows and the key m in columns,
-        each row summing to 1 (or 0 if the geometry term removes every key).
-    """
-    _check_detector(model)
-    if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"image must be Tensor[3, H, W]; got "
-                         f"{tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__}")
-    head = model.roi_heads.box_head
-    if not hasattr(head, "relations"):
-        raise ValueError(f"the box head ({type(head).__name__}) has no relation modules")
-    was_training = model.training
-    model.eval()
-    try:
-        images, _ = model.transform([image])
-        features = model.backbone(images.tensors)
-        if isinstance(features, Tensor):
-            features = OrderedDict([("0", features)])
-        proposals, _ = model.rpn(images, features)
-        rh = model.roi_heads
-        pooled = rh.box_roi_pool(features, proposals, images.image_sizes)
-        x, weights = head(pooled, proposals, None, return_weights=True)
-        logits, deltas = rh.box_predictor(x)
-        rois = proposals[0]
-        boxes = rh.box_coder.decode(deltas, proposals)                     # [K, C, 4]
-        boxes = clip_boxes_to_image(boxes, images.image_sizes[0])
-        probs = torch.softmax(logits, -1)
-        scores, labels = probs[:, 1:].max(1)
-        labels = labels + 1                                                # 0 is background
-        boxes = boxes[torch.arange(len(rois)), labels]                     # [K, 4]
-        idx = torch.nonzero(scores >= score_thresh).flatten()
-        idx = idx[batched_nms(boxes[idx], scores[idx], labels[idx], nms_thresh)]
-        # back to the input image's pixels (the transform may have resized it)
-        size = image.shape[-2:]
-        scaled = model.transform.postprocess([dict(boxes=torch.cat([boxes[idx], rois]))],
-                                             images.image_sizes, [size])[0]["boxes"]
-    finally:
-        model.train(was_training)
-    return dict(rois=scaled[len(idx):], boxes=scaled[:len(idx)], labels=labels[idx],
-                scores=scores[idx], roi_index=idx, weights=weights[0])

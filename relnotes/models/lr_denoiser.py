@@ -48,7 +48,7 @@ class LRDenoiser(nn.Module):
                  geometry_channels: int | None = None) -> None:
         super().__init__()
         self.embed = nn.Conv2d(1, channels, 1)
-        self.relation = LocalRelation2d(channels, kernel_size=kernel_size, m=m,
+        self.relation = LocalRelation2d(channels, kernel_size=kernel_size, channels_per_group=m,
                                         geometry_channels=geometry_channels)
         self.head = nn.Conv2d(channels, 1, 1)
 

@@ -2,7 +2,7 @@ r"""ResNet-26-mini and LR-Net-26-mini: the 26-layer networks of :mod:`relnotes.m
 shrunk for small grayscale images (28 x 28 MNIST digits and the synthetic composition set of
 :mod:`relnotes.data`), so that they train on a CPU in seconds.
 
-Same bottleneck (:class:`relnotes.models.lrnet.Bottleneck`), same choice of spatial layer, but
+Same bottleneck (:class:`relnotes.models.resnet.Bottleneck`), same choice of spatial layer, but
 3 stages instead of 4 and 4x fewer channels than ResNet-26's first three stages (sizes for a
 28 x 28 input):
 
@@ -34,9 +34,9 @@ stage3 (4²)   [1x1, 4w; kxk, 4w; 1x1, 16w] x 2     [1x1, 100w/16; kxk LR; 1x1, 
 - **The ResNet's kernel_size** applies to its blocks' spatial convs only; its stem stays a
   3 x 3 conv, whatever k. The LR-Net's stem follows LR-Net-26: a 1x1 conv (in_channels -> w)
   and a k x k LR layer (w channels, G = ceil(w/m) groups, stride 2).
-- Everything else (init, BN + ReLU placement, shortcuts) is :mod:`relnotes.models.lrnet`'s.
+- Everything else (init, BN + ReLU placement, shortcuts) is :mod:`relnotes.models.resnet`'s.
 
-MACs: use :func:`relnotes.models.lrnet.count_macs_with_local_relation`, which adds the local
+MACs: use :func:`relnotes.analysis.count_macs_with_local_relation`, which adds the local
 relation op's closed form to ``FlopCounterMode``'s count.
 """
 
@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.local_relation import LocalRelation2d
-from .lrnet import Bottleneck, conv_kxk, init_resnet_
+from .resnet import bottleneck_stages, conv_kxk, init_resnet_
 
 __all__ = ["MiniResNet", "resnet_mini", "lrnet_mini", "lr_widths", "MINI_LAYERS"]
 
@@ -72,7 +72,7 @@ class MiniResNet(nn.Module):
         widths (Sequence[int]): middle width of each stage's blocks, e.g. (16, 32, 64).
         stem_channels (int): output channels of the stem (also the input of stage 1).
         spatial_layer (Callable[[int, int], nn.Module]): builds a block's spatial layer from
-            (width, stride); see :class:`relnotes.models.lrnet.Bottleneck`.
+            (width, stride); see :class:`relnotes.models.resnet.Bottleneck`.
         stem_relation (nn.Module, optional): if given, the stem is a 1x1 conv + BN + ReLU, then
             this layer (with its own stride) + BN + ReLU (LR-Net); if None, a 3x3 conv with
             stride ``stem_stride`` + BN + ReLU (ResNet). Default: None.
@@ -102,24 +102,16 @@ class MiniResNet(nn.Module):
             self.stem_relation, self.stem_bn = stem_relation, nn.BatchNorm2d(stem_channels)
         self.bn1 = nn.BatchNorm2d(stem_channels)
         self.relu = nn.ReLU(inplace=True)
-        c_in = stem_channels
-        stages = []
-        for i, (n, width) in enumerate(zip(layers, widths)):
-            c_out = stem_channels * 4 * 2**i
-            blocks = []
-            for j in range(n):
-                stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(Bottleneck(c_in, width, c_out, stride=stride,
-                                         spatial_layer=spatial_layer))
-                c_in = c_out
-            stages.append(nn.Sequential(*blocks))
+        stages, c_in = bottleneck_stages(
+            stem_channels, layers, widths,
+            [stem_channels * 4 * 2**i for i in range(len(layers))], spatial_layer=spatial_layer)
         self.stages = nn.Sequential(*stages)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """As :meth:`relnotes.models.lrnet.ResNet.reset_parameters` (:func:`init_resnet_`):
+        """As :meth:`relnotes.models.resnet.ResNet.reset_parameters` (:func:`init_resnet_`):
         Kaiming normal (fan-out, ReLU) for every conv but the local relation layers' query and
         key, BN weight 1 and bias 0, the fc keeps PyTorch's default."""
         init_resnet_(self)
@@ -180,8 +172,8 @@ def lrnet_mini(kernel_size: int = 7, m: int = 8, num_classes: int = 10, in_chann
         composability (str): Φ. Default: ``"squared_difference"``.
         geometry_channels (int, optional): hidden width of the geometry MLPs. Default: G.
     """
-    lr = partial(LocalRelation2d, kernel_size=kernel_size, m=m, composability=composability,
-                 geometry_channels=geometry_channels)
+    lr = partial(LocalRelation2d, kernel_size=kernel_size, channels_per_group=m,
+                 composability=composability, geometry_channels=geometry_channels)
     return MiniResNet(layers, lr_widths(width, len(layers)), stem_channels=width,
                       in_channels=in_channels, num_classes=num_classes,
                       spatial_layer=lambda c, s: lr(c, stride=s),

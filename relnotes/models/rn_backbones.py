@@ -20,7 +20,7 @@ torchvision has no deformable RoI pooling, so only that fc is provided here
 (:class:`DeformableRoIPoolingOffsets`), for counting. The multiply-accumulates of a deformable
 convolution are those of the convolution it deforms (its bilinear sampling is not counted, as
 interpolation in RoI pooling is not); a formula for ``torchvision::deform_conv2d`` is registered
-in :mod:`relnotes.analysis.complexity`.
+in :mod:`relnotes.ops.flop_formulas`.
 
 **FPN** (:func:`resnet101_fpn`): the standard ResNet-101 with laterals (1x1 to 256) on res2-res5
 and 3x3 output convs, P2-P5. The paper's FPN detector is trained on precomputed proposals, so
@@ -42,9 +42,10 @@ from torchvision.models import resnet101
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FrozenBatchNorm2d, deform_conv2d
 
-from .. import analysis  # noqa: F401  (registers the MAC formula of torchvision::deform_conv2d)
+from .relation_rcnn import ClassAgnosticBoxPredictor, RelationBoxHead
 
-__all__ = ["ResNet101C4", "resnet101_fpn", "DeformableConv2dDCN", "DeformableRoIPoolingOffsets"]
+__all__ = ["ResNet101C4", "resnet101_fpn", "DeformableConv2dDCN", "DeformableRoIPoolingOffsets",
+           "PooledBoxHead"]
 
 class DeformableConv2dDCN(nn.Module):
     """A deformable 3x3 convolution replacing ``conv`` (same weight shape, stride, padding,
@@ -87,6 +88,29 @@ class DeformableRoIPoolingOffsets(nn.Module):
     def forward(self, pooled: Tensor) -> Tensor:
         """pooled (Tensor[K, C, h, w]) -> Tensor[K, 2 * output_size**2] (normalised offsets)."""
         return self.fc(pooled.flatten(1))
+
+
+class PooledBoxHead(nn.Module):
+    """The box head of RN Table 5 on pooled RoI features, for counting: the 2fc (+ relation
+    modules ``relations``) head of width 1024 and a class-agnostic predictor for 81 classes (the
+    official code's 8 box numbers); with ``dcn``, also the offset fc of deformable RoI pooling
+    (:class:`DeformableRoIPoolingOffsets`: its offsets are computed, but no deformable pooling
+    uses them).
+
+    ``forward(x, boxes)``: x Tensor[K, 256, 7, 7], boxes a list of one Tensor[K, 4] -> the
+    predictor's (class logits, box deltas).
+    """
+
+    def __init__(self, relations: tuple[int, int], dcn: bool = False) -> None:
+        super().__init__()
+        self.roi_offsets = DeformableRoIPoolingOffsets() if dcn else None
+        self.head = RelationBoxHead(256 * 7 * 7, 1024, relations=relations)
+        self.predictor = ClassAgnosticBoxPredictor(1024, 81, background_column=True)
+
+    def forward(self, x: Tensor, boxes: list[Tensor]):
+        if self.roi_offsets is not None:
+            self.roi_offsets(x)
+        return self.predictor(self.head(x, boxes))
 
 
 def _resnet101(dilated_conv5: bool, caffe_stride: bool) -> nn.Module:

@@ -38,7 +38,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.resnet import Bottleneck
 from torchvision.ops import MultiScaleRoIAlign
 
-from .lrnet import init_resnet_
+from .resnet import init_resnet_
 
 __all__ = ["TinyResNet", "tiny_mask_rcnn"]
 

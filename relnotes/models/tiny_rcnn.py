@@ -13,8 +13,9 @@ RN Tables 1 and 4 can be trained on a CPU (:mod:`relnotes.data.context_shapes`, 
   :math:`\{r_1, r_2\}` relation modules (:func:`~relnotes.models.relation_faster_rcnn`;
   :math:`N_r = 4, d_k = 32, d_g = 64` by default), class scores and a class-agnostic box.
 
-:func:`freeze_detector_body` fixes the backbone and the RPN, so that several box heads can be
-trained on the same proposals (the head ablations of the book train the body once).
+:func:`relnotes.engine.detection.freeze_detector_body` fixes the backbone and the RPN, so that
+several box heads can be trained on the same proposals (the head ablations of the book train the
+body once).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from .relation_rcnn import relation_faster_rcnn
 
-__all__ = ["TinyBackbone", "tiny_faster_rcnn", "freeze_detector_body", "detector_loss"]
+__all__ = ["TinyBackbone", "tiny_faster_rcnn"]
 
 
 class TinyBackbone(nn.Sequential):
@@ -105,24 +106,3 @@ def tiny_faster_rcnn(num_classes: int = 7, *, image_size: int = 64,
     return relation_faster_rcnn(model, relations=relations, representation_size=representation_size,
                                 n_relations=n_relations, d_k=d_k, d_g=d_g, geometry=geometry,
                                 geometry_scale=geometry_scale)
-
-
-def freeze_detector_body(model: FasterRCNN) -> FasterRCNN:
-    """Fix the backbone and the RPN of ``model`` (in place; returned): no gradients, and
-    :func:`detector_loss` keeps them in eval mode, so the RPN gives its test-time proposals and
-    no RPN loss. Only ``model.roi_heads`` then trains."""
-    for p in list(model.backbone.parameters()) + list(model.rpn.parameters()):
-        p.requires_grad_(False)
-    model._body_frozen = True
-    return model
-
-
-def detector_loss(model: FasterRCNN, batch) -> torch.Tensor:
-    """The ``loss_fn`` of :func:`relnotes.engine.fit` for a torchvision detector: the sum of its
-    losses on ``batch = (images, targets)`` (RPN objectness and box, head class and box)."""
-    images, targets = batch
-    if getattr(model, "_body_frozen", False):
-        model.backbone.eval()
-        model.rpn.eval()
-    losses = model(list(images), list(targets))
-    return sum(losses.values())

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from ..ops.relation import relation
+from .reduction import rd_repr, reduced_channels
 
 __all__ = ["ContextBlock", "POOLINGS", "TRANSFORMS", "FUSIONS"]
 
@@ -110,12 +111,10 @@ class ContextBlock(nn.Module):
         if transform == "linear" and rd_channels is not None:
             raise ValueError("transform='linear' is one C -> C conv and has no bottleneck width; "
                              f"got rd_channels={rd_channels}")
-        planes = rd_channels if rd_channels is not None else int(channels * rd_ratio)
-        if transform == "bottleneck" and planes < 1:
-            raise ValueError(f"the bottleneck width P must be >= 1; got {planes} from channels="
-                             f"{channels}, rd_ratio={rd_ratio}, rd_channels={rd_channels}")
-        self.channels, self.rd_ratio, self.rd_channels = channels, rd_ratio, rd_channels
-        self.planes = planes if transform == "bottleneck" else channels
+        # P: the bottleneck width (the linear transform has none: C -> C)
+        rd = (reduced_channels(channels, rd_ratio, rd_channels, name="the bottleneck width P")
+              if transform == "bottleneck" else channels)
+        self.channels, self.rd_ratio, self.rd_channels = channels, rd_ratio, rd
         self.pooling, self.transform_type, self.layer_norm = pooling, transform, layer_norm
         self.fusion, self.zero_init_last = fusion, zero_init_last
         # (a) W_k for attention pooling
@@ -126,7 +125,7 @@ class ContextBlock(nn.Module):
         self.reset_parameters()
 
     def _make_transform(self) -> nn.Sequential:
-        C, P = self.channels, self.planes
+        C, P = self.channels, self.rd_channels
         if self.transform_type == "linear":
             return nn.Sequential(nn.Conv2d(C, C, 1))                        # W_v
         layers = [nn.Conv2d(C, P, 1)]                                         # W_v1
@@ -188,8 +187,7 @@ class ContextBlock(nn.Module):
     def extra_repr(self) -> str:
         s = f"channels={self.channels}"
         if self.transform_type == "bottleneck":
-            s += (f", rd_channels={self.rd_channels}" if self.rd_channels is not None
-                  else f", rd_ratio={self.rd_ratio:g}")
+            s += ", " + rd_repr(self.channels, self.rd_ratio, self.rd_channels)
         if self.pooling != "att":
             s += f", pooling={self.pooling!r}"
         if self.transform_type != "bottleneck":

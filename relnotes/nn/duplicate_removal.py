@@ -81,7 +81,7 @@ class DuplicateRemoval(nn.Module):
     r"""The duplicate-removal network of RN Sec. 4.3 and Figure 3(b); see the module docstring.
 
     Args:
-        feat_dim (int): channels of the appearance feature of a detection. Default: 1024.
+        channels (int): channels of the appearance feature f of a detection. Default: 1024.
         d_f (int): width of the network (the relation module's :math:`d_f`). Default: 128.
         rank_dim (int): channels of the sinusoidal rank embedding (paper 128, code 1024).
             Default: 128.
@@ -101,7 +101,7 @@ class DuplicateRemoval(nn.Module):
             ``"relative"``, ``"none"`` or ``"unary"``. Default: ``"relative"``.
     """
 
-    def __init__(self, feat_dim: int = 1024, *, d_f: int = 128, rank_dim: int = 128,
+    def __init__(self, channels: int = 1024, *, d_f: int = 128, rank_dim: int = 128,
                  n_relations: int = 16, d_k: int = 64, d_g: int = 64,
                  thresholds: tuple[float, ...] = THRESHOLDS, logit_bias: float = -3.0,
                  normalize_by: str = "key", plus_one: bool = False, geometry_scale: float = 1.0,
@@ -115,19 +115,19 @@ class DuplicateRemoval(nn.Module):
         if rank_input == "none" and not appearance:
             raise ValueError("rank_input='none' with appearance=False leaves the network no input "
                              "but the boxes; keep at least one")
-        if feat_dim <= 0 or d_f <= 0:
-            raise ValueError(f"feat_dim and d_f must be positive; got {feat_dim}, {d_f}")
+        if channels <= 0 or d_f <= 0:
+            raise ValueError(f"channels and d_f must be positive; got {channels}, {d_f}")
         if rank_dim <= 0 or rank_dim % 2:
             raise ValueError(f"rank_dim must be a positive even number; got {rank_dim}")
         thresholds = tuple(float(t) for t in thresholds)
         if not thresholds or not all(0 <= t < 1 for t in thresholds):
             raise ValueError(f"thresholds must be a non-empty tuple of IoUs in [0, 1); got "
                              f"{thresholds}")
-        self.feat_dim, self.d_f, self.rank_dim = feat_dim, d_f, rank_dim
+        self.channels, self.d_f, self.rank_dim = channels, d_f, rank_dim
         self.thresholds, self.logit_bias = thresholds, logit_bias
         self.rank_input, self.appearance, self.geometry = rank_input, appearance, geometry
         self.rank_fc = nn.Linear(rank_dim, d_f) if rank_input != "none" else None       # W_fR
-        self.feature_fc = nn.Linear(feat_dim, d_f) if appearance else None              # W_f
+        self.feature_fc = nn.Linear(channels, d_f) if appearance else None              # W_f
         self.relation = GEOMETRY_TERMS[geometry](d_f, n_relations=n_relations, d_k=d_k, d_g=d_g,
                                        normalize_by=normalize_by, plus_one=plus_one,
                                        geometry_scale=geometry_scale,
@@ -150,7 +150,7 @@ class DuplicateRemoval(nn.Module):
                 return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         r"""
         Args:
-            features (Tensor[..., N, feat_dim]): appearance features of the N detections of one
+            features (Tensor[..., N, channels]): appearance features of the N detections of one
                 class (leading dimensions: classes, images).
             scores (Tensor[..., N]): their scores :math:`s_0`; only their order is used here.
             boxes (Tensor[..., N, 4]): their boxes (x1, y1, x2, y2); no gradient flows into them.
@@ -163,8 +163,8 @@ class DuplicateRemoval(nn.Module):
             test score (:meth:`final_scores`).
         """
         if not isinstance(features, Tensor) or features.dim() < 2 \
-                or features.shape[-1] != self.feat_dim:
-            raise ValueError(f"features must be Tensor[..., N, {self.feat_dim}]; got "
+                or features.shape[-1] != self.channels:
+            raise ValueError(f"features must be Tensor[..., N, {self.channels}]; got "
                              f"{_describe(features)}")
         if not isinstance(scores, Tensor) or scores.shape != features.shape[:-1]:
             raise ValueError(f"scores must be Tensor[..., N] = {tuple(features.shape[:-1])} "
@@ -207,7 +207,7 @@ class DuplicateRemoval(nn.Module):
         extra = "".join(f", {k}={v!r}" for k, v, default in (
             ("rank_input", self.rank_input, "rank"), ("appearance", self.appearance, True),
             ("geometry", self.geometry, "relative")) if v != default)
-        return (f"feat_dim={self.feat_dim}, d_f={self.d_f}, rank_dim={self.rank_dim}, "
+        return (f"channels={self.channels}, d_f={self.d_f}, rank_dim={self.rank_dim}, "
                 f"thresholds={self.thresholds}{extra}")
 
 

@@ -29,16 +29,16 @@ class GraphConv(nn.Module):
     """One graph-convolution layer (no activation); see the module docstring.
 
     Args:
-        in_features (int): size of the node features h_j.
-        out_features (int): size of the output features.
+        channels (int): size of the node features h_j.
+        out_channels (int): size of the output features.
         bias (bool): add a bias after aggregation. Default: True.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, bias: bool = True) -> None:
+    def __init__(self, channels: int, *, out_channels: int, bias: bool = True) -> None:
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))   # W
-        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.channels, self.out_channels = channels, out_channels
+        self.weight = nn.Parameter(torch.empty(channels, out_channels))       # W
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -50,12 +50,12 @@ class GraphConv(nn.Module):
     def forward(self, h: Tensor, adjacency: Tensor) -> Tensor:
         """
         Args:
-            h (Tensor[..., N, in_features]): node features.
+            h (Tensor[..., N, channels]): node features.
             adjacency (Tensor[N, N]): A, non-negative edge weights (symmetric for an undirected
                 graph); self-loops are added here.
 
         Returns:
-            Tensor[..., N, out_features]
+            Tensor[..., N, out_channels]
         """
         n = h.shape[-2]
         if adjacency.shape != (n, n):
@@ -66,5 +66,5 @@ class GraphConv(nn.Module):
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+        return f"channels={self.channels}, out_channels={self.out_channels}, " \
                f"bias={self.bias is not None}"

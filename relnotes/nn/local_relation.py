@@ -38,7 +38,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..ops.local_relation import COMPOSABILITIES, local_relation, local_relation_weights
+from ..ops.local_relation import local_relation, local_relation_weights
+from ..ops.local_relation_args import check_composability, check_kernel_size
 
 __all__ = ["LocalRelation2d"]
 
@@ -50,9 +51,9 @@ class LocalRelation2d(nn.Module):
     Args:
         channels (int): C, channels of the input and output.
         kernel_size (int): k, the odd window size. Default: 7.
-        m (int): channels per group sharing one aggregation-weight map; there are
-            G = ceil(C / m) groups (13 for C = 100, m = 8), and the op then puts
-            ceil(C / G) <= m channels in each group but the last. Default: 8.
+        channels_per_group (int): the paper's m, channels per group sharing one
+            aggregation-weight map; there are G = ceil(C / m) groups (13 for C = 100, m = 8), and
+            the op then puts ceil(C / G) <= m channels in each group but the last. Default: 8.
         stride (int): output pixel (i, j) is centred on input (i*s, j*s). Default: 1.
         composability (str): Φ, one of ``"squared_difference"``, ``"dot"``,
             ``"abs_difference"``. Default: ``"squared_difference"``.
@@ -64,29 +65,26 @@ class LocalRelation2d(nn.Module):
     def __init__(
         self,
         channels: int,
+        *,
         kernel_size: int = 7,
-        m: int = 8,
+        channels_per_group: int = 8,
         stride: int = 1,
         composability: str = "squared_difference",
-        *,
         geometry_channels: int | None = None,
     ) -> None:
         super().__init__()
-        for name, v in (("channels", channels), ("kernel_size", kernel_size), ("m", m),
-                        ("stride", stride)):
+        m = channels_per_group                                      # the paper's m
+        for name, v in (("channels", channels), ("channels_per_group", m), ("stride", stride)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int; got {v!r}")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (the window is centred on the pixel); got "
-                             f"{kernel_size}")
-        if composability not in COMPOSABILITIES:
-            raise ValueError(f"composability must be one of {COMPOSABILITIES}; got "
-                             f"{composability!r}")
+        check_kernel_size(kernel_size)
+        check_composability(composability)
         groups = -(-channels // m)
         hidden = groups if geometry_channels is None else geometry_channels
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"geometry_channels must be a positive int; got {geometry_channels!r}")
-        self.channels, self.kernel_size, self.m, self.stride = channels, kernel_size, m, stride
+        self.channels, self.kernel_size, self.stride = channels, kernel_size, stride
+        self.channels_per_group = m
         self.composability, self.groups = composability, groups
         self.geometry_channels = geometry_channels
         # f_θq, f_θk: one scalar per group and pixel
@@ -168,8 +166,8 @@ class LocalRelation2d(nn.Module):
         parts = [f"{self.channels}"]
         if self.kernel_size != 7:
             parts.append(f"kernel_size={self.kernel_size}")
-        if self.m != 8:
-            parts.append(f"m={self.m}")
+        if self.channels_per_group != 8:
+            parts.append(f"channels_per_group={self.channels_per_group}")
         parts.append(f"groups={self.groups}")                       # derived, shown always
         if self.stride != 1:
             parts.append(f"stride={self.stride}")

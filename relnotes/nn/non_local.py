@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops.relation import relation, scaled_dot_product
+from .reduction import rd_repr, reduced_channels
 
 __all__ = ["NonLocal2d", "NL_MODES"]
 
@@ -95,14 +96,10 @@ class NonLocal2d(nn.Module):
         super().__init__()
         if mode not in NL_MODES:
             raise ValueError(f"mode must be one of {NL_MODES}; got {mode!r}")
-        inner = rd_channels if rd_channels is not None else int(channels * rd_ratio)
-        if inner < 1:
-            raise ValueError(f"the embedding width C' must be >= 1; got {inner} from channels="
-                             f"{channels}, rd_ratio={rd_ratio}, rd_channels={rd_channels}")
+        inner = reduced_channels(channels, rd_ratio, rd_channels, name="the embedding width C'")
         if use_scale and mode != "embedded_gaussian":
             raise ValueError(f"use_scale applies to mode='embedded_gaussian' only; got mode={mode!r}")
-        self.channels, self.rd_ratio, self.inner, self.mode = channels, rd_ratio, inner, mode
-        self.rd_channels = rd_channels
+        self.channels, self.rd_ratio, self.rd_channels, self.mode = channels, rd_ratio, inner, mode
         self.sub_sample, self.use_scale, self.zero_init_last = sub_sample, use_scale, zero_init_last
         self.g = nn.Conv2d(channels, inner, 1)
         # the Gaussian version compares the raw inputs: no theta, no phi
@@ -144,10 +141,10 @@ class NonLocal2d(nn.Module):
             q = self.theta(x).flatten(2).transpose(1, 2)              # θ(x_i): [B, HW, C']
             k = self.phi(x_j).flatten(2).transpose(1, 2)              # φ(x_j): [B, M, C']
         if self.mode == "concatenation":
-            a, b = self.w_f.weight[0, : self.inner], self.w_f.weight[0, self.inner :]
+            a, b = self.w_f.weight[0, : self.rd_channels], self.w_f.weight[0, self.rd_channels :]
             # NL Eq. (5): w_fᵀ[θ_i, φ_j] = a·θ_i + b·φ_j, then ReLU      [B, HW, M]
             return F.relu((q @ a).unsqueeze(2) + (k @ b).unsqueeze(1)), g
-        scale = self.inner ** -0.5 if self.use_scale else 1.0
+        scale = self.rd_channels ** -0.5 if self.use_scale else 1.0
         return scaled_dot_product(q, k, scale=scale), g              # NL Eqs. (2)-(4): [B, HW, M]
 
     def context_modeling(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -169,7 +166,7 @@ class NonLocal2d(nn.Module):
             # NL Eq. (4): signed weights f / N, outside the relation formula: a matrix product
             w = scores / M
             y = w @ g
-        return y.transpose(1, 2).reshape(B, self.inner, H, W), w
+        return y.transpose(1, 2).reshape(B, self.rd_channels, H, W), w
 
     def transform(self, y: Tensor) -> Tensor:
         """W_z y (and the normalisation): Tensor[B, C', H, W] -> Tensor[B, C, H, W]."""
@@ -197,11 +194,7 @@ class NonLocal2d(nn.Module):
         return (z, w) if return_weights else z
 
     def extra_repr(self) -> str:
-        s = f"channels={self.channels}"
-        if self.rd_channels is not None:
-            s += f", rd_channels={self.rd_channels}"
-        else:
-            s += f", rd_ratio={self.rd_ratio:g}"
+        s = f"channels={self.channels}, " + rd_repr(self.channels, self.rd_ratio, self.rd_channels)
         if self.mode != "embedded_gaussian":
             s += f", mode={self.mode!r}"
         for flag in ("sub_sample", "use_scale", "zero_init_last"):

@@ -96,7 +96,8 @@ class ObjectRelation(nn.Module):
     r"""Object relation module, RN Eqs. (2)-(6); see the module docstring.
 
     Args:
-        d_f (int): appearance feature channels :math:`d_f`; divisible by ``n_relations``.
+        channels (int): :math:`d_f`, the appearance feature channels (kept as ``self.d_f``, the
+            paper's name); divisible by ``n_relations``.
         n_relations (int): :math:`N_r`. Default: 16.
         d_k (int): key and query channels per relation. Default: 64.
         d_g (int): geometry embedding channels; a multiple of 8. Default: 64.
@@ -116,11 +117,12 @@ class ObjectRelation(nn.Module):
             Default: None.
     """
 
-    def __init__(self, d_f: int, *, n_relations: int = 16, d_k: int = 64, d_g: int = 64,
+    def __init__(self, channels: int, *, n_relations: int = 16, d_k: int = 64, d_g: int = 64,
                  bias: bool = True, residual: bool = True, normalize_by: str = "key",
                  eps: float = 1e-3, plus_one: bool = False, geometry_scale: float = 1.0,
                  wavelength: float = 1000.0, geometry_floor: float | None = None) -> None:
         super().__init__()
+        d_f = channels                                               # RN's d_f
         if d_f <= 0 or n_relations <= 0 or d_k <= 0:
             raise ValueError(f"d_f, n_relations and d_k must be positive; got {d_f}, "
                              f"{n_relations}, {d_k}")
@@ -135,7 +137,8 @@ class ObjectRelation(nn.Module):
             raise ValueError(f"eps must be > 0; got {eps}")
         if geometry_floor is not None and not geometry_floor > 0:
             raise ValueError(f"geometry_floor must be > 0 or None; got {geometry_floor}")
-        self.d_f, self.n_relations, self.d_k, self.d_g = d_f, n_relations, d_k, d_g
+        self.channels = self.d_f = d_f
+        self.n_relations, self.d_k, self.d_g = n_relations, d_k, d_g
         self.d_v = d_f // n_relations
         self.bias, self.residual = bias, residual
         self.normalize_by, self.eps, self.plus_one = normalize_by, eps, plus_one
@@ -246,7 +249,7 @@ class ObjectRelation(nn.Module):
         return (out, weights) if return_weights else out
 
     def extra_repr(self) -> str:
-        s = f"d_f={self.d_f}, n_relations={self.n_relations}, d_k={self.d_k}, d_g={self.d_g}"
+        s = f"channels={self.d_f}, n_relations={self.n_relations}, d_k={self.d_k}, d_g={self.d_g}"
         defaults = dict(bias=True, residual=True, normalize_by="key", eps=1e-3, plus_one=False,
                         geometry_scale=1.0, wavelength=1000.0, geometry_floor=None)
         for name, default in defaults.items():
@@ -261,8 +264,8 @@ class ObjectRelationNoGeometry(ObjectRelation):
     there is no :math:`W_G`: :math:`N_r d_g` fewer parameters than Eq. (7)). Takes
     :class:`ObjectRelation`'s arguments; the geometry ones are unused."""
 
-    def __init__(self, d_f: int, **kwargs) -> None:
-        super().__init__(d_f, **kwargs)
+    def __init__(self, channels: int, **kwargs) -> None:
+        super().__init__(channels, **kwargs)
         self.geometry = None
 
     def geometry_weight(self, boxes: Tensor, key_boxes: Tensor) -> None:
@@ -289,9 +292,18 @@ class ObjectRelationUnary(ObjectRelationNoGeometry):
     Takes :class:`ObjectRelation`'s arguments.
     """
 
-    def __init__(self, d_f: int, **kwargs) -> None:
-        super().__init__(d_f, **kwargs)
-        self.unary = nn.Linear(self.d_g, d_f, bias=self.bias)     # W_U
+    def __init__(self, channels: int, **kwargs) -> None:
+        super().__init__(channels, **kwargs)
+        self.unary = nn.Linear(self.d_g, channels, bias=self.bias)     # W_U
+        self._reset_unary()
+
+    def reset_parameters(self) -> None:
+        """:meth:`ObjectRelation.reset_parameters`, and W_U ~ N(0, 0.01), bias 0."""
+        super().reset_parameters()
+        if getattr(self, "unary", None) is not None:   # not yet built while the base initialises
+            self._reset_unary()
+
+    def _reset_unary(self) -> None:
         nn.init.normal_(self.unary.weight, std=0.01)
         if self.unary.bias is not None:
             nn.init.zeros_(self.unary.bias)

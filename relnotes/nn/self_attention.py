@@ -27,21 +27,29 @@ class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention; see the module docstring.
 
     Args:
-        embed_dim (int): d, the feature size of every element.
+        channels (int): d, the feature size of every element (``embed_dim`` in PyTorch).
         num_heads (int): H; d must be divisible by H, each head has d_k = d / H.
         bias (bool): biases in the four projections. Default: True.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True) -> None:
+    def __init__(self, channels: int, *, num_heads: int, bias: bool = True) -> None:
         super().__init__()
-        if embed_dim % num_heads:
-            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
-        self.embed_dim, self.num_heads = embed_dim, num_heads
+        if channels % num_heads:
+            raise ValueError(f"channels ({channels}) must be divisible by num_heads ({num_heads})")
+        embed_dim = channels
+        self.channels = self.embed_dim = channels       # embed_dim: torch.nn.MultiheadAttention's
+        self.num_heads = num_heads
         self.d_k = embed_dim // num_heads
         self.query = nn.Linear(embed_dim, embed_dim, bias=bias)   # W_Q, all heads stacked
         self.key = nn.Linear(embed_dim, embed_dim, bias=bias)     # W_K
         self.value = nn.Linear(embed_dim, embed_dim, bias=bias)   # W_V
         self.out = nn.Linear(embed_dim, embed_dim, bias=bias)     # W_O
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default init of the four projections (what they get when built; the
+        constructor does not call this, so building the block draws each weight once)."""
+        for proj in (self.query, self.key, self.value, self.out):
+            proj.reset_parameters()
 
     def forward(self, x: Tensor, return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """
@@ -84,4 +92,4 @@ class MultiHeadSelfAttention(nn.Module):
         return self
 
     def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        return f"channels={self.channels}, num_heads={self.num_heads}"

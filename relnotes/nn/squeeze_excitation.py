@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .reduction import rd_repr, reduced_channels
+
 __all__ = ["SqueezeExcitation"]
 
 
@@ -38,14 +40,10 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, *, rd_ratio: float = 1 / 16,
                  rd_channels: int | None = None) -> None:
         super().__init__()
-        hidden = rd_channels if rd_channels is not None else int(channels * rd_ratio)
-        if hidden < 1:
-            raise ValueError(f"the hidden width C/r must be >= 1; got {hidden} from channels="
-                             f"{channels}, rd_ratio={rd_ratio}, rd_channels={rd_channels}")
-        self.channels, self.rd_ratio, self.rd_channels, self.hidden = (
-            channels, rd_ratio, rd_channels, hidden)
-        self.fc1 = nn.Conv2d(channels, hidden, 1)                    # W_1
-        self.fc2 = nn.Conv2d(hidden, channels, 1)                    # W_2
+        rd = reduced_channels(channels, rd_ratio, rd_channels, name="the hidden width C/r")
+        self.channels, self.rd_ratio, self.rd_channels = channels, rd_ratio, rd
+        self.fc1 = nn.Conv2d(channels, rd, 1)                        # W_1
+        self.fc2 = nn.Conv2d(rd, channels, 1)                        # W_2
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -68,6 +66,4 @@ class SqueezeExcitation(nn.Module):
         return x * e                                                 # SE Eq. (4)
 
     def extra_repr(self) -> str:
-        if self.rd_channels is not None:
-            return f"channels={self.channels}, rd_channels={self.rd_channels}"
-        return f"channels={self.channels}, rd_ratio={self.rd_ratio:g}"
+        return f"channels={self.channels}, {rd_repr(self.channels, self.rd_ratio, self.rd_channels)}"

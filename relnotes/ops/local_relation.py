@@ -44,9 +44,9 @@ Four functions:
 ``softmax``): :class:`torch.utils.flop_counter.FlopCounterMode` has formulas only for matmuls and
 convolutions, so it counts this op as 0 (a test checks it). Its cost comes from the closed form in
 :func:`local_relation_macs`, applied per call with forward hooks by
-``relnotes.models.lrnet.count_macs_with_local_relation``. The CUDA backend
+``relnotes.analysis.count_macs_with_local_relation``. The CUDA backend
 (``torch.ops.relnotes.local_relation``, a ``torch.library.custom_op``) registers the same formula
-with ``relnotes.analysis.register_mac_formula``, so the count does not depend on the device.
+with ``relnotes.ops.flop_formulas.register_mac_formula``, so the count does not depend on the device.
 """
 
 from __future__ import annotations
@@ -58,11 +58,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .local_relation_args import COMPOSABILITIES, check_composability, check_kernel_size
+
 __all__ = ["local_relation", "local_relation_reference", "local_relation_unfold",
            "local_relation_weights", "local_relation_macs", "COMPOSABILITIES"]
-
-#: The appearance composability terms Φ(q, k) of the LR paper.
-COMPOSABILITIES = ("squared_difference", "dot", "abs_difference")
 
 
 def _composability(q: Tensor, k: Tensor, composability: str) -> Tensor:
@@ -316,19 +315,17 @@ def local_relation(
 def _cuda_backend():
     """The CUDA implementation, or None when ``relnotes.ops.kernels`` or CuPy is unavailable.
 
-    Contract with the kernels module: it exposes ``is_available() -> bool`` and
-    ``local_relation(query, key, value, geometry_prior, kernel_size, stride, composability)``,
-    which receives inputs already checked by :func:`local_relation`.
+    Contract with the kernels module: it exposes ``available() -> bool`` and
+    ``local_relation_cuda(query, key, value, geometry_prior, kernel_size, stride,
+    composability)``, which receives inputs already checked by :func:`local_relation`.
     """
     try:
         from relnotes.ops import kernels
     except ImportError:
         return None
-    is_available = getattr(kernels, "is_available", None)
-    fn = getattr(kernels, "local_relation", None)
-    if is_available is None or fn is None or not is_available():
+    if not kernels.available():
         return None
-    return fn
+    return kernels.local_relation_cuda
 
 
 def local_relation_macs(
@@ -363,17 +360,12 @@ def _check_inputs(query, key, value, geometry_prior, kernel_size, stride, compos
         if t.dim() != dims:
             raise ValueError(f"{name} must be Tensor{shape} ({dims} dimensions); got shape "
                              f"{tuple(t.shape)}")
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
-        raise TypeError(f"kernel_size must be an int; got {type(kernel_size).__name__}")
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd int (the window is centred on the "
-                         f"pixel); got {kernel_size}")
+    check_kernel_size(kernel_size)
     if isinstance(stride, bool) or not isinstance(stride, int):
         raise TypeError(f"stride must be an int; got {type(stride).__name__}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1; got {stride}")
-    if composability not in COMPOSABILITIES:
-        raise ValueError(f"composability must be one of {COMPOSABILITIES}; got {composability!r}")
+    check_composability(composability)
     if not query.dtype.is_floating_point:
         raise TypeError(f"query must have a floating dtype; got {query.dtype}")
     for name, t in zip(names[1:], tensors[1:]):

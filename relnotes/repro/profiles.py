@@ -159,6 +159,12 @@ def _every_profile(**values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: dict(knobs) for name, knobs in values.items()}
 
 
+def _gpu_and_full(gpu: Mapping[str, Any], **full_changes: Any) -> dict[str, Mapping[str, Any]]:
+    """The knobs of ``gpu``, and ``full`` as the same knobs with ``full_changes`` (one definition
+    for the experiments whose full profile reads no real data and only trains longer)."""
+    return {"gpu": gpu, "full": {**gpu, **full_changes}}
+
+
 # The tiny Mask R-CNN of gcnet_coco_ap on the CPU profiles (smoke trains it less, not smaller).
 _GCNET_TINY_CPU = dict(planes=(8, 16, 32, 64), layers=(1, 1, 2, 1), fpn_channels=32,
                        representation_size=256, mask_layers=(32, 32), proposals=64,
@@ -193,8 +199,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "lrnet_architecture": _every_profile(
             smoke=dict(image_size=224, forward_size=32),
             cpu=dict(image_size=224, forward_size=64),
-            gpu=dict(image_size=224, forward_size=224),
-            full=dict(image_size=224, forward_size=224),
+            **_gpu_and_full(dict(image_size=224, forward_size=224)),
         ),
         # book/gcnet.md: the talk's COCO table (Mask R-CNN R50-FPN + NL / SE / GC). Parameters
         # and MACs are counted at the paper's setting on every profile (meta tensors, seconds):
@@ -203,8 +208,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "gcnet_coco_table": _every_profile(
             smoke=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
             cpu=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
-            gpu=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
-            full=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
+            **_gpu_and_full(dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100)),
         ),
         # book/relation-networks.md: RN Table 5 complexity deltas (+2 relation modules, +duplicate
         # removal). Counted on the real modules at the paper's setting on every profile (one
@@ -214,8 +218,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "rn_complexity": _every_profile(
             smoke=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
             cpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
-            gpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
-            full=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
+            **_gpu_and_full(dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100)),
         ),
         # book/relation-networks.md, "Which head": RN Tables 1-2 on ContextShapes (synthetic, the
         # class of three small classes decided by context). Per seed the tiny Faster R-CNN body is
@@ -227,10 +230,8 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # cpu: Table 1(a), {1, 0} and Table 2 without 4fc, one seed; gpu adds (b), the rest of
         # (c), 4fc and seeds (plausible, not run here). tolerance: abs, in AP points.
         # full (not run here): COCO 2017 under data_root, every row a whole R50-FPN detector
-        # (relation_fasterrcnn_r50_fpn, d_f = 1024, N_r = 16, d_k = 64, all `proposals` RoIs in
-        # the loss) trained end to end with RN's FPN schedule (Appendix A1: SGD lr 5e-3 for 4
-        # images, momentum 0.9, weight decay 1e-4, 6 epochs, x0.1 after 2/3 of them, flipped
-        # images); the 500-step warm-up is torchvision's habit, not RN's. The rows are Tables 1-2's.
+        # (d_f = 1024, N_r = 16, d_k = 64, all `proposals` RoIs in the loss) trained with RN's
+        # COCO setting (_RN_COCO above). The rows are Tables 1-2's.
         "rn_ablation_head": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
@@ -292,12 +293,11 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             cpu=dict(image_size=14, n_train=2000, n_test=200, epochs=2, batch_size=64, lr=2e-3,
                      eps=0.1, train_steps=1, eval_steps=10, width=8, lr_kernel=5,
                      deep_layers=(6, 6, 4), seeds=(0,), tolerance=5.0),
-            gpu=dict(image_size=28, n_train=4000, n_test=1000, epochs=30, batch_size=128,
+            **_gpu_and_full(
+                dict(image_size=28, n_train=4000, n_test=1000, epochs=30, batch_size=128,
                      lr=1e-3, eps=0.2, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
                      deep_layers=(6, 6, 4), seeds=(0, 1, 2), tolerance=5.0),
-            full=dict(image_size=28, n_train=4000, n_test=1000, epochs=30, batch_size=128,
-                      lr=1e-3, eps=0.2, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
-                      deep_layers=(6, 6, 4), seeds=(0, 1, 2, 3, 4), tolerance=5.0),
+                seeds=(0, 1, 2, 3, 4)),
         ),
         # book/gcnet.md, "Attention maps for different query positions": a ContextClassifier of
         # `widths` with one NL block (each of `modes`) trained `epochs` epochs on n_train crops
@@ -312,14 +312,11 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      lr=2e-3, widths=(8, 16, 32),
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=96),
-            gpu=dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
+            **_gpu_and_full(
+                dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
                      lr=1e-3, widths=(32, 64, 128),
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
-                     vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192),
-            full=dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
-                      lr=1e-3, widths=(32, 64, 128),
-                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
-                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192),
+                     vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192)),
         ),
         # book/gcnet.md, "Ablations": ContextClassifier of `widths` with each block variant,
         # trained `epochs` epochs (Adam, lr) on n_train ContextFlags images of size px (designed
@@ -330,10 +327,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                        widths=(8, 16, 32), seeds=(0,)),
             cpu=dict(size=32, n_train=3000, n_test=1000, epochs=3, batch_size=32, lr=3e-3,
                      widths=(8, 16, 32), seeds=(0,)),
-            gpu=dict(size=32, n_train=20000, n_test=4000, epochs=20, batch_size=128, lr=2e-3,
+            **_gpu_and_full(
+                dict(size=32, n_train=20000, n_test=4000, epochs=20, batch_size=128, lr=2e-3,
                      widths=(16, 32, 64), seeds=(0, 1, 2)),
-            full=dict(size=32, n_train=20000, n_test=4000, epochs=30, batch_size=128, lr=2e-3,
-                      widths=(16, 32, 64), seeds=(0, 1, 2, 3, 4)),
+                epochs=30, seeds=(0, 1, 2, 3, 4)),
         ),
         # book/gcnet.md, "AP of the four detectors": the talk's COCO table trained. Synthetic
         # profiles: a tiny Mask R-CNN (`tiny`: TinyResNet planes / blocks per stage, FPN width,
@@ -381,12 +378,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             cpu=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=8,
                      steps=240, batch_size=32, lr=2e-3, train_size=4000, test_size=500,
                      init_kernel=5),
-            gpu=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
+            **_gpu_and_full(
+                dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
                      steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000,
-                     init_kernel=7),
-            full=dict(datasets=("MNIST-5k", "composition"), kernel_sizes=(3, 5, 7, 9), width=16,
-                      steps=3000, batch_size=64, lr=2e-3, train_size=4000, test_size=1000,
-                      init_kernel=7),
+                     init_kernel=7)),
         ),
         # book/local-relation.md, "What it costs": forward + backward of one local relation op
         # (batch, channels, size, kernel_size, m; cpu = the issue's B=8, C=256, 28x28, k=7, m=8)
@@ -397,10 +392,9 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                        image_size=32, repeats=1),
             cpu=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=8,
                      image_size=112, repeats=3),
-            gpu=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=32,
-                     image_size=224, repeats=10),
-            full=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=32,
-                      image_size=224, repeats=10),
+            **_gpu_and_full(
+                dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=32,
+                     image_size=224, repeats=10)),
         ),
         # book/local-relation.md: one 7x7 LR layer (and a 7x7 conv) trained to denoise crops of
         # scikit-image photographs; priors and aggregation weights drawn on the held-out
@@ -410,10 +404,9 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
             cpu=dict(n_crops=8000, crop=24, sigma=0.1, short_side=256, kernel_size=7,
                      channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
-            gpu=dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
-                     channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64),
-            full=dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
-                      channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64),
+            **_gpu_and_full(
+                dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
+                     channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64)),
         ),
         # book/relation-networks.md, "Learned duplicate removal" (RN Tables 3 and 4): the tiny
         # Faster R-CNN (2fc head, real RPN, `proposals` RoIs) trained det_epochs on n_train
@@ -422,20 +415,13 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # (once per Table 3 input and Table 4 threshold set), and e2e_epochs jointly with the
         # box head (body frozen); greedy NMS at nms_thresholds and Soft-NMS at soft_sigmas on the
         # same outputs; evaluated on n_test images. tolerance: abs, mAP points. gpu / full knobs
-        # are plausible, not run here (full = gpu; COCO needs the detector of the full profile).
-        # full (not run here): the R50-FPN 2fc detector trained on COCO (_RN_COCO); each network
-        # alone dedup_epochs on it (RN: ~3 epochs; SGD at dedup_lr = 2e-3, the official code's
-        # rate, x0.1 after 2/3: SGD at 1e-2 saturated the cpu networks, see below), e2e from
-        # ImageNet weights with the detector's schedule; n_test: validation images whose head
-        # outputs are kept for the duplicate count and the figure (the AP uses all of val2017).
-        # cpu is sized from timings on a loaded machine (about 0.1 CPU-s per image and epoch for
-        # the detector, 0.1 per image and epoch for a network). dedup_lr (Adam, every network
-        # trained alone, every profile) is 3e-4: at 3e-3 (and at 1e-3 in 2 of 3 seeds) the
-        # logit-bias -3 start and the positive weight 4 drive every logit up so fast that they
-        # overshoot past float32's sigmoid(z) = 1, where the gradient is exactly 0 and the
-        # network stays at "no duplicate removal" for good; the single-threshold networks died
-        # that way (issue 3; the chapter's "Learned duplicate removal" says why). At 3e-4 the cpu
-        # networks need 10 epochs (with 5 the single-threshold ones stayed about a point short).
+        # are plausible, not run here. full (not run here): the R50-FPN 2fc detector trained on
+        # COCO (_RN_COCO); each network alone dedup_epochs on it with SGD at dedup_lr (the official
+        # code's rate, x0.1 after 2/3), e2e from ImageNet weights with the detector's schedule;
+        # n_test: validation images whose head outputs are kept for the duplicate count and the
+        # figure (the AP uses all of val2017). Why dedup_lr is 3e-4 with Adam on every synthetic
+        # profile, and why cpu needs 10 epochs at that rate: book/relation-networks.md, "A learning
+        # rate that stops the network for good".
         "rn_duplicate_removal": _every_profile(
             smoke=dict(n_train=64, n_test=32, det_epochs=3, det_lr=4e-3, batch_size=16,
                        proposals=64, first_n=32, d_f=32, n_relations=4, d_k=16, d_g=32,
@@ -486,7 +472,8 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      d_g=32, rank_dim=64, dedup_epochs=8, dedup_lr=3e-3, dedup_batch=4,
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=2.0),
-            gpu=dict(scale=3, tile=96,
+            **_gpu_and_full(
+                dict(scale=3, tile=96,
                      train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
                      test_images=("2019_YELL_2_541000_4977000_image_crop",),
                      flips=True, transpose=True, channels=(64, 128, 256), batch_norm=True,
@@ -494,16 +481,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      lr_steps=(36,), batch_size=8, first_n=100, d_f=128, n_relations=16, d_k=64,
                      d_g=64, rank_dim=128, dedup_epochs=20, dedup_lr=1e-3, dedup_batch=8,
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
-                     soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
-            full=dict(scale=3, tile=96,
-                      train_images=("OSBS_029", "SOAP_061", "2019_YELL_2_528000_4978000_image_crop2"),
-                      test_images=("2019_YELL_2_541000_4977000_image_crop",),
-                      flips=True, transpose=True, channels=(64, 128, 256), batch_norm=True,
-                      anchor_sizes=(6, 8, 11, 16, 22), proposals=128, det_epochs=48,
-                      det_lr=1e-3, lr_steps=(36,), batch_size=8, first_n=100, d_f=128,
-                      n_relations=16, d_k=64, d_g=64, rank_dim=128, dedup_epochs=20,
-                      dedup_lr=1e-3, dedup_batch=8, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
-                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0),
+                     soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0)),
         ),
     }
 )

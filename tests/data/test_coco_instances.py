@@ -50,9 +50,9 @@ def test_ground_truth_through_the_pipeline_gives_ap_one(tiny_coco_root):
 
 
 def test_a_tiny_mask_rcnn_trains_one_step_on_the_folder(tiny_coco_root):
-    from relnotes.data.context_shapes import detection_collate
+    from relnotes.data.collate import detection_collate
     from relnotes.models.tiny_mask_rcnn import tiny_mask_rcnn
-    from relnotes.models.tiny_rcnn import detector_loss
+    from relnotes.engine.detection import detector_loss
 
     ds = CocoInstances(tiny_coco_root, skip_empty=True)
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import torch
 
 from relnotes.data.coco_eval import coco_evaluate
 from relnotes.data.context_masks import MASK_CATEGORIES, SHAPES, make_context_masks, shape_mask
-from relnotes.data.context_shapes import detection_collate
+from relnotes.data.collate import detection_collate
 
 
 @pytest.fixture(scope="module")
@@ -147,22 +147,3 @@ def test_shapes_are_balanced_enough():
     d = make_context_masks(60, seed=0)
     counts = np.bincount(np.concatenate(d.labels), minlength=7)[1:]
     assert counts.min() > 10 and len(SHAPES) == 3
-
-
-def test_scene_accuracy(data):
-    from relnotes.data.context_masks import scene_accuracy
-
-    anns = data.coco["annotations"]
-    exact = [dict(a, score=1.0) for a in anns]
-    assert scene_accuracy(data, exact) == pytest.approx(1.0)
-    flipped = [dict(a, category_id=(a["category_id"] + 2) % 6 + 1, score=1.0) for a in anns]
-    assert scene_accuracy(data, flipped) == pytest.approx(0.0)
-    # both scenes, the right one scored higher for the first half of the objects only
-    both = []
-    for k, a in enumerate(anns):
-        wrong = (a["category_id"] + 2) % 6 + 1
-        both += [dict(a, score=0.9 if k < len(anns) // 2 else 0.1),
-                 dict(a, category_id=wrong, score=0.5)]
-    assert scene_accuracy(data, both) == pytest.approx((len(anns) // 2) / len(anns))
-    shifted = [dict(a, bbox=[a["bbox"][0] + 40, *a["bbox"][1:]], score=1.0) for a in anns]
-    assert scene_accuracy(data, shifted) == 0.0                  # nothing found

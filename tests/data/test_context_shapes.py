@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from relnotes.data.collate import detection_collate
 from relnotes.data.context_shapes import (
-    CATEGORIES, CONTEXT_RULE, LARGE_KINDS, SMALL_CLASSES, detection_collate, make_context_shapes,
+    CATEGORIES, CONTEXT_RULE, LARGE_KINDS, SMALL_CLASSES, make_context_shapes,
     point_box_distance,
 )
 

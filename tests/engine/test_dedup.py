@@ -2,12 +2,14 @@ import pytest
 import torch
 from torchvision.ops import batched_nms
 
-from relnotes.data.context_shapes import detection_collate, make_context_shapes
+from relnotes.data.collate import detection_collate
+from relnotes.data.context_shapes import make_context_shapes
 from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, HeadOutputs,
                                    dedup_loss, duplicates_per_object, e2e_loss,
                                    frozen_detector_dedup_loss, head_outputs, learned_detections,
                                    rule_detections, saturated_fraction, stream_detections)
-from relnotes.models.tiny_rcnn import freeze_detector_body, tiny_faster_rcnn
+from relnotes.engine.detection import freeze_detector_body
+from relnotes.models.tiny_rcnn import tiny_faster_rcnn
 from relnotes.nn import DuplicateRemoval
 from relnotes.ops.soft_nms import batched_soft_nms
 
@@ -144,7 +146,7 @@ def test_cached_outputs_and_e2e_step(setup):
     assert not any(k.startswith(("detector.backbone", "detector.rpn")) for k in changed)
     assert any(k.startswith("detector.roi_heads") for k in changed)
     assert any(k.startswith("dedup") for k in changed)
-    with pytest.raises(ValueError, match="feat_dim"):
+    with pytest.raises(ValueError, match="dedup.channels"):
         DetectorWithDedup(model, small_net(feat_dim=32))
 
 

@@ -6,10 +6,9 @@ import torch
 from relnotes.data.context_shapes import SMALL_CLASSES, make_context_shapes
 from relnotes.data.context_masks import make_context_masks
 from relnotes.engine.detection import (
-    body_state, evaluate_detector, load_body, predict_coco, relation_weights, train_detector,
-    trainable_parameters, warmup_step_lr,
+    body_state, detector_loss, evaluate_detector, load_body, predict_coco, train_body,
+    train_detector, train_head_on_body, trainable_parameters, warmup_step_lr,
 )
-from relnotes.models.relation_rcnn import FCBoxHead
 from relnotes.models.tiny_mask_rcnn import tiny_mask_rcnn
 from relnotes.models.tiny_rcnn import tiny_faster_rcnn
 
@@ -76,9 +75,8 @@ def test_training_the_head_on_a_frozen_body_lowers_the_loss(shapes):
 
 def test_a_constant_schedule_is_plain_fit(shapes):
     """warmup_steps=0 and no lr_steps leave every step exactly as fit without a scheduler."""
-    from relnotes.data.context_shapes import detection_collate
+    from relnotes.data.collate import detection_collate
     from relnotes.engine import fit
-    from relnotes.models.tiny_rcnn import detector_loss
 
     data = shapes.torch_dataset()
     a, b = small_detector(), small_detector()
@@ -112,35 +110,6 @@ def test_evaluate_detector_reports_the_group(shapes):
     assert r["ap_group"] == pytest.approx(sum(small) / len(small))
     with pytest.raises(ValueError, match="not categories"):
         evaluate_detector(small_detector(), shapes.torch_dataset(), shapes.coco, group=("dog",))
-
-
-def test_relation_weights_shapes_and_rows(shapes):
-    model = small_detector(relations=(1, 1))
-    with torch.no_grad():
-        model.roi_heads.box_predictor.cls_score.bias[1] += 10.0   # every RoI scores high as class 1
-    image = shapes.torch_dataset()[0][0]
-    out = relation_weights(model, image, score_thresh=0.3)
-    k = out["rois"].shape[0]
-    d = out["boxes"].shape[0]
-    assert 0 < d <= k
-    assert out["labels"].shape == out["scores"].shape == out["roi_index"].shape == (d,)
-    assert len(out["weights"]) == 2
-    for w in out["weights"]:
-        assert w.shape == (4, k, k)
-        rows = w.sum(-1)
-        one = (rows - 1).abs() < 1e-5
-        assert torch.all(one | (rows == 0)) and one.any()   # 0: geometry removed every key
-    assert torch.all(out["scores"] >= 0.3)
-    assert model.training                    # the mode is restored
-
-
-def test_relation_weights_bad_input(shapes):
-    with pytest.raises(ValueError, match="Tensor\\[3, H, W\\]"):
-        relation_weights(small_detector(relations=(1, 1)), torch.zeros(1, 3, 64, 64))
-    model = small_detector()
-    model.roi_heads.box_head = FCBoxHead(8 * 49, 32, n_fc=3)
-    with pytest.raises(ValueError, match="no relation modules"):
-        relation_weights(model, torch.zeros(3, 64, 64))
 
 
 def test_warmup_step_lr_is_mmdetections_schedule():
@@ -180,3 +149,40 @@ def test_predict_coco_gives_boxes_and_rle_masks_and_restores_the_mode(masks):
     d = dets[0]
     assert set(d) == {"image_id", "category_id", "bbox", "score", "segmentation"}
     assert d["segmentation"]["size"] == [64, 64] and 1 <= d["category_id"] <= 6
+
+
+def test_frozen_body_trains_only_the_head(shapes):
+    from relnotes.data.collate import detection_collate
+    from relnotes.engine.detection import freeze_detector_body
+
+    data = shapes.torch_dataset()
+    m = small_detector(relations=(1, 1))
+    freeze_detector_body(m)
+    m.train()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    loss = detector_loss(m, detection_collate([data[0], data[1]]))
+    assert torch.isfinite(loss)
+    loss.backward()
+    opt.step()
+    after = m.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("backbone", "rpn")))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("roi_heads"))
+    assert not m.rpn.training                    # test-time proposals, no RPN loss
+
+
+def test_train_body_then_head_equals_the_steps_written_out(shapes):
+    """train_body / train_head_on_body are exactly train_detector + body_state / load_body."""
+    data = shapes.torch_dataset()
+    state = train_body(small_detector(), data, lr=3e-3, epochs=1, batch_size=4, seed=1)
+    head = train_head_on_body(small_detector(relations=(1, 1)), state, data, lr=3e-3, epochs=1,
+                              batch_size=4, seed=1)
+    body = small_detector()
+    train_detector(body, data, adam(body, 3e-3), epochs=1, batch_size=4, seed=1)
+    ref_state = body_state(body)
+    assert all(torch.equal(state[k], ref_state[k]) for k in ref_state)
+    ref = load_body(small_detector(relations=(1, 1)), ref_state)
+    train_detector(ref, data, adam(ref, 3e-3), epochs=1, batch_size=4, seed=1)
+    for (k, v), w in zip(head.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(v, w), k
+

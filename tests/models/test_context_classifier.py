@@ -77,7 +77,7 @@ def test_a_one_channel_layer_norm_bottleneck_carries_no_information():
     int(16 / 16) = 1 channel, and a LayerNorm over one value returns its bias for every input."""
     torch.manual_seed(0)
     block = GlobalContextBlock(16, rd_ratio=1 / 16)
-    assert block.planes == 1
+    assert block.rd_channels == 1
     with torch.no_grad():
         block.transform_add[-1].weight.normal_()                  # undo the zero init
     contexts = torch.randn(5, 16, 1, 1)

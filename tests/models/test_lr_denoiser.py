@@ -1,6 +1,6 @@
 import torch
 
-from relnotes.analysis.kernel_sweep import train_classifier
+from relnotes.engine.classification import train_classifier
 from relnotes.models.lr_denoiser import ConvDenoiser, LRDenoiser
 
 

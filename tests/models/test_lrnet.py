@@ -3,10 +3,9 @@ import torch
 import torchvision
 from torch import nn
 
-from relnotes.analysis import count_parameters
-from relnotes.models.lrnet import (
-    LR_OP, count_macs_with_local_relation, lrnet26, lrnet50, resnet26, resnet50,
-)
+from relnotes.analysis import LR_OP, count_macs_with_local_relation, count_parameters
+from relnotes.models.lrnet import lrnet26, lrnet50
+from relnotes.models.resnet import ResNet, resnet26, resnet50
 from relnotes.nn import LocalRelation2d
 from relnotes.ops import local_relation_macs
 
@@ -88,6 +87,5 @@ def test_small_lrnet_trains_one_step_on_cpu():
 
 
 def test_resnet_rejects_wrong_stage_count():
-    from relnotes.models.lrnet import ResNet
     with pytest.raises(ValueError, match="layers and widths must give the 4 stages"):
         ResNet((2, 2, 2), (64, 128, 256))

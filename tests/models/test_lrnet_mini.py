@@ -2,9 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from relnotes.analysis import count_parameters
+from relnotes.analysis import LR_OP, count_macs_with_local_relation, count_parameters
 from relnotes.models import lrnet_mini, resnet_mini
-from relnotes.models.lrnet import LR_OP, count_macs_with_local_relation
 from relnotes.models.lrnet_mini import MINI_LAYERS, lr_widths
 from relnotes.nn import LocalRelation2d
 from relnotes.ops import local_relation_macs

@@ -4,10 +4,10 @@ from torch import nn
 
 from relnotes.analysis import count_parameters
 from relnotes.data.context_masks import make_context_masks
-from relnotes.data.context_shapes import detection_collate
+from relnotes.data.collate import detection_collate
 from relnotes.models.context_resnet import insert_after_bn3, insert_before_last_block
 from relnotes.models.tiny_mask_rcnn import TinyResNet, tiny_mask_rcnn
-from relnotes.models.tiny_rcnn import detector_loss
+from relnotes.engine.detection import detector_loss
 from relnotes.nn import GlobalContextBlock, NonLocal2d, SqueezeExcitation
 
 

@@ -17,7 +17,7 @@ def closed_form_params(C, m, h=None):
 
 @pytest.mark.parametrize("C,m,h", [(64, 8, None), (100, 8, None), (200, 8, 32), (7, 3, 5)])
 def test_parameter_count_closed_form(C, m, h):
-    assert count_parameters(LocalRelation2d(C, m=m, geometry_channels=h)) == \
+    assert count_parameters(LocalRelation2d(C, channels_per_group=m, geometry_channels=h)) == \
         closed_form_params(C, m, h)
 
 
@@ -30,13 +30,13 @@ def test_lrnet50_stage1_layer_has_13_groups_and_12821_parameters():
 @pytest.mark.parametrize("stride,H,W", [(1, 9, 8), (2, 9, 8), (2, 8, 8)])
 def test_shapes_and_stride(stride, H, W):
     x = torch.randn(2, 16, H, W)
-    y = LocalRelation2d(16, kernel_size=5, m=4, stride=stride)(x)
+    y = LocalRelation2d(16, kernel_size=5, channels_per_group=4, stride=stride)(x)
     assert y.shape == (2, 16, math.ceil(H / stride), math.ceil(W / stride))
 
 
 def test_forward_is_the_op_between_the_1x1s():
     torch.manual_seed(0)
-    layer = LocalRelation2d(10, kernel_size=3, m=4, stride=2, composability="dot").double()
+    layer = LocalRelation2d(10, kernel_size=3, channels_per_group=4, stride=2, composability="dot").double()
     x = torch.randn(2, 10, 7, 6, dtype=torch.float64)
     q = F.conv2d(x[:, :, ::2, ::2], layer.query.weight)          # on the output grid
     k = F.conv2d(x, layer.key.weight)
@@ -56,16 +56,16 @@ def test_every_flag_changes_the_layer():
         torch.manual_seed(0)
         return LocalRelation2d(16, **kw)(x)
 
-    base = run(kernel_size=3, m=4)
-    for kw in (dict(kernel_size=5, m=4), dict(kernel_size=3, m=8),
-               dict(kernel_size=3, m=4, composability="abs_difference")):
+    base = run(kernel_size=3, channels_per_group=4)
+    for kw in (dict(kernel_size=5, channels_per_group=4), dict(kernel_size=3, channels_per_group=8),
+               dict(kernel_size=3, channels_per_group=4, composability="abs_difference")):
         assert not torch.allclose(base, run(**kw))
-    assert run(kernel_size=3, m=4, stride=2).shape[-1] == 4
+    assert run(kernel_size=3, channels_per_group=4, stride=2).shape[-1] == 4
     assert LocalRelation2d(16, geometry_channels=3).geometry[0].out_channels == 3
 
 
 def test_backward_reaches_every_parameter():
-    layer = LocalRelation2d(12, kernel_size=3, m=4)
+    layer = LocalRelation2d(12, kernel_size=3, channels_per_group=4)
     layer(torch.randn(2, 12, 5, 5)).square().sum().backward()
     for name, p in layer.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -73,14 +73,14 @@ def test_backward_reaches_every_parameter():
 
 def test_repr_shows_non_defaults():
     assert LocalRelation2d(100, stride=2).extra_repr() == "100, groups=13, stride=2"
-    assert LocalRelation2d(8, kernel_size=3, m=4).extra_repr() == "8, kernel_size=3, m=4, groups=2"
+    assert LocalRelation2d(8, kernel_size=3, channels_per_group=4).extra_repr() == "8, kernel_size=3, channels_per_group=4, groups=2"
     assert "composability='dot'" in repr(LocalRelation2d(8, composability="dot"))
 
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(channels=0), "channels must be a positive int; got 0"),
-    (dict(channels=8, kernel_size=4), "kernel_size must be odd .* got 4"),
-    (dict(channels=8, m=0), "m must be a positive int; got 0"),
+    (dict(channels=8, kernel_size=4), "kernel_size must be a positive odd int .* got 4"),
+    (dict(channels=8, channels_per_group=0), "channels_per_group must be a positive int; got 0"),
     (dict(channels=8, stride=1.5), "stride must be a positive int; got 1.5"),
     (dict(channels=8, composability="cos"), "composability must be one of .* got 'cos'"),
     (dict(channels=8, geometry_channels=0), "geometry_channels must be a positive int; got 0"),
@@ -99,7 +99,7 @@ def test_forward_error_names_the_expected_shape():
 def test_aggregation_weights_reproduce_the_forward(stride, composability):
     """Aggregating the input with the returned weights, then the output 1x1, is the forward."""
     torch.manual_seed(1)
-    layer = LocalRelation2d(12, kernel_size=5, m=4, stride=stride,
+    layer = LocalRelation2d(12, kernel_size=5, channels_per_group=4, stride=stride,
                             composability=composability).double()
     x = torch.randn(2, 12, 9, 8, dtype=torch.float64)
     w = layer.aggregation_weights(x)                              # [B, G, k, k, H', W']

@@ -43,7 +43,7 @@ def _transcription(block, x):
     if block.mode in ("gaussian", "embedded_gaussian"):
         s = theta.transpose(1, 2) @ phi
         if block.use_scale:
-            s = s / block.inner ** 0.5
+            s = s / block.rd_channels ** 0.5
         f = torch.exp(s)                                                    # Eqs. (2), (3)
         w = f / f.sum(dim=2, keepdim=True)
     elif block.mode == "dot_product":

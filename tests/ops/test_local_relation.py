@@ -272,19 +272,19 @@ def test_cuda_backend_is_none_without_kernels_or_without_a_gpu(monkeypatch):
         calls = []
 
         @staticmethod
-        def is_available():
+        def available():
             return False
 
         @staticmethod
-        def local_relation(*args):
+        def local_relation_cuda(*args):
             FakeKernels.calls.append(args)
 
     import relnotes.ops
     monkeypatch.setitem(sys.modules, "relnotes.ops.kernels", FakeKernels)
     monkeypatch.setattr(relnotes.ops, "kernels", FakeKernels, raising=False)
     assert lr_module._cuda_backend() is None
-    monkeypatch.setattr(FakeKernels, "is_available", staticmethod(lambda: True))
-    assert lr_module._cuda_backend() is FakeKernels.local_relation
+    monkeypatch.setattr(FakeKernels, "available", staticmethod(lambda: True))
+    assert lr_module._cuda_backend() is FakeKernels.local_relation_cuda
 
 
 # --- the naive unfold implementation and the hand-written backward -------------------------------

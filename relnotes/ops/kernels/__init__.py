@@ -3,7 +3,7 @@
 One CUDA source, ``local_relation.cu``, three ways to run or check it:
 
 - on a GPU, through CuPy (:mod:`.cupy_backend`), picked automatically for CUDA tensors when
-  CuPy is installed (``pip install 'relnotes[gpu]'``; :func:`available`);
+  CuPy is installed (``pip install 'relnotes[gpu]'``; :func:`available`, the one CUDA/CuPy check);
 - on a CPU, under a host emulation of the CUDA thread model (:mod:`.emulation`: g++ and
   ``cuda_emulation.h``), which the tests compare with PyTorch in float64;
 - with NVRTC for compute_75/80/90 (:mod:`.nvrtc`), which needs neither a GPU nor CuPy.
@@ -18,17 +18,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from . import cupy_backend
+from .cupy_backend import available
 from .custom_op import local_relation_op_macs, local_relation_op
-from .launch import COMPOSABILITY
 
-__all__ = ["available", "local_relation_cuda", "local_relation_op_macs", "COMPOSABILITY",
-           "is_available", "local_relation"]
-
-
-def available() -> bool:
-    """True when the GPU kernels can run: CuPy is importable and PyTorch sees a CUDA device."""
-    return cupy_backend.available()
+__all__ = ["available", "local_relation_cuda", "local_relation_op_macs"]
 
 
 def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prior: Tensor,
@@ -61,8 +54,3 @@ def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prio
                            "pip install 'relnotes[gpu]'")
     return local_relation_op(query, key, value, geometry_prior, kernel_size, stride,
                              composability)
-
-
-# The names relnotes.ops.local_relation looks up (its backend selection).
-is_available = available
-local_relation = local_relation_cuda

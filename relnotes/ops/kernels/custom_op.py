@@ -4,7 +4,7 @@ Two ops are registered when this module is imported (CuPy is *not* needed for th
 
 - ``relnotes::local_relation(query, key, value, geometry_prior, kernel_size, stride,
   composability) -> out``, with a fake (meta) implementation, a MAC formula for
-  :func:`relnotes.analysis.count_macs`, and an autograd formula that calls
+  :func:`relnotes.analysis.count_macs` (registered with :mod:`relnotes.ops.flop_formulas`), and an autograd formula that calls
 - ``relnotes::local_relation_backward(grad_out, query, key, value, geometry_prior, kernel_size,
   stride, composability) -> (grad_query, grad_key, grad_value, grad_geometry_prior)``.
 
@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from relnotes.analysis import register_mac_formula
-
+from ..flop_formulas import register_mac_formula
 from . import cupy_backend, emulation
 from .launch import Geometry, backward, forward
 

@@ -24,8 +24,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..local_relation_args import COMPOSABILITY_MODES, check_composability, check_kernel_size
+
 __all__ = [
-    "SOURCE", "KERNELS", "COMPOSABILITY", "CTYPES", "NVRTC_OPTIONS", "Geometry", "Launch",
+    "SOURCE", "KERNELS", "CTYPES", "NVRTC_OPTIONS", "Geometry", "Launch",
     "LaunchConfig", "grid_1d", "grid_prior", "name_expression", "forward", "backward",
 ]
 
@@ -35,9 +37,6 @@ SOURCE = Path(__file__).with_name("local_relation.cu")
 #: The ``__global__`` templates in ``local_relation.cu``, in launch order.
 KERNELS = ("lr_weights", "lr_aggregate", "lr_grad_logits", "lr_grad_key", "lr_grad_value",
            "lr_grad_prior")
-
-#: Φ of LR Eq. (2) -> the ``mode`` argument of the kernels (``LR_*`` macros in the ``.cu``).
-COMPOSABILITY = {"squared_difference": 0, "dot": 1, "abs_difference": 2}
 
 #: torch dtype -> the C type the templates are instantiated with.
 CTYPES = {torch.float32: "float", torch.float64: "double"}
@@ -139,11 +138,8 @@ class Geometry:
     def of(cls, query: Tensor, key: Tensor, value: Tensor, prior: Tensor, kernel_size: int,
            stride: int, composability: str) -> "Geometry":
         """Check the shapes of the op's contract and derive the sizes; ValueError if wrong."""
-        if composability not in COMPOSABILITY:
-            raise ValueError(f"composability must be one of {tuple(COMPOSABILITY)}; "
-                             f"got {composability!r}")
-        if not (isinstance(kernel_size, int) and kernel_size >= 1 and kernel_size % 2 == 1):
-            raise ValueError(f"kernel_size must be an odd int >= 1; got {kernel_size!r}")
+        check_composability(composability)
+        check_kernel_size(kernel_size)
         if not (isinstance(stride, int) and stride >= 1):
             raise ValueError(f"stride must be an int >= 1; got {stride!r}")
         for name, t in (("query", query), ("key", key), ("value", value)):
@@ -171,7 +167,8 @@ class Geometry:
         for n in (B, C, H, W, Ho * Wo, G * K * K):
             if n >= 2**31:
                 raise ValueError(f"size {n} does not fit the kernels' int32 arguments")
-        return cls(B, G, C, H, W, Ho, Wo, K, stride, -(-C // G), COMPOSABILITY[composability])
+        return cls(B, G, C, H, W, Ho, Wo, K, stride, -(-C // G),
+                   COMPOSABILITY_MODES[composability])
 
 
 def forward(launch: Callable[[Launch], None], query: Tensor, key: Tensor, value: Tensor,

@@ -40,7 +40,7 @@
 // Only lr_grad_prior uses an atomic (the prior is shared by every b, i, j); the gathers let each
 // thread own the one element it writes, so they need none and are deterministic.
 
-// Φ selector, the `mode` argument (launch.py: COMPOSABILITY).
+// Φ selector, the `mode` argument (relnotes/ops/local_relation_args.py: COMPOSABILITY_MODES).
 #define LR_SQUARED_DIFFERENCE 0
 #define LR_DOT 1
 #define LR_ABS_DIFFERENCE 2

@@ -265,7 +265,7 @@ def test_geometry_checks_name_the_argument():
         Geometry.of(q, k, v, p, 5, 2, "dot")
     with pytest.raises(ValueError, match="composability must be one of"):
         Geometry.of(q, k, v, p, 3, 2, "cosine")
-    with pytest.raises(ValueError, match="kernel_size must be an odd"):
+    with pytest.raises(ValueError, match="kernel_size must be a positive odd int"):
         Geometry.of(q, k, v, p, 4, 2, "dot")
 
 
@@ -318,7 +318,7 @@ def test_concurrent_calls_from_python_threads():
 def test_cuda_entry_point_refuses_cpu_tensors():
     from relnotes.ops import kernels
 
-    assert kernels.available() is (kernels.cupy_backend.available())
+    assert kernels.available is kernels.cupy_backend.available  # one check, one definition
     with pytest.raises(ValueError, match="needs CUDA tensors; query is on cpu"):
         kernels.local_relation_cuda(*make_inputs(1, 2, 4, 4, 4, 3, 1), 3)
 

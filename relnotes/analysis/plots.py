@@ -1,0 +1,54 @@
+"""Small figures shared by the chapters' notebooks."""
+
+from __future__ import annotations
+
+__all__ = ["show_context_shapes", "draw_detections"]
+
+
+def show_context_shapes(data, n: int = 6, *, figsize=(12, 2.2)):
+    """The first ``n`` images of a :class:`relnotes.data.context_shapes.ContextShapes` set with
+    their boxes: the large objects in black, the small (context-decided) ones in white with
+    their class name. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from ..data.context_shapes import LARGE_KINDS, SMALL_CLASSES
+
+    fig, axes = plt.subplots(1, n, figsize=figsize)
+    for ax, i in zip(axes, range(n)):
+        ax.imshow(data.images[i])
+        for b, c in zip(data.boxes[i], data.labels[i]):
+            name = (LARGE_KINDS + SMALL_CLASSES)[c - 1]
+            ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False,
+                                       color="k" if c <= 3 else "w", lw=0.8))
+            if c > 3:
+                ax.text(b[0], b[1] - 1, name, fontsize=6, color="w")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def draw_detections(ax, image, gt_boxes, detections: dict, *, min_score: float = 0.1,
+                    title: str | None = None, weighted: bool = True, color: str = "k") -> int:
+    """Draw ``image``, its ground-truth boxes (white, dashed) and the detections scoring at least
+    ``min_score`` on ``ax``; with ``weighted`` the line width and opacity grow with the score.
+    The title gets ``": K boxes"`` appended. Returns K, the number of boxes drawn.
+
+    Args:
+        gt_boxes (array [G, 4]): (x1, y1, x2, y2).
+        detections (dict): ``boxes`` Tensor[D, 4], ``scores`` Tensor[D] (as from
+            :func:`relnotes.engine.dedup.rule_detections`).
+    """
+    import matplotlib.pyplot as plt
+
+    ax.imshow(image)
+    for b in gt_boxes:
+        ax.add_patch(plt.Rectangle(b[:2], *(b[2:] - b[:2]), fill=False, ls="--", ec="w", lw=1))
+    keep = detections["scores"] >= min_score
+    for b, s in zip(detections["boxes"][keep], detections["scores"][keep]):
+        style = (dict(lw=0.5 + 2 * float(s), alpha=0.4 + 0.6 * float(s)) if weighted
+                 else dict(lw=1.2))
+        ax.add_patch(plt.Rectangle(b[:2], *(b[2:] - b[:2]), fill=False, ec=color, **style))
+    if title is not None:
+        ax.set_title(f"{title}: {int(keep.sum())} boxes")
+    ax.axis("off")
+    return int(keep.sum())

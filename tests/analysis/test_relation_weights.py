@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from relnotes.analysis.relation_weights import (
+    class_relation_matrix, cooccurrence_matrix, detections_with_weights, relation_weights,
+    top_weight_on_nearest,
+)
+from relnotes.data.context_shapes import make_context_shapes
+from relnotes.models.relation_rcnn import FCBoxHead
+from relnotes.models.tiny_rcnn import tiny_faster_rcnn
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return make_context_shapes(8, seed=0)
+
+
+def small_detector(**kw):
+    torch.manual_seed(0)
+    return tiny_faster_rcnn(channels=(8, 8, 8), representation_size=32, proposals=16,
+                            box_batch_size_per_image=16, d_k=8, **kw)
+
+
+def test_relation_weights_shapes_and_rows(shapes):
+    model = small_detector(relations=(1, 1))
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[1] += 10.0   # every RoI scores high as class 1
+    image = shapes.torch_dataset()[0][0]
+    out = relation_weights(model, image, score_thresh=0.3)
+    k = out["rois"].shape[0]
+    d = out["boxes"].shape[0]
+    assert 0 < d <= k
+    assert out["labels"].shape == out["scores"].shape == out["roi_index"].shape == (d,)
+    assert len(out["weights"]) == 2
+    for w in out["weights"]:
+        assert w.shape == (4, k, k)
+        rows = w.sum(-1)
+        one = (rows - 1).abs() < 1e-5
+        assert torch.all(one | (rows == 0)) and one.any()   # 0: geometry removed every key
+    assert torch.all(out["scores"] >= 0.3)
+    assert model.training                    # the mode is restored
+
+
+def test_relation_weights_bad_input(shapes):
+    with pytest.raises(ValueError, match="Tensor\\[3, H, W\\]"):
+        relation_weights(small_detector(relations=(1, 1)), torch.zeros(1, 3, 64, 64))
+    model = small_detector()
+    model.roi_heads.box_head = FCBoxHead(8 * 49, 32, n_fc=3)
+    with pytest.raises(ValueError, match="no relation modules"):
+        relation_weights(model, torch.zeros(3, 64, 64))
+
+
+def test_cooccurrence_matrix_by_hand():
+    # image 1: classes 1, 1, 2; image 2: class 2; image 3: classes 2, 3
+    cooc = cooccurrence_matrix([np.array([1, 1, 2]), np.array([2]), np.array([2, 3])], 3)
+    expected = torch.tensor([[1.0, 1.0, 0.0],          # class 1: in 1 image, with another 1 and a 2
+                             [1 / 3, 0.0, 1 / 3],      # class 2: in 3 images
+                             [0.0, 1.0, 0.0]], dtype=torch.float64)
+    assert torch.equal(cooc, expected)
+
+
+def test_class_relation_matrix_by_hand_and_against_the_loop():
+    labels = [np.array([1, 2, 2]), np.array([], dtype=np.int64), np.array([2, 1])]
+    w = [np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.4, 0.4, 0.2]], dtype=np.float32),
+         np.zeros((0, 0), dtype=np.float32),
+         np.array([[0.7, 0.3], [0.9, 0.1]], dtype=np.float32)]
+    attn, n_query = class_relation_matrix(labels, w, 3)
+    assert n_query.tolist() == [2.0, 3.0, 0.0]
+    # the loop the notebook used to run, value for value
+    loop, count = np.zeros((3, 3)), np.zeros(3)
+    for lab, ww in zip(labels, w):
+        for n in range(len(lab)):
+            mass = np.zeros(3)
+            for m in range(len(lab)):
+                if m != n:
+                    mass[lab[m] - 1] += ww[n, m]
+            loop[lab[n] - 1] += mass
+            count[lab[n] - 1] += 1
+    loop = loop / np.maximum(count, 1)[:, None]
+    assert np.array_equal(attn.numpy(), loop)
+    assert attn[0, 1] == pytest.approx((0.3 + 0.5 + 0.9) / 2)   # two queries of class 1
+
+
+def test_top_weight_on_nearest_counts_small_queries_next_to_two_large():
+    boxes = np.array([[0, 0, 10, 10], [30, 30, 40, 40], [12, 0, 14, 2], [50, 50, 52, 52]], float)
+    labels = np.array([1, 1, 4, 4])                     # two large (1), two small (4)
+    w = np.zeros((4, 4), dtype=np.float32)
+    w[2, 0], w[2, 1] = 0.7, 0.3                         # small 2: top weight on the nearest (0)
+    w[3, 0], w[3, 1] = 0.6, 0.4                         # small 3: top weight on the far one
+    share, chance, n = top_weight_on_nearest([dict(boxes=boxes, labels=labels, w=w)], {4})
+    assert (share, chance, n) == (0.5, 0.5, 2)
+    one_large = dict(boxes=boxes[[0, 2]], labels=labels[[0, 2]], w=w[[0, 2]][:, [0, 2]])
+    assert top_weight_on_nearest([one_large], {4}) == (None, None, 0)
+
+
+def test_detections_with_weights_is_relation_weights_per_image(shapes):
+    model = small_detector(relations=(1, 1))
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[1] += 10.0
+    data = shapes.torch_dataset()
+    per_image = detections_with_weights(model, data, n_images=2, score_thresh=0.3)
+    assert len(per_image) == 2
+    out = relation_weights(model, data[1][0], score_thresh=0.3)
+    idx = out["roi_index"]
+    expected = out["weights"][0].mean(0)[idx][:, idx].numpy()
+    assert np.array_equal(per_image[1]["w"], expected)
+    assert np.array_equal(per_image[1]["labels"], out["labels"].numpy())
