@@ -1,6 +1,5 @@
 import pytest
 
-from relnotes.ops.kernels.launch import Geometry  # noqa: F401  (the kernels use the same table)
 from relnotes.ops.local_relation_args import (
     COMPOSABILITIES, COMPOSABILITY_MODES, check_composability, check_kernel_size,
 )
