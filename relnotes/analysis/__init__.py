@@ -3,6 +3,11 @@
 - :mod:`.complexity`: parameters and multiply-accumulates.
 - :mod:`.attention`: how much attention maps and features differ between query positions.
 - :mod:`.adversarial`: FGSM / PGD attacks, robust accuracy, adversarial training losses.
+- :mod:`.relation_weights` (imported by its path): what a trained relation head looks at (RN
+  Figure 4, the co-occurrence slide).
+- :mod:`.scene_accuracy` (by its path): does a detector tell the scene of an object (GCNet).
+- :mod:`.lr_benchmark` (by its path): memory and speed of the local relation implementations.
+- :mod:`.plots` (by its path): small figures shared by the notebooks.
 """
 
 from .adversarial import (

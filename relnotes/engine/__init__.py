@@ -8,6 +8,8 @@ The package exports the first three modules; the others are imported by their pa
   ``os.replace``) and ``load_checkpoint`` (always ``weights_only=True``).
 - :mod:`relnotes.engine.loop`: ``fit`` (seeded example order, tqdm bar, checkpoints every N steps,
   bit-exact resume, a clear stop on a NaN loss) and ``evaluate``.
+- :mod:`relnotes.engine.classification`: the cross-entropy step, accuracy and the short recipe
+  of the classification chapters (``train_classifier``).
 - :mod:`relnotes.engine.detection`: box heads trained on one frozen detector body (RN Tables 1-2):
   ``train_detector``, ``body_state`` / ``load_body``, ``evaluate_detector`` (COCO mAP).
 - :mod:`relnotes.engine.dedup`: duplicate removal after a detector's box
