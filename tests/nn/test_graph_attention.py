@@ -41,6 +41,7 @@ def test_relation_formula_equals_direct_gat(concat):
     assert torch.allclose(w.sum(-1), torch.ones(2, 6, dtype=torch.float64))
     off_graph = (a == 0) & ~torch.eye(6, dtype=torch.bool)
     assert bool((w[:, off_graph] == 0).all())
+    assert torch.allclose(layer(h, a, sparse=True), y, atol=1e-12)    # the edge-list path
 
 
 def test_errors():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from relnotes.nn import GraphConv, PropagationConv
-from relnotes.ops.graph import normalized_adjacency, renormalized_adjacency
+from relnotes.ops.graph import normalized_adjacency, propagation, renormalized_adjacency
 
 
 def graph(n=7, seed=0):
@@ -39,6 +39,8 @@ def test_other_variants_match_their_equations():
     ]:
         conv = PropagationConv(5, out_channels=3, variant=variant, bias=False).double()
         assert torch.allclose(conv(h, a), expected(conv.weight), atol=1e-12), variant
+        sparse = tuple(p.to_sparse() for p in propagation(a, variant))
+        assert torch.allclose(conv(h, a, matrices=sparse), expected(conv.weight), atol=1e-12)
     assert PropagationConv(5, out_channels=3, variant="first_order").weight.shape == (2, 5, 3)
 
 
