@@ -48,7 +48,9 @@ def node_classifier_macs(model: torch.nn.Module, graph: Graph) -> int:
         for layer in model.layers:
             _, c_in, c_out = layer.weight.shape
             macs += len(nnz) * n * c_in * c_out                          # H Θ (each term)
-            if model.variant != "mlp":
+            if model.variant == "first_order":
+                macs += nnz[1] * c_out           # D^-1/2 A D^-1/2 (H Θ_1); the I term is free
+            elif model.variant != "mlp":
                 macs += sum(nnz) * c_out                                 # P (H Θ), sparse
         return macs
     if isinstance(model, GAT):

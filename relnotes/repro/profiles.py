@@ -420,6 +420,17 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                  embedding_epochs=(0, 25, 50, 75, 100, 200, 300), planetoid=()),
                             planetoid=("cora", "citeseer", "pubmed")),
         ),
+        # book/graphs-language.md: GCN Table 3's propagation models (1st-order, single
+        # parameter, renormalisation, MLP) on the digits k-NN graph; the knobs of
+        # graph_node_classification's GCN rows. Seeds: the profile's.
+        "gcn_propagation": _every_profile(
+            smoke=dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01, weight_decay=5e-4,
+                       epochs=100),
+            cpu=dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01, weight_decay=5e-4,
+                     epochs=200),
+            **_gpu_and_full(dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01,
+                                 weight_decay=5e-4, epochs=200)),
+        ),
         "lrnet_figures": _every_profile(
             smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),

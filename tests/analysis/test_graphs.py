@@ -32,6 +32,8 @@ def test_macs_closed_form():
     assert node_classifier_macs(GCN(34, 4, hidden=(16,)), g) == \
         34 * 34 * 16 + 190 * 16 + 34 * 16 * 4 + 190 * 4
     assert node_classifier_macs(mlp(34, 4, hidden=(16,)), g) == 34 * 34 * 16 + 34 * 16 * 4
+    assert node_classifier_macs(GCN(34, 4, hidden=(16,), variant="first_order"), g) == \
+        2 * 34 * 34 * 16 + 156 * 16 + 2 * 34 * 16 * 4 + 156 * 4
     gat = GAT(34, 4, hidden=8, num_heads=2)
     assert node_classifier_macs(gat, g) == (34 * 34 * 16 + 2 * 34 * 16 + 190 * 16
                                             + 34 * 16 * 4 + 2 * 34 * 4 + 190 * 4)
