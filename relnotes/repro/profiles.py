@@ -431,6 +431,20 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             **_gpu_and_full(dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01,
                                  weight_decay=5e-4, epochs=200)),
         ),
+        # book/graphs-language.md: digits -> German number words (num2words), the Transformer
+        # vs its no-relation twin (uniform attention). Split by number out of 0..max_number.
+        # cpu: about 7 CPU-min for the 3 seeds x 2 models, estimated from a 100-step run under
+        # load (13 CPU-s per 100 steps for the Transformer, 7 for the baseline, ~8 per 1000
+        # greedy decodings).
+        "transformer_numbers": _every_profile(
+            smoke=dict(lang="de", max_number=9999, train_size=2000, test_size=200, d_model=64,
+                       num_heads=4, layers=2, ff=128, steps=100, batch_size=128, lr=3e-3),
+            cpu=dict(lang="de", max_number=9999, train_size=8000, test_size=1000, d_model=64,
+                     num_heads=4, layers=2, ff=128, steps=600, batch_size=128, lr=3e-3),
+            **_gpu_and_full(dict(lang="de", max_number=9999, train_size=8000, test_size=1000,
+                                 d_model=64, num_heads=4, layers=2, ff=128, steps=3000,
+                                 batch_size=128, lr=3e-3)),
+        ),
         "lrnet_figures": _every_profile(
             smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
