@@ -8,7 +8,9 @@ from .collate import detection_collate
 from .context_shapes import ContextShapes, make_context_shapes
 from .context_flags import ContextFlagsSample, context_flags, context_flags_dataset
 from .deepforest_trees import DEEPFOREST_IMAGES, deepforest_data_dir, load_deepforest_trees, with_flips
+from .graphs import Graph, KARATE_COMMUNITIES, check_graph, digits_knn, karate_club, load_planetoid
 from .mnist5k import MNIST5K_PER_CLASS, load_mnist5k, mnist5k_path
+from .number_words import NumberWords, Vocabulary, number_words
 from .photo_crops import PHOTOS, load_photos, photo_crops
 
 __all__ = ["COMPOSITION_CLASSES", "COMPOSITION_PART", "ContextFlagsSample", "PHOTOS",
@@ -18,4 +20,6 @@ __all__ = ["COMPOSITION_CLASSES", "COMPOSITION_PART", "ContextFlagsSample", "PHO
            "load_deepforest_trees", "with_flips",
            "CocoInstances", "ContextMasks", "encode_masks",
            "make_context_masks",
+           "Graph", "KARATE_COMMUNITIES", "check_graph", "digits_knn", "karate_club",
+           "load_planetoid", "NumberWords", "Vocabulary", "number_words",
            "MNIST5K_PER_CLASS", "load_mnist5k", "make_composition", "mnist5k_path"]

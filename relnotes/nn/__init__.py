@@ -3,18 +3,21 @@
 from .context_block import ContextBlock
 from .duplicate_removal import DuplicateRemoval
 from .global_context import GlobalContextBlock
+from .graph_attention import GraphAttention
 from .graph_conv import GraphConv
 from .local_relation import LocalRelation2d
 from .non_local import NonLocal2d
+from .multi_head_attention import MultiHeadAttention
 from .object_relation import (
     OFFICIAL_CODE_OPTIONS, ObjectRelation, ObjectRelationNoGeometry, ObjectRelationUnary,
 )
+from .propagation_conv import PropagationConv
 from .self_attention import MultiHeadSelfAttention
 from .simplified_non_local import SimplifiedNonLocal2d
 from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
-    "ContextBlock", "DuplicateRemoval", "GlobalContextBlock", "GraphConv", "LocalRelation2d",
-    "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation", "ObjectRelationNoGeometry", "ObjectRelationUnary",
-    "SimplifiedNonLocal2d", "SqueezeExcitation",
+    "ContextBlock", "DuplicateRemoval", "GlobalContextBlock", "GraphAttention", "GraphConv", "LocalRelation2d",
+    "MultiHeadAttention", "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation", "ObjectRelationNoGeometry", "ObjectRelationUnary",
+    "PropagationConv", "SimplifiedNonLocal2d", "SqueezeExcitation",
 ]

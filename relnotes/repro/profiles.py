@@ -399,6 +399,52 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # book/local-relation.md: one 7x7 LR layer (and a 7x7 conv) trained to denoise crops of
         # scikit-image photographs; priors and aggregation weights drawn on the held-out
         # cameraman (short_side px). gpu / full knobs are plausible, not run here.
+        # book/graphs-language.md: semi-supervised node classification, GCN vs MLP vs GAT vs
+        # label spreading on the karate club (4 communities, 1 label each, X = I) and a k-NN graph
+        # over sklearn's digits (labels_per_class labelled nodes per class). GCN/MLP: hidden
+        # units, Adam lr, weight decay, epochs (karate_epochs on the karate club); GAT: gat_heads
+        # x gat_hidden, gat_epochs (its dense-free edge-list path is still the slowest row).
+        # embedding_epochs: snapshots of the karate-club GCN with a 2-d last hidden layer (the
+        # paper's appendix: 4-4-2 tanh, Adam 0.01, 300 iterations). planetoid: the Planetoid
+        # sets read from data_root (full only). Seeds: the profile's.
+        "graph_node_classification": _every_profile(
+            smoke=dict(karate_epochs=200, digits_k=10, labels_per_class=10, epochs=100, hidden=16,
+                       lr=0.01, weight_decay=5e-4, gat_epochs=20, gat_heads=2, gat_hidden=8,
+                       embedding_epochs=(0, 25, 50, 100, 200, 300), planetoid=()),
+            cpu=dict(karate_epochs=200, digits_k=10, labels_per_class=10, epochs=200, hidden=16,
+                     lr=0.01, weight_decay=5e-4, gat_epochs=100, gat_heads=4, gat_hidden=8,
+                     embedding_epochs=(0, 25, 50, 75, 100, 200, 300), planetoid=()),
+            **_gpu_and_full(dict(karate_epochs=200, digits_k=10, labels_per_class=10, epochs=200,
+                                 hidden=16, lr=0.01, weight_decay=5e-4, gat_epochs=200,
+                                 gat_heads=8, gat_hidden=8,
+                                 embedding_epochs=(0, 25, 50, 75, 100, 200, 300), planetoid=()),
+                            planetoid=("cora", "citeseer", "pubmed")),
+        ),
+        # book/graphs-language.md: GCN Table 3's propagation models (1st-order, single
+        # parameter, renormalisation, MLP) on the digits k-NN graph; the knobs of
+        # graph_node_classification's GCN rows. Seeds: the profile's.
+        "gcn_propagation": _every_profile(
+            smoke=dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01, weight_decay=5e-4,
+                       epochs=100),
+            cpu=dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01, weight_decay=5e-4,
+                     epochs=200),
+            **_gpu_and_full(dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01,
+                                 weight_decay=5e-4, epochs=200)),
+        ),
+        # book/graphs-language.md: digits -> German number words (num2words), the Transformer
+        # vs its no-relation twin (uniform attention). Split by number out of 0..max_number.
+        # cpu: about 7 CPU-min for the 3 seeds x 2 models, estimated from a 100-step run under
+        # load (13 CPU-s per 100 steps for the Transformer, 7 for the baseline, ~8 per 1000
+        # greedy decodings).
+        "transformer_numbers": _every_profile(
+            smoke=dict(lang="de", max_number=9999, train_size=2000, test_size=200, d_model=64,
+                       num_heads=4, layers=2, ff=128, steps=100, batch_size=128, lr=3e-3),
+            cpu=dict(lang="de", max_number=9999, train_size=8000, test_size=1000, d_model=64,
+                     num_heads=4, layers=2, ff=128, steps=600, batch_size=128, lr=3e-3),
+            **_gpu_and_full(dict(lang="de", max_number=9999, train_size=8000, test_size=1000,
+                                 d_model=64, num_heads=4, layers=2, ff=128, steps=3000,
+                                 batch_size=128, lr=3e-3)),
+        ),
         "lrnet_figures": _every_profile(
             smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),

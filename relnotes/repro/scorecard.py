@@ -45,8 +45,10 @@ class TalkItem:
 TALK: tuple[TalkItem, ...] = (
     TalkItem("The relation formula: attention, non-local and relation modules as one", "talk",
              ("one_formula",)),
-    TalkItem("GCN results table and karate-club figures", "Kipf & Welling, ICLR 2017"),
-    TalkItem("Transformer self-attention slide", "Vaswani et al., 2017"),
+    TalkItem("GCN results table and karate-club figures", "Kipf & Welling, ICLR 2017",
+             ("graph_node_classification", "gcn_propagation")),
+    TalkItem("Transformer self-attention slide", "Vaswani et al., 2017",
+             ("transformer_numbers",)),
     TalkItem("Tables 1 and 2: head ablations", "Relation Networks (CVPR 2018)",
              ("rn_ablation_head",)),
     TalkItem("Table 3: inputs of duplicate removal", "Relation Networks (CVPR 2018)",

@@ -24,7 +24,8 @@ BLOCKS = [getattr(relnotes.nn, name) for name in relnotes.nn.__all__
 
 def small(block: type[nn.Module]) -> nn.Module:
     """An instance with small sizes: 32 channels and the block's required keywords."""
-    required = {"GraphConv": dict(out_channels=8), "MultiHeadSelfAttention": dict(num_heads=4),
+    required = {"GraphConv": dict(out_channels=8), "PropagationConv": dict(out_channels=8),
+                "GraphAttention": dict(out_channels=8), "MultiHeadAttention": dict(num_heads=4), "MultiHeadSelfAttention": dict(num_heads=4),
                 "ObjectRelation": dict(n_relations=4, d_k=8, d_g=16),
                 "ObjectRelationNoGeometry": dict(n_relations=4, d_k=8, d_g=16),
                 "ObjectRelationUnary": dict(n_relations=4, d_k=8, d_g=16),
