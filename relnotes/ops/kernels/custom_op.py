@@ -83,8 +83,10 @@ def local_relation_backward_op(grad_out: Tensor, query: Tensor, key: Tensor, val
 
 @local_relation_backward_op.register_fake
 def _(grad_out, query, key, value, geometry_prior, kernel_size, stride, composability):
-    return (torch.empty_like(query), torch.empty_like(key), torch.empty_like(value),
-            torch.empty_like(geometry_prior))
+    # Contiguous, as the real implementation returns them (it makes its inputs contiguous
+    # first): empty_like would keep a channels_last or permuted layout, and opcheck and
+    # Inductor compare the strides of the fake outputs with the real ones.
+    return tuple(t.new_empty(t.shape) for t in (query, key, value, geometry_prior))
 
 
 def _setup_context(ctx, inputs, output):

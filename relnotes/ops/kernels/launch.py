@@ -190,26 +190,28 @@ def backward(launch: Callable[[Launch], None], grad_out: Tensor, query: Tensor, 
     The weights are recomputed (memory over compute, as the official kernel does), then
     lr_grad_logits (dL/dlogit and dL/dquery), lr_grad_key and lr_grad_value (gathers) and
     lr_grad_prior (a block reduction with one atomicAdd per block, into a zeroed tensor).
+    Every gradient is a new contiguous tensor (``new_empty(shape)``, not ``empty_like``, which
+    would keep the strides of a size-1 dimension), as the fake implementation says.
     """
     g, dt = geo, value.dtype
     weights = _weights(launch, query, key, prior, geo, config)
-    grad_logits = torch.empty_like(weights)
-    grad_query = torch.empty_like(query)
+    grad_logits = weights.new_empty(weights.shape)
+    grad_query = query.new_empty(query.shape)
     grid, block = grid_1d(query.numel(), config)
     launch(Launch("lr_grad_logits", dt, grid, block,
                   (grad_out, query, key, value, weights, grad_logits, grad_query,
                    g.B, g.G, g.C, g.H, g.W, g.Ho, g.Wo, g.K, g.stride, g.m, g.mode)))
-    grad_key = torch.empty_like(key)
+    grad_key = key.new_empty(key.shape)
     grid, block = grid_1d(key.numel(), config)
     launch(Launch("lr_grad_key", dt, grid, block,
                   (query, key, grad_logits, grad_key,
                    g.B, g.G, g.H, g.W, g.Ho, g.Wo, g.K, g.stride, g.mode)))
-    grad_value = torch.empty_like(value)
+    grad_value = value.new_empty(value.shape)
     grid, block = grid_1d(value.numel(), config)
     launch(Launch("lr_grad_value", dt, grid, block,
                   (grad_out, weights, grad_value,
                    g.B, g.G, g.C, g.H, g.W, g.Ho, g.Wo, g.K, g.stride, g.m)))
-    grad_prior = torch.zeros_like(prior)
+    grad_prior = prior.new_zeros(prior.shape)
     grid, block = grid_prior(g.G * g.K * g.K, g.B * g.Ho * g.Wo, config)
     launch(Launch("lr_grad_prior", dt, grid, block,
                   (grad_logits, grad_prior, g.B, g.G, g.Ho, g.Wo, g.K)))

@@ -279,6 +279,47 @@ def test_custom_op_registration_passes_opcheck():
                                       "test_faketensor"))
 
 
+def _channels_last_inputs(G):
+    """Inputs in channels_last (query, key, value) and a permuted prior; G = 1 makes the key
+    and query [B, 1, H, W] tensors that report is_contiguous() with channels_last strides."""
+    q, k, v, p = make_inputs(2, G, 4, 5, 4, 3, 2, seed=4)
+    q, k, v = (t.to(memory_format=torch.channels_last) for t in (q, k, v))
+    p = p.transpose(1, 2).contiguous().transpose(1, 2)
+    assert not v.is_contiguous() and not p.is_contiguous()
+    return [q, k, v, p]
+
+
+@pytest.mark.parametrize("G", [1, 2])
+def test_opcheck_with_channels_last_inputs(G):
+    """Both ops, on inputs whose strides are not the default ones: the fake implementations
+    must give the sizes and strides the real ones return (issue 19, item 1)."""
+    inputs = [t.requires_grad_() for t in _channels_last_inputs(G)]
+    torch.library.opcheck(torch.ops.relnotes.local_relation.default,
+                          (*inputs, 3, 2, "squared_difference"),
+                          test_utils=("test_schema", "test_autograd_registration",
+                                      "test_faketensor"))
+    grad_out = torch.randn(2, 4, 3, 2, dtype=torch.float64).to(memory_format=torch.channels_last)
+    inputs = [t.detach() for t in inputs]
+    torch.library.opcheck(torch.ops.relnotes.local_relation_backward.default,
+                          (grad_out, *inputs, 3, 2, "squared_difference"),
+                          test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("G", [1, 2])
+def test_real_and_fake_backward_strides_agree(G):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    inputs = _channels_last_inputs(G)
+    grad_out = torch.randn(2, 4, 3, 2, dtype=torch.float64).to(memory_format=torch.channels_last)
+    real = torch.ops.relnotes.local_relation_backward(grad_out, *inputs, 3, 2, "dot")
+    with FakeTensorMode() as mode:
+        fakes = [mode.from_tensor(t) for t in (grad_out, *inputs)]
+        fake = torch.ops.relnotes.local_relation_backward(*fakes, 3, 2, "dot")
+    for r, f, x in zip(real, fake, inputs):
+        assert r.shape == x.shape and r.is_contiguous()
+        assert (r.shape, r.stride()) == (f.shape, f.stride())
+
+
 def test_fake_tensor_shape_and_mac_formula_on_meta():
     from relnotes.analysis import count_macs
 
