@@ -16,6 +16,7 @@ formula, autograd through ``torch.ops.relnotes.local_relation_backward``) in
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .cupy_backend import available
@@ -44,6 +45,10 @@ def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prio
 
     Returns:
         Tensor[B, C, H', W']
+
+    The kernels exist for float32 and float64; float16 and bfloat16 inputs are computed in
+    float32 and the output cast back to their dtype (the gradients flow through the casts), so
+    that a ``model.half()`` runs with the kernels as it does with the reference.
     """
     for name, t in (("query", query), ("key", key), ("value", value),
                     ("geometry_prior", geometry_prior)):
@@ -52,5 +57,16 @@ def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prio
     if not available():
         raise RuntimeError("local_relation_cuda needs CuPy and a CUDA device: "
                            "pip install 'relnotes[gpu]'")
+    return _in_kernel_dtype(query, key, value, geometry_prior, kernel_size, stride,
+                            composability)
+
+
+def _in_kernel_dtype(query, key, value, geometry_prior, kernel_size, stride, composability):
+    """The op, with float16 and bfloat16 computed in float32 and cast back (any device)."""
+    dtype = query.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        out = local_relation_op(query.float(), key.float(), value.float(),
+                                geometry_prior.float(), kernel_size, stride, composability)
+        return out.to(dtype)
     return local_relation_op(query, key, value, geometry_prior, kernel_size, stride,
                              composability)

@@ -12,6 +12,9 @@ The implementation picks the backend from the device of the tensors: CUDA tensor
 kernels; CPU tensors run the *same* CUDA source under the host emulation (g++ and one std::thread
 per CUDA thread: slow, meant for tests). Both go through :mod:`.launch`, so the grid, block and
 argument lists the tests check are the ones a GPU gets. The backward is first-order only.
+Dtypes: float32 and float64 (a TypeError otherwise; :func:`relnotes.ops.kernels.local_relation_cuda`
+computes float16 and bfloat16 in float32); under :func:`torch.autocast` (CUDA and CPU) the op
+casts its inputs to float32.
 """
 
 from __future__ import annotations
@@ -87,6 +90,12 @@ def _(grad_out, query, key, value, geometry_prior, kernel_size, stride, composab
     # first): empty_like would keep a channels_last or permuted layout, and opcheck and
     # Inductor compare the strides of the fake outputs with the real ones.
     return tuple(t.new_empty(t.shape) for t in (query, key, value, geometry_prior))
+
+
+# Under autocast the op runs in float32, whatever its inputs (as relnotes.ops.local_relation
+# does for the reference): the kernels have float32 and float64 instances only.
+for _device_type in ("cuda", "cpu"):
+    torch.library.register_autocast("relnotes::local_relation", _device_type, torch.float32)
 
 
 def _setup_context(ctx, inputs, output):

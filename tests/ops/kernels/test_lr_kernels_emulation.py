@@ -378,3 +378,40 @@ def test_torch_compile_traces_forward_and_backward_ops():
         grads.append([x.grad for x in xs])
     for g, ref in zip(*grads):
         assert torch.equal(g, ref)
+
+
+# --- half precision and autocast (issue 19, item 2) ----------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_computed_in_float32_and_cast_back(dtype):
+    """What local_relation_cuda does for a model.half(), run on CPU through the emulation."""
+    from relnotes.ops.kernels import _in_kernel_dtype
+
+    inputs = [t.to(dtype) for t in make_inputs(2, 3, 10, 7, 6, 3, 2, seed=23)]
+    xs = [t.clone().requires_grad_() for t in inputs]
+    out = _in_kernel_dtype(*xs, 3, 2, "dot")
+    out.backward(torch.ones_like(out))
+    assert out.dtype == dtype and all(x.grad.dtype == dtype for x in xs)
+    ys = [t.float().requires_grad_() for t in inputs]
+    ref = oracle(*ys, 3, 2, "dot")
+    ref.backward(torch.ones_like(ref))
+    # float32 results rounded once to the half dtype: at most one rounding step apart
+    assert_rel(out.detach().float(), ref.detach().to(dtype).float(), rtol=1e-2)
+    for x, y in zip(xs, ys):
+        assert_rel(x.grad.float(), y.grad.to(dtype).float(), rtol=2e-2)
+
+
+def test_the_op_runs_in_float32_under_autocast():
+    q, k, v, p = make_inputs(1, 2, 4, 5, 4, 3, 2, seed=24)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = torch.ops.relnotes.local_relation(q.bfloat16(), k.bfloat16(), v.float(),
+                                                p.float(), 3, 2, "dot")
+    assert out.dtype == torch.float32
+    expected = torch.ops.relnotes.local_relation(q.bfloat16().float(), k.bfloat16().float(),
+                                                 v.float(), p.float(), 3, 2, "dot")
+    assert torch.equal(out, expected)
+
+
+def test_the_op_itself_refuses_half():
+    inputs = [t.half() for t in make_inputs(1, 2, 4, 5, 4, 3, 2)]
+    with pytest.raises(TypeError, match="support float32 and float64"):
+        torch.ops.relnotes.local_relation(*inputs, 3, 2, "dot")
