@@ -3,7 +3,8 @@
 One CUDA source, ``local_relation.cu``, three ways to run or check it:
 
 - on a GPU, through CuPy (:mod:`.cupy_backend`), picked automatically for CUDA tensors when
-  CuPy is installed (``pip install 'relnotes[gpu]'``; :func:`available`, the one CUDA/CuPy check);
+  CuPy is installed (``pip install 'relnotes[gpu]'``; :func:`available`, the one CUDA/CuPy check,
+  decided once per process; :func:`why_unavailable` says why not);
 - on a CPU, under a host emulation of the CUDA thread model (:mod:`.emulation`: g++ and
   ``cuda_emulation.h``), which the tests compare with PyTorch in float64;
 - with NVRTC for compute_75/80/90 (:mod:`.nvrtc`), which needs neither a GPU nor CuPy.
@@ -19,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .cupy_backend import available
+from .cupy_backend import available, why_unavailable
 from .custom_op import local_relation_op_macs, local_relation_op
 
-__all__ = ["available", "local_relation_cuda", "local_relation_op_macs"]
+__all__ = ["available", "why_unavailable", "local_relation_cuda", "local_relation_op_macs"]
 
 
 def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prior: Tensor,
@@ -55,8 +56,8 @@ def local_relation_cuda(query: Tensor, key: Tensor, value: Tensor, geometry_prio
         if t.device.type != "cuda":
             raise ValueError(f"local_relation_cuda needs CUDA tensors; {name} is on {t.device}")
     if not available():
-        raise RuntimeError("local_relation_cuda needs CuPy and a CUDA device: "
-                           "pip install 'relnotes[gpu]'")
+        raise RuntimeError(f"local_relation_cuda needs CuPy and a CUDA device: "
+                           f"{why_unavailable()}")
     return _in_kernel_dtype(query, key, value, geometry_prior, kernel_size, stride,
                             composability)
 

@@ -32,8 +32,8 @@ __all__ = ["local_relation_op", "local_relation_backward_op", "local_relation_op
 def _backend(t: Tensor):
     if t.device.type == "cuda":
         if not cupy_backend.available():
-            raise RuntimeError("the local relation kernels on CUDA tensors need CuPy: "
-                               "pip install 'relnotes[gpu]' (cupy-cuda13x)")
+            raise RuntimeError(f"the local relation kernels on CUDA tensors need a working CuPy "
+                               f"(pip install 'relnotes[gpu]'): {cupy_backend.why_unavailable()}")
         return cupy_backend.launch, cupy_backend.DEFAULT_CONFIG
     if t.device.type == "cpu":
         return emulation.launch, emulation.DEFAULT_CONFIG
