@@ -359,6 +359,7 @@ def _autocast_to_float32(*tensors):
     policy, also registered for ``torch.ops.relnotes.local_relation``); else unchanged."""
     first = tensors[0]
     if not (all(isinstance(t, Tensor) for t in tensors)
+            and torch.amp.is_autocast_available(first.device.type)   # not on "meta"
             and torch.is_autocast_enabled(first.device.type)):
         return tensors
     return tuple(t.float() if t.is_floating_point() else t for t in tensors)
