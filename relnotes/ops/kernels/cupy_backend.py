@@ -4,8 +4,9 @@
   requested through ``name_expressions`` (``"lr_weights<float>"``), cached in memory here and
   on disk by CuPy. Shapes are runtime ``int`` arguments, so batch size or resolution never
   trigger a recompile.
-- Launch: on PyTorch's *current* stream, wrapped as ``cupy.cuda.ExternalStream``, so the kernels
-  are ordered with the surrounding PyTorch work and respect ``torch.cuda.stream(...)``.
+- Launch: on PyTorch's *current* stream, wrapped for CuPy by ``cupy.cuda.Stream.from_external``
+  (CuPy >= 14; ``ExternalStream`` before), so the kernels are ordered with the surrounding
+  PyTorch work and respect ``torch.cuda.stream(...)``.
 - Arguments: tensors as raw device pointers (``numpy.uint64`` of ``data_ptr()``), ints as
   ``numpy.int32``, in the order of :class:`.launch.Launch`; the kernel reads them by value, so
   no CuPy array is created.
@@ -122,6 +123,30 @@ def launch(spec: Launch) -> None:
     index = device.index if device.index is not None else torch.cuda.current_device()
     fn = _module(index, spec.dtype)[spec.name]
     with cupy.cuda.Device(index):
-        stream = cupy.cuda.ExternalStream(torch.cuda.current_stream(index).cuda_stream, index)
-        with stream:
+        with _cupy_stream(cupy, torch.cuda.current_stream(index), index):
             fn(spec.grid, spec.block, tuple(args))
+
+
+class _StreamHandle:
+    """A raw ``cudaStream_t`` under the CUDA stream protocol, for a torch without it."""
+
+    def __init__(self, ptr: int):
+        self.ptr = ptr
+
+    def __cuda_stream__(self):
+        return (0, self.ptr)
+
+
+def _cupy_stream(cupy, torch_stream, index: int):
+    """PyTorch's stream as a CuPy stream, without a copy or a sync.
+
+    CuPy >= 14: ``cupy.cuda.Stream.from_external`` reads the CUDA stream protocol
+    (``__cuda_stream__``, which ``torch.cuda.Stream`` has); ``cupy.cuda.ExternalStream`` is
+    deprecated there (a DeprecationWarning per launch). Older CuPy: ``ExternalStream``.
+    """
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None:
+        if not hasattr(torch_stream, "__cuda_stream__"):
+            torch_stream = _StreamHandle(torch_stream.cuda_stream)
+        return from_external(torch_stream)
+    return cupy.cuda.ExternalStream(torch_stream.cuda_stream, index)

@@ -91,3 +91,43 @@ def test_the_cuda_op_names_the_reason(fresh, monkeypatch):
     cuda_tensor = types.SimpleNamespace(device=torch.device("cuda", 0))  # _backend reads .device
     with pytest.raises(RuntimeError, match="test reason"):
         custom_op._backend(cuda_tensor)
+
+
+# --- streams (issue 19, item 4) -------------------------------------------------------------------
+class FakeTorchStream:
+    cuda_stream = 0xABC
+
+    def __cuda_stream__(self):
+        return (0, self.cuda_stream)
+
+
+def test_cupy_14_wraps_the_torch_stream_with_from_external():
+    seen = []
+
+    class Stream:
+        @staticmethod
+        def from_external(obj):
+            seen.append(obj.__cuda_stream__())
+            return "cupy-stream"
+
+    def deprecated(*args):
+        raise AssertionError("ExternalStream is deprecated in CuPy 14")
+
+    cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(Stream=Stream,
+                                                            ExternalStream=deprecated))
+    assert cupy_backend._cupy_stream(cupy, FakeTorchStream(), 0) == "cupy-stream"
+
+    class OldTorchStream:                       # a torch without __cuda_stream__
+        cuda_stream = 0xDEF
+
+    cupy_backend._cupy_stream(cupy, OldTorchStream(), 0)
+    assert seen == [(0, 0xABC), (0, 0xDEF)]
+
+
+def test_older_cupy_falls_back_to_external_stream():
+    class Stream:                               # CuPy 13: no from_external
+        pass
+
+    cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Stream=Stream, ExternalStream=lambda ptr, device_id: ("external", ptr, device_id)))
+    assert cupy_backend._cupy_stream(cupy, FakeTorchStream(), 1) == ("external", 0xABC, 1)
