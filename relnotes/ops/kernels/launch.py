@@ -27,7 +27,7 @@ from torch import Tensor
 from ..local_relation_args import COMPOSABILITY_MODES, check_composability, check_kernel_size
 
 __all__ = [
-    "SOURCE", "KERNELS", "CTYPES", "NVRTC_OPTIONS", "Geometry", "Launch",
+    "SOURCE", "KERNELS", "CTYPES", "NVRTC_OPTIONS", "CUPY_ADDED_OPTIONS", "Geometry", "Launch",
     "LaunchConfig", "grid_1d", "grid_prior", "name_expression", "forward", "backward",
 ]
 
@@ -43,6 +43,13 @@ CTYPES = {torch.float32: "float", torch.float64: "double"}
 
 #: NVRTC options, for CuPy's RawModule and for the CI compile check.
 NVRTC_OPTIONS = ("--std=c++17",)
+
+#: What CuPy appends to those options whenever it compiles (``cupy.cuda.compiler``,
+#: ``_compile_with_cache_cuda``): float32 denormals flush to zero on the GPU, so float32 GPU
+#: results are compared with float64 at a tolerance, never bit for bit with the emulation
+#: (g++ keeps denormals). The CI check (:mod:`.nvrtc`) compiles with them too, and CuPy
+#: compiles a cubin for the device's architecture (``sm_XX``), which CI also builds.
+CUPY_ADDED_OPTIONS = ("-ftz=true",)
 
 #: Must equal LR_MAX_THREADS in the .cu (the shared array of lr_grad_prior).
 MAX_PRIOR_THREADS = 256
