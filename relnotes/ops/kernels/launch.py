@@ -171,9 +171,12 @@ class Geometry:
         for n in (B * C * H * W, B * G * K * K * Ho * Wo):
             if n >= 2**62:
                 raise ValueError(f"tensor of {n} elements is too large for 64-bit indexing")
-        for n in (B, C, H, W, Ho * Wo, G * K * K):
+        # int32 in the kernels: the size arguments, and the in-plane offsets y * W + x and
+        # i * Wo + j (computed in int; the flat offsets across planes are 64-bit)
+        for name, n in (("B", B), ("C", C), ("H", H), ("W", W), ("H*W", H * W),
+                        ("Ho*Wo", Ho * Wo), ("G*k*k", G * K * K)):
             if n >= 2**31:
-                raise ValueError(f"size {n} does not fit the kernels' int32 arguments")
+                raise ValueError(f"{name} = {n} does not fit the kernels' int32 indexing")
         return cls(B, G, C, H, W, Ho, Wo, K, stride, -(-C // G),
                    COMPOSABILITY_MODES[composability])
 

@@ -415,3 +415,20 @@ def test_the_op_itself_refuses_half():
     inputs = [t.half() for t in make_inputs(1, 2, 4, 5, 4, 3, 2)]
     with pytest.raises(TypeError, match="support float32 and float64"):
         torch.ops.relnotes.local_relation(*inputs, 3, 2, "dot")
+
+
+# --- int32 indexing (issue 19, item 6) ------------------------------------------------------------
+@pytest.mark.parametrize("H, W, stride, name", [(2**16, 2**16, 2, "H\\*W"),
+                                                (2**16, 2**15, 1, "H\\*W")])
+def test_geometry_refuses_planes_past_int32(H, W, stride, name):
+    """The kernels index a plane with y * W + x in int: H * W must fit, even when the output
+    plane Ho * Wo does (stride 2)."""
+    Ho, Wo = -(-H // stride), -(-W // stride)
+    shapes = [(1, 1, Ho, Wo), (1, 1, H, W), (1, 1, H, W), (1, 3, 3)]
+    meta = [torch.empty(s, device="meta") for s in shapes]
+    with pytest.raises(ValueError, match=f"{name} = {H * W} does not fit"):
+        Geometry.of(*meta, 3, stride, "dot")
+    H, W = 2**15, 2**16 - 2                       # H * W = 2**31 - 2**16: fits
+    fits = [torch.empty(s, device="meta") for s in
+            [(1, 1, H // 2, W // 2), (1, 1, H, W), (1, 1, H, W), (1, 3, 3)]]
+    assert Geometry.of(*fits, 3, 2, "dot").W == W
