@@ -432,3 +432,38 @@ def test_geometry_refuses_planes_past_int32(H, W, stride, name):
     fits = [torch.empty(s, device="meta") for s in
             [(1, 1, H // 2, W // 2), (1, 1, H, W), (1, 1, H, W), (1, 3, 3)]]
     assert Geometry.of(*fits, 3, 2, "dot").W == W
+
+
+# --- determinism (issue 19, item 7) ---------------------------------------------------------------
+@pytest.fixture
+def deterministic():
+    """Restores PyTorch's deterministic-algorithms setting after the test."""
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    yield torch.use_deterministic_algorithms
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_cuda_backward_refuses_deterministic_mode_past_one_block(deterministic):
+    from relnotes.ops.kernels import cupy_backend
+    from relnotes.ops.kernels.custom_op import _check_deterministic
+
+    config = cupy_backend.DEFAULT_CONFIG                      # 256 threads per block
+    big = Geometry.of(*make_inputs(2, 2, 4, 12, 12, 3, 1), 3, 1, "dot")   # 288 terms: 2 blocks
+    small = Geometry.of(*make_inputs(1, 2, 4, 16, 16, 3, 1), 3, 1, "dot")  # 256 terms: 1 block
+    _check_deterministic("cuda", big, config)                  # not asked: no error
+    deterministic(True)
+    with pytest.raises(RuntimeError, match="does not have a deterministic implementation"):
+        _check_deterministic("cuda", big, config)
+    _check_deterministic("cuda", small, config)                # one atomicAdd into 0: exact
+    _check_deterministic("cpu", big, config)                   # the emulation is not checked
+    deterministic(True, warn_only=True)
+    with pytest.warns(UserWarning, match="does not have a deterministic implementation"):
+        _check_deterministic("cuda", big, config)
+
+
+def test_deterministic_mode_leaves_the_cpu_op_alone(deterministic):
+    deterministic(True)
+    xs = [t.requires_grad_() for t in make_inputs(2, 2, 4, 12, 12, 3, 1)]
+    torch.ops.relnotes.local_relation(*xs, 3, 1, "dot").sum().backward()
+    assert xs[3].grad is not None
