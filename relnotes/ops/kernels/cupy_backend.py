@@ -97,7 +97,7 @@ def _module(device_index: int, dtype: torch.dtype):
 
     with cupy.cuda.Device(device_index):
         names = [f"{k}<{CTYPES[dtype]}>" for k in KERNELS]
-        module = cupy.RawModule(code=SOURCE.read_text(), options=NVRTC_OPTIONS,
+        module = cupy.RawModule(code=SOURCE.read_text(encoding="ascii"), options=NVRTC_OPTIONS,
                                 name_expressions=names)
         return {name: module.get_function(name) for name in names}
 

@@ -113,7 +113,7 @@ def compile_ptx(arch: str, source: str | None = None,
     """
     lib = _lib()
     if source is None:
-        source = SOURCE.read_text()
+        source = SOURCE.read_text(encoding="ascii")
     if name_expressions is None:
         name_expressions = [f"{k}<{t}>" for k in KERNELS for t in CTYPES.values()]
     prog = ctypes.c_void_p()

@@ -86,3 +86,4 @@ def test_cubin_for_each_real_architecture(arch):
     assert result.cubin[:4] == b"\x7fELF" and result.ptx == ""
     assert set(result.lowered) == {f"{k}<{t}>" for k in launch.KERNELS
                                    for t in launch.CTYPES.values()}
+
