@@ -467,3 +467,27 @@ def test_deterministic_mode_leaves_the_cpu_op_alone(deterministic):
     xs = [t.requires_grad_() for t in make_inputs(2, 2, 4, 12, 12, 3, 1)]
     torch.ops.relnotes.local_relation(*xs, 3, 1, "dot").sum().backward()
     assert xs[3].grad is not None
+
+
+def test_the_dispatch_to_the_kernels_traces_with_fullgraph(monkeypatch):
+    """local_relation()'s CUDA branch (import of the kernels, available(), the dtype round
+    trip, the op) under torch.compile(fullgraph=True), run here on CPU tensors (issue 19,
+    item 3: no graph break in every LR layer)."""
+    import importlib
+
+    from relnotes.ops import kernels
+    from relnotes.ops.kernels import cupy_backend
+
+    lr_module = importlib.import_module("relnotes.ops.local_relation")
+    monkeypatch.setattr(cupy_backend, "_STATUS", (True, None))
+
+    def f(q, k, v, p):
+        backend = lr_module._cuda_backend()
+        assert backend is kernels.local_relation_cuda
+        return kernels._in_kernel_dtype(q, k, v, p, 3, 1, "dot")
+
+    inputs = [t.half() for t in make_inputs(1, 2, 4, 5, 5, 3, 1, seed=25)]
+    torch._dynamo.reset()
+    out = torch.compile(f, backend="eager", fullgraph=True)(*inputs)
+    assert out.dtype == torch.float16
+    assert torch.equal(out, f(*inputs))
