@@ -273,13 +273,13 @@ def section_layouts(device="cuda") -> dict:
     return {"passed": worst <= RTOL_FLOAT64, "max_rel_err": worst, "cases": results}
 
 
-def section_half(device="cuda") -> dict:
+def section_half(device="cuda", size=28) -> dict:
     """LocalRelation2d after .half() and under autocast, against float32 (issue 19, item 2)."""
     from ..nn import LocalRelation2d
 
     torch.manual_seed(0)
     layer = LocalRelation2d(64, 7).to(device)
-    x = torch.randn(2, 64, 28, 28, device=device)
+    x = torch.randn(2, 64, size, size, device=device)
     ref = layer(x).detach()
     result = {}
     for name, dtype in (("float16", torch.float16), ("bfloat16", torch.bfloat16)):
@@ -291,7 +291,9 @@ def section_half(device="cuda") -> dict:
         out.float().sum().backward()
         result[f"{name}_model"] = {"dtype": str(out.dtype), "rel_err": _rel_err(out, ref),
                                    "grad_finite": bool(torch.isfinite(xh.grad).all())}
-    with torch.autocast("cuda", dtype=torch.float16):
+    device_type = torch.device(device).type
+    with torch.autocast(device_type, dtype=torch.float16 if device_type == "cuda" else
+                        torch.bfloat16):
         out = layer(x)
         q = x[:, :8].half()
         op_out = torch.ops.relnotes.local_relation(q, q, x, torch.zeros(8, 3, 3, device=device),
@@ -392,11 +394,12 @@ def section_training(device="cuda", image_size=64) -> dict:
             "loss_rel_err": loss_err, **runs}
 
 
-def section_benchmark(device="cuda", repeats=5) -> dict:
-    """lr_benchmark.op_benchmark on CUDA: time and peak memory, and ratios to the kernels."""
+def section_benchmark(device="cuda", repeats=5, **shape) -> dict:
+    """lr_benchmark.op_benchmark on CUDA (its default shape, or ``shape``: batch, channels,
+    size, kernel_size, m): time and peak memory, and ratios to the kernels."""
     from .lr_benchmark import format_table, op_benchmark
 
-    rows = op_benchmark(device=device, repeats=repeats)
+    rows = op_benchmark(device=device, repeats=repeats, **shape)
     table = {r.name: {"gmac": r.macs / 1e9, "ms": r.seconds * 1e3,
                       "peak_mib": r.peak_bytes / 2**20} for r in rows}
     kernels = next((r for r in rows if r.name == "CUDA kernels"), None)
@@ -406,7 +409,8 @@ def section_benchmark(device="cuda", repeats=5) -> dict:
         for r in rows:
             ratios[r.name] = {"time_vs_kernels": r.seconds / kernels.seconds,
                               "memory_vs_kernels": r.peak_bytes / max(kernels.peak_bytes, 1)}
-    return {"passed": kernels is not None, "shape": "B=8 C=256 28x28 k=7 m=8", "rows": table,
+    shape = {"batch": 8, "channels": 256, "size": 28, "kernel_size": 7, "m": 8, **shape}
+    return {"passed": kernels is not None, "shape": shape, "rows": table,
             "ratios": ratios, "unfold_over_kernels_time": (unfold.seconds / kernels.seconds
                                                            if kernels else None),
             "paper_anchor": "LR paper: its kernels 4-16x faster than unfold on a V100 "

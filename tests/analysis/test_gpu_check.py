@@ -116,3 +116,23 @@ def test_cuda_only_sections_fail_cleanly_without_cuda(monkeypatch):
     result = gpu_check.run_section("compile", lambda: gpu_check.section_compile("cpu"))
     assert result["passed"] is False
     assert result["error"] == "RuntimeError: kernels unavailable: CuPy is not installed (test)"
+
+
+def test_half_and_large_sections_on_the_cpu():
+    """On the CPU both run the reference (no kernels there): the code paths and the numbers."""
+    half = gpu_check.section_half("cpu", size=8)
+    assert half["passed"], half
+    assert half["float16_model"]["dtype"] == "torch.float16"
+    assert half["autocast"]["op_dtype"] == "torch.float32"
+    large = gpu_check.section_large("cpu", shape=(1, 8, 12, 12), k=3, G=2)
+    assert large["passed"] and large["grid_stride_wrap"] is False
+    assert gpu_check.section_large.__defaults__[1:] == ((5, 64, 256, 256), 7, 8)
+    assert 5 * 64 * 256 * 256 > 65535 * 256      # the GPU's default is past the wrap
+
+
+def test_benchmark_section_without_kernels_reports_rows_and_fails():
+    result = gpu_check.section_benchmark("cpu", repeats=1, batch=1, channels=8, size=6,
+                                         kernel_size=3, m=4)
+    assert result["passed"] is False                 # no CUDA kernels row on the CPU
+    assert any(name.startswith("unfold") for name in result["rows"])
+    assert result["shape"]["channels"] == 8 and result["unfold_over_kernels_time"] is None
