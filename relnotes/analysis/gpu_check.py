@@ -1,5 +1,8 @@
 """``make gpu-check``: the CUDA path of the local relation op, checked on one GPU in minutes.
 
+Written and tested without a GPU (the sections that the CPU emulation can run are run by
+``tests/analysis/test_gpu_check.py`` at small sizes); meant to finish in under 8 minutes on one.
+
 The kernels (:mod:`relnotes.ops.kernels`) are verified on the CPU (host emulation, NVRTC
 compile); this script runs what only a GPU can show, with whatever PyTorch and CuPy the machine
 has (nothing is reinstalled), and writes one JSON report::
@@ -16,7 +19,7 @@ others):
   float64 (a tolerance: CuPy compiles with ``-ftz=true``);
 - ``large``: value [5, 64, 256, 256], k = 7, G = 8, past the grid-stride loops' wrap;
 - ``backward_twice``: query, key and value gradients bitwise equal, the prior's (atomicAdd)
-  within a tolerance;
+  within a tolerance; the backward refuses ``torch.use_deterministic_algorithms(True)``;
 - ``streams``: inputs produced on a side stream after a long matmul, the op called there
   without a synchronisation;
 - ``layouts``: transposed, channels_last and storage-offset inputs, B = 0, k = 1, H = W = 1;
@@ -217,9 +220,22 @@ def section_backward_twice(device="cuda", case=(4, 8, 64, 32, 32, 7, 1)) -> dict
     equal = {name: bool(torch.equal(a, b)) for name, a, b in
              zip(("query", "key", "value", "prior"), g1, g2)}
     prior_err = _rel_err(g1[3], g2[3])
+    # under torch.use_deterministic_algorithms(True) the CUDA backward must refuse (item 7)
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True)
+    try:
+        _forward_backward(_kernels, x, k, s, "squared_difference")
+        raised = False
+    except RuntimeError as e:
+        raised = "does not have a deterministic implementation" in str(e)
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    expect_raise = torch.device(device).type == "cuda"
     return {"passed": bool(torch.equal(out1, out2)) and all(equal[n] for n in
                                                             ("query", "key", "value"))
-            and prior_err <= 1e-5,
+            and prior_err <= 1e-5 and raised == expect_raise,
+            "deterministic_mode_raises": raised,
             "forward_equal": bool(torch.equal(out1, out2)), "grads_bitwise_equal": equal,
             "prior_rel_diff": prior_err, "prior_rtol": 1e-5,
             "prior_terms_per_entry": B * (-(-H // s)) * (-(-W // s))}
