@@ -103,8 +103,9 @@ def _inputs(B, G, C, H, W, k, stride, *, device, dtype, seed=0):
 
 
 def _forward_backward(fn, inputs, k, stride, composability, seed=1):
-    """fn's output and the four gradients, for one fixed upstream gradient."""
-    xs = [t.detach().clone().requires_grad_() for t in inputs]
+    """fn's output and the four gradients, for one fixed upstream gradient. The inputs are
+    used as they are (detach keeps their strides and storage offset; a clone would not)."""
+    xs = [t.detach().requires_grad_() for t in inputs]
     out = fn(*xs, k, stride, composability)
     g = torch.Generator().manual_seed(seed)
     grad = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)
@@ -280,6 +281,7 @@ def section_layouts(device="cuda") -> dict:
                                                 for t in (q, kk, v)] + [p], 3, 1))
     base = torch.randn(v.numel() + 7, dtype=torch.float64, device=device)
     offset = base[7:].view(v.shape).copy_(v)
+    assert offset.storage_offset() == 7
     worst = max(worst, check("storage_offset", [q, kk, offset, p], 3, 1))
     for name, case in (("B=0", (0, 3, 10, 9, 8, 3, 1)), ("k=1", (2, 3, 10, 9, 8, 1, 1)),
                        ("H=W=1", (2, 3, 10, 1, 1, 3, 1)), ("H=W=1 k=7 s=2", (1, 2, 4, 1, 1, 7, 2))):
