@@ -7,7 +7,8 @@ One CUDA source, ``local_relation.cu``, three ways to run or check it:
   decided once per process; :func:`why_unavailable` says why not);
 - on a CPU, under a host emulation of the CUDA thread model (:mod:`.emulation`: g++ and
   ``cuda_emulation.h``), which the tests compare with PyTorch in float64;
-- with NVRTC for compute_75/80/90 (:mod:`.nvrtc`), which needs neither a GPU nor CuPy.
+- with NVRTC for compute_75/80/90 (PTX) and sm_75/80/90 (cubin), with the options CuPy compiles
+  with (``-ftz=true`` included; :mod:`.nvrtc`), which needs neither a GPU nor CuPy.
 
 Grid, block and argument lists are shared by both runners (:mod:`.launch`). The kernels are
 registered as the custom op ``torch.ops.relnotes.local_relation`` (fake implementation, MAC
