@@ -5,7 +5,8 @@
 #   make test    create .venv if needed, run the tests (every notebook on the smoke profile)
 #
 # Other targets: test-cpu (the notebooks on the cpu profile, slow), references (rewrite the
-# references of PROFILE; review and commit with the reason), clean.
+# references of PROFILE; review and commit with the reason), gpu-check (the CUDA kernels on
+# this machine's GPU, report in gpu_check.json; README "GPU check"), clean.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -13,7 +14,7 @@ PROFILE ?= cpu
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.relnotes-installed
 
-.PHONY: book test test-cpu references env clean help
+.PHONY: book test test-cpu references gpu-check env clean help
 help:
 	@sed -n '2,10p' Makefile
 
@@ -37,6 +38,14 @@ test-cpu: $(STAMP)
 
 references: $(STAMP)
 	$(BIN)/python -m relnotes.repro run --profile $(PROFILE) --update-references
+
+# No install and no venv needed: this source tree with whatever torch and CuPy GPU_PYTHON has
+# (default: .venv's python if there is one, else python3). Exit status 0 all passed, 1 a section
+# failed, 2 no CUDA device, 3 no PyTorch for GPU_PYTHON.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-check:
+	@$(GPU_PYTHON) -c "import torch" 2>/dev/null || { echo "gpu-check: $(GPU_PYTHON) has no PyTorch; run make gpu-check GPU_PYTHON=/path/to/python (one with torch, and CuPy for the kernels)"; exit 3; }
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PYTHON) -m relnotes.analysis.gpu_check --out gpu_check.json
 
 clean:
 	rm -rf _build book/_generated .pytest_cache

@@ -283,7 +283,12 @@ def local_relation(
             :math:`qk`, ``"abs_difference"`` :math:`-|q-k|`. Default: ``"squared_difference"``.
 
     All four tensors must share one floating dtype and one device. The result is differentiable
-    in all four.
+    in all four. Half precision: float16 and bfloat16 inputs give an output of their dtype (the
+    reference computes in that dtype; the CUDA kernels, float32 and float64 only, compute in
+    float32 and cast back). Under :func:`torch.autocast` the op runs in float32, whatever the
+    dtypes of its inputs (our choice, as autocast does for ``softmax``): in
+    :class:`relnotes.nn.LocalRelation2d` the query and key come from autocast's half precision
+    convolutions and the value is the layer's float32 input.
 
     Returns:
         Tensor[B, C, H', W']
@@ -299,6 +304,7 @@ def local_relation(
         >>> local_relation(q2, k, v, torch.zeros(1, 3, 3), kernel_size=3, stride=2).shape
         torch.Size([1, 1, 1, 1])
     """
+    query, key, value, geometry_prior = _autocast_to_float32(query, key, value, geometry_prior)
     _check_inputs(query, key, value, geometry_prior, kernel_size, stride, composability)
     # ---- Backend selection: the one place where an implementation is chosen. ----------------
     # The CuPy CUDA kernels (relnotes.ops.kernels) take over for CUDA tensors when CuPy and a GPU
@@ -346,6 +352,17 @@ def local_relation_macs(
         44255232
     """
     return batch * out_height * out_width * kernel_size**2 * (groups + channels)
+
+
+def _autocast_to_float32(*tensors):
+    """Under autocast for the tensors' device, the floating tensors in float32 (the op's autocast
+    policy, also registered for ``torch.ops.relnotes.local_relation``); else unchanged."""
+    first = tensors[0]
+    if not (all(isinstance(t, Tensor) for t in tensors)
+            and torch.amp.is_autocast_available(first.device.type)   # not on "meta"
+            and torch.is_autocast_enabled(first.device.type)):
+        return tensors
+    return tuple(t.float() if t.is_floating_point() else t for t in tensors)
 
 
 # --- input checks -------------------------------------------------------------------------------

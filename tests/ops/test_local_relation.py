@@ -313,3 +313,44 @@ def test_reference_gradients_only_where_asked_and_no_double_backward():
                                 create_graph=True)
     with pytest.raises(RuntimeError, match="twice|double|once_differentiable|does not require"):
         torch.autograd.grad(gq.sum(), [q])
+
+
+# --- half precision and autocast (issue 19, item 2) ----------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_run_the_reference_in_their_dtype(dtype):
+    inputs = make_inputs(2, 10, 3, 7, 6, 3, 2, seed=21)
+    ref = local_relation(*inputs, 3, 2)
+    xs = [t.to(dtype).requires_grad_() for t in inputs]
+    out = local_relation(*xs, 3, 2)
+    out.sum().backward()
+    assert out.dtype == dtype and all(x.grad.dtype == dtype for x in xs)
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2}[dtype]
+    torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol * float(ref.abs().max()))
+
+
+def test_autocast_runs_the_op_in_float32_on_mixed_dtypes():
+    """Under autocast the query and key of LocalRelation2d come from half precision convs and
+    the value is the float32 input: the op casts all four to float32."""
+    q, k, v, p = make_inputs(2, 10, 3, 7, 6, 3, 2, seed=22)
+    ref = local_relation(*(t.float() for t in (q, k, v, p)), 3, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = local_relation(q.bfloat16(), k.bfloat16(), v.float(), p.float(), 3, 2)
+    assert out.dtype == torch.float32
+    bq, bk = q.bfloat16().float(), k.bfloat16().float()
+    assert torch.equal(out, local_relation(bq, bk, v.float(), p.float(), 3, 2))
+    torch.testing.assert_close(out, ref, rtol=5e-2, atol=5e-2 * float(ref.abs().max()))
+
+
+def test_local_relation_layer_under_autocast():
+    from relnotes.nn import LocalRelation2d
+
+    torch.manual_seed(0)
+    layer = LocalRelation2d(16, kernel_size=3)
+    x = torch.randn(2, 16, 8, 8)
+    ref = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16
+    out, ref = out.detach().float(), ref.detach()
+    torch.testing.assert_close(out, ref, rtol=5e-2, atol=5e-2 * float(ref.abs().max()))

@@ -27,7 +27,7 @@ from torch import Tensor
 from ..local_relation_args import COMPOSABILITY_MODES, check_composability, check_kernel_size
 
 __all__ = [
-    "SOURCE", "KERNELS", "CTYPES", "NVRTC_OPTIONS", "Geometry", "Launch",
+    "SOURCE", "KERNELS", "CTYPES", "NVRTC_OPTIONS", "CUPY_ADDED_OPTIONS", "Geometry", "Launch",
     "LaunchConfig", "grid_1d", "grid_prior", "name_expression", "forward", "backward",
 ]
 
@@ -43,6 +43,13 @@ CTYPES = {torch.float32: "float", torch.float64: "double"}
 
 #: NVRTC options, for CuPy's RawModule and for the CI compile check.
 NVRTC_OPTIONS = ("--std=c++17",)
+
+#: What CuPy appends to those options whenever it compiles (``cupy.cuda.compiler``,
+#: ``_compile_with_cache_cuda``): float32 denormals flush to zero on the GPU, so float32 GPU
+#: results are compared with float64 at a tolerance, never bit for bit with the emulation
+#: (g++ keeps denormals). The CI check (:mod:`.nvrtc`) compiles with them too, and CuPy
+#: compiles a cubin for the device's architecture (``sm_XX``), which CI also builds.
+CUPY_ADDED_OPTIONS = ("-ftz=true",)
 
 #: Must equal LR_MAX_THREADS in the .cu (the shared array of lr_grad_prior).
 MAX_PRIOR_THREADS = 256
@@ -164,9 +171,12 @@ class Geometry:
         for n in (B * C * H * W, B * G * K * K * Ho * Wo):
             if n >= 2**62:
                 raise ValueError(f"tensor of {n} elements is too large for 64-bit indexing")
-        for n in (B, C, H, W, Ho * Wo, G * K * K):
+        # int32 in the kernels: the size arguments, and the in-plane offsets y * W + x and
+        # i * Wo + j (computed in int; the flat offsets across planes are 64-bit)
+        for name, n in (("B", B), ("C", C), ("H", H), ("W", W), ("H*W", H * W),
+                        ("Ho*Wo", Ho * Wo), ("G*k*k", G * K * K)):
             if n >= 2**31:
-                raise ValueError(f"size {n} does not fit the kernels' int32 arguments")
+                raise ValueError(f"{name} = {n} does not fit the kernels' int32 indexing")
         return cls(B, G, C, H, W, Ho, Wo, K, stride, -(-C // G),
                    COMPOSABILITY_MODES[composability])
 
@@ -190,26 +200,28 @@ def backward(launch: Callable[[Launch], None], grad_out: Tensor, query: Tensor, 
     The weights are recomputed (memory over compute, as the official kernel does), then
     lr_grad_logits (dL/dlogit and dL/dquery), lr_grad_key and lr_grad_value (gathers) and
     lr_grad_prior (a block reduction with one atomicAdd per block, into a zeroed tensor).
+    Every gradient is a new contiguous tensor (``new_empty(shape)``, not ``empty_like``, which
+    would keep the strides of a size-1 dimension), as the fake implementation says.
     """
     g, dt = geo, value.dtype
     weights = _weights(launch, query, key, prior, geo, config)
-    grad_logits = torch.empty_like(weights)
-    grad_query = torch.empty_like(query)
+    grad_logits = weights.new_empty(weights.shape)
+    grad_query = query.new_empty(query.shape)
     grid, block = grid_1d(query.numel(), config)
     launch(Launch("lr_grad_logits", dt, grid, block,
                   (grad_out, query, key, value, weights, grad_logits, grad_query,
                    g.B, g.G, g.C, g.H, g.W, g.Ho, g.Wo, g.K, g.stride, g.m, g.mode)))
-    grad_key = torch.empty_like(key)
+    grad_key = key.new_empty(key.shape)
     grid, block = grid_1d(key.numel(), config)
     launch(Launch("lr_grad_key", dt, grid, block,
                   (query, key, grad_logits, grad_key,
                    g.B, g.G, g.H, g.W, g.Ho, g.Wo, g.K, g.stride, g.mode)))
-    grad_value = torch.empty_like(value)
+    grad_value = value.new_empty(value.shape)
     grid, block = grid_1d(value.numel(), config)
     launch(Launch("lr_grad_value", dt, grid, block,
                   (grad_out, weights, grad_value,
                    g.B, g.G, g.C, g.H, g.W, g.Ho, g.Wo, g.K, g.stride, g.m)))
-    grad_prior = torch.zeros_like(prior)
+    grad_prior = prior.new_zeros(prior.shape)
     grid, block = grid_prior(g.G * g.K * g.K, g.B * g.Ho * g.Wo, config)
     launch(Launch("lr_grad_prior", dt, grid, block,
                   (grad_logits, grad_prior, g.B, g.G, g.Ho, g.Wo, g.K)))

@@ -13,8 +13,8 @@
 //   query   [B, G, Ho, Wo]   one scalar query per channel group and output pixel
 //   key     [B, G, H,  W ]   one scalar key per channel group and input pixel
 //   value   [B, C, H,  W ]   the layer input ("Identity" in LR Fig. 2)
-//   prior   [G, K, K]        geometry prior f_θg(p - p'), one K x K map per group
-//   weights [B, G, K*K, Ho, Wo]  softmax weights ω(p', p); 0 for neighbours outside the image
+//   prior   [G, K, K]        geometry prior f_theta_g(p - p'), one K x K map per group
+//   weights [B, G, K*K, Ho, Wo]  softmax weights w(p', p); 0 for neighbours outside the image
 //   out     [B, C, Ho, Wo]
 // with Ho = ceil(H / stride), Wo = ceil(W / stride), channel c in group g = c / m, m = ceil(C / G)
 // (contiguous groups, the last one may be smaller; the official kernel's layout). The window of
@@ -22,25 +22,25 @@
 // (i*stride + dy - K/2, j*stride + dx - K/2).
 //
 // Equations of the LR paper (numbers as in the paper):
-//   Eq. (1)  y(c', p') = Σ_{c ∈ Ω_c', p ∈ Ω_p'} ω(c', c, p', p) · x(c, p)           (aggregation)
-//   Eq. (2)  ω(p', p)  = softmax_{p ∈ Ω_p'}( Φ(f_θq(x_p'), f_θk(x_p)) + f_θg(p - p') )
-// with Φ one of  -(q - k)^2 (squared difference, the paper's default), q·k (dot), -|q - k|.
+//   Eq. (1)  y(c', p') = sum_{c in Omega_c', p in Omega_p'} w(c', c, p', p) * x(c, p)  (aggregation)
+//   Eq. (2)  w(p', p)  = softmax_{p in Omega_p'}( Phi(f_theta_q(x_p'), f_theta_k(x_p)) + f_theta_g(p - p') )
+// with Phi one of  -(q - k)^2 (squared difference, the paper's default), q*k (dot), -|q - k|.
 //
 // Thread mapping. Every kernel but the last is "one thread per element of its output" with a
 // grid-stride loop, so a grid of any size covers any tensor. The flat index is decomposed
 // with the last (width) coordinate fastest, so neighbouring threads touch neighbouring memory.
 //
 //   forward:   lr_weights        thread (b, g, i, j): K*K logits, softmax          Eq. (2)
-//              lr_aggregate      thread (b, c, i, j): Σ_n ω_n · value             Eq. (1)
+//              lr_aggregate      thread (b, c, i, j): sum_n w_n * value             Eq. (1)
 //   backward:  lr_weights        (again: the weights are recomputed, not stored)
-//              lr_grad_logits    thread (b, g, i, j): dL/dω -> dL/dlogit, and dL/dq
+//              lr_grad_logits    thread (b, g, i, j): dL/dw -> dL/dlogit, and dL/dq
 //              lr_grad_key       thread (b, g, y, x): gather over the windows containing (y, x)
 //              lr_grad_value     thread (b, c, y, x): gather over the windows containing (y, x)
 //              lr_grad_prior     block per (g, n) and chunk: shared-memory sum, one atomicAdd
 // Only lr_grad_prior uses an atomic (the prior is shared by every b, i, j); the gathers let each
 // thread own the one element it writes, so they need none and are deterministic.
 
-// Φ selector, the `mode` argument (relnotes/ops/local_relation_args.py: COMPOSABILITY_MODES).
+// Phi selector, the `mode` argument (relnotes/ops/local_relation_args.py: COMPOSABILITY_MODES).
 #define LR_SQUARED_DIFFERENCE 0
 #define LR_DOT 1
 #define LR_ABS_DIFFERENCE 2
@@ -51,7 +51,7 @@
 __device__ __forceinline__ float lr_exp(float x) { return expf(x); }
 __device__ __forceinline__ double lr_exp(double x) { return exp(x); }
 
-// Φ(q, k): the appearance composability term of Eq. (2).
+// Phi(q, k): the appearance composability term of Eq. (2).
 template <typename scalar_t>
 __device__ __forceinline__ scalar_t lr_phi(scalar_t q, scalar_t k, int mode) {
   const scalar_t d = q - k;
@@ -60,7 +60,7 @@ __device__ __forceinline__ scalar_t lr_phi(scalar_t q, scalar_t k, int mode) {
   return d > 0 ? -d : d;  // -|q - k|
 }
 
-// ∂Φ/∂q; ∂Φ/∂k is the same with (q, k) swapped for dot and negated for the differences.
+// dPhi/dq; dPhi/dk is the same with (q, k) swapped for dot and negated for the differences.
 // For -|q - k| at q == k we take 0, as torch.abs does.
 template <typename scalar_t>
 __device__ __forceinline__ scalar_t lr_dphi_dq(scalar_t q, scalar_t k, int mode) {
@@ -77,7 +77,7 @@ __device__ __forceinline__ scalar_t lr_dphi_dk(scalar_t q, scalar_t k, int mode)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Forward 1: the aggregation weights ω, LR Eq. (2). One thread per (b, g, i, j).
+// Forward 1: the aggregation weights w, LR Eq. (2). One thread per (b, g, i, j).
 // ---------------------------------------------------------------------------------------------
 template <typename scalar_t>
 __global__ void lr_weights(const scalar_t* __restrict__ query, const scalar_t* __restrict__ key,
@@ -99,7 +99,7 @@ __global__ void lr_weights(const scalar_t* __restrict__ query, const scalar_t* _
     scalar_t* w = weights + bg * K * K * plane + (long long)i * Wo + j;  // w[n * plane]
     const int y0 = i * stride - r, x0 = j * stride - r;  // top-left of the window
 
-    // Pass 1: logits Φ(q, k_n) + prior[g, n] of the in-image neighbours (Eq. (2), inside the
+    // Pass 1: logits Phi(q, k_n) + prior[g, n] of the in-image neighbours (Eq. (2), inside the
     // softmax), kept in `weights`, and their maximum for a stable exp. The centre (i*stride,
     // j*stride) is always inside the image, so the window is never empty.
     scalar_t top = 0;
@@ -131,7 +131,7 @@ __global__ void lr_weights(const scalar_t* __restrict__ query, const scalar_t* _
         denom += e;
       }
     }
-    for (int n = 0; n < K * K; ++n) w[n * plane] /= denom;  // Eq. (2): ω(p', p)
+    for (int n = 0; n < K * K; ++n) w[n * plane] /= denom;  // Eq. (2): w(p', p)
   }
 }
 
@@ -166,7 +166,7 @@ __global__ void lr_aggregate(const scalar_t* __restrict__ weights,
       for (int dx = 0; dx < K; ++dx) {
         const int x = x0 + dx;
         if (x < 0 || x >= W) continue;
-        acc += w[(dy * K + dx) * plane] * v[y * W + x];  // Eq. (1): Σ_p ω(p', p) x(c, p)
+        acc += w[(dy * K + dx) * plane] * v[y * W + x];  // Eq. (1): sum_p w(p', p) x(c, p)
       }
     }
     out[idx] = acc;
@@ -175,9 +175,9 @@ __global__ void lr_aggregate(const scalar_t* __restrict__ weights,
 
 // ---------------------------------------------------------------------------------------------
 // Backward 1: from dL/dout to dL/dlogit, and dL/dquery. One thread per (b, g, i, j).
-//   dL/dω_n      = Σ_{c in g} dL/dout[b, c, i, j] · value[b, c, y_n, x_n]     (Eq. (1))
-//   dL/dlogit_n  = ω_n (dL/dω_n - Σ_n' ω_n' dL/dω_n')                     (softmax of Eq. (2))
-//   dL/dq        = Σ_n dL/dlogit_n · ∂Φ(q, k_n)/∂q
+//   dL/dw_n      = sum_{c in g} dL/dout[b, c, i, j] * value[b, c, y_n, x_n]     (Eq. (1))
+//   dL/dlogit_n  = w_n (dL/dw_n - sum_n' w_n' dL/dw_n')                     (softmax of Eq. (2))
+//   dL/dq        = sum_n dL/dlogit_n * dPhi(q, k_n)/dq
 // The query of output (i, j) appears only in its own window, so this is its full gradient.
 // ---------------------------------------------------------------------------------------------
 template <typename scalar_t>
@@ -206,7 +206,7 @@ __global__ void lr_grad_logits(const scalar_t* __restrict__ grad_out,
     scalar_t* gl = grad_logits + at;
     const int y0 = i * stride - r, x0 = j * stride - r;
 
-    // Pass 1: dL/dω_n into grad_logits (outside neighbours: 0), and s = Σ_n ω_n dL/dω_n.
+    // Pass 1: dL/dw_n into grad_logits (outside neighbours: 0), and s = sum_n w_n dL/dw_n.
     scalar_t s = 0;
     for (int dy = 0; dy < K; ++dy) {
       for (int dx = 0; dx < K; ++dx) {
@@ -231,7 +231,7 @@ __global__ void lr_grad_logits(const scalar_t* __restrict__ grad_out,
       for (int dx = 0; dx < K; ++dx) {
         const int y = y0 + dy, x = x0 + dx;
         const int n = dy * K + dx;
-        const scalar_t dlogit = w[n * plane] * (gl[n * plane] - s);  // 0 outside: ω_n = 0
+        const scalar_t dlogit = w[n * plane] * (gl[n * plane] - s);  // 0 outside: w_n = 0
         gl[n * plane] = dlogit;
         if (y >= 0 && y < H && x >= 0 && x < W)
           gq += dlogit * lr_dphi_dq(q, key_bg[y * W + x], mode);
@@ -307,7 +307,7 @@ __global__ void lr_grad_value(const scalar_t* __restrict__ grad_out,
         const int xs = x - dx + r;
         if (xs < 0 || xs % stride != 0 || xs / stride >= Wo) continue;
         const int j = xs / stride;
-        // transpose of Eq. (1): dL/dx(c, p) = Σ_p' ω(p', p) dL/dy(c, p')
+        // transpose of Eq. (1): dL/dx(c, p) = sum_p' w(p', p) dL/dy(c, p')
         acc += w[(dy * K + dx) * plane + i * Wo + j] * go[i * Wo + j];
       }
     }
@@ -316,7 +316,7 @@ __global__ void lr_grad_value(const scalar_t* __restrict__ grad_out,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backward 4: dL/dprior[g, n] = Σ_{b, i, j} dL/dlogit[b, g, n, i, j]. The prior is shared by
+// Backward 4: dL/dprior[g, n] = sum_{b, i, j} dL/dlogit[b, g, n, i, j]. The prior is shared by
 // every image and pixel, so this is a reduction. Grid: blockIdx.x = g * K*K + n (one row of the
 // prior), blockIdx.y = a chunk of the B*Ho*Wo terms. Each thread sums a strided subset, the block
 // adds its threads' sums in shared memory (a tree, halving the active threads at each

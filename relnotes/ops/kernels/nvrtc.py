@@ -1,4 +1,8 @@
-"""Compile ``local_relation.cu`` to PTX with NVRTC through ctypes: no GPU, no driver, no CuPy.
+"""Compile ``local_relation.cu`` with NVRTC through ctypes: no GPU, no driver, no CuPy.
+
+It compiles with the options CuPy uses (:data:`.launch.NVRTC_OPTIONS` and what CuPy appends,
+:data:`.launch.CUPY_ADDED_OPTIONS`, e.g. ``-ftz=true``), to PTX for a virtual architecture
+(``compute_80``) or to a cubin for a real one (``sm_80``), as CuPy does for the device it runs on.
 
 NVRTC is a plain library (``libnvrtc.so``); the CUDA build of torch installs it with the
 ``nvidia-cuda-nvrtc`` wheel (``site-packages/nvidia/cu13/lib`` for CUDA 13). CI uses this to
@@ -19,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .launch import CTYPES, KERNELS, NVRTC_OPTIONS, SOURCE
+from .launch import CTYPES, CUPY_ADDED_OPTIONS, KERNELS, NVRTC_OPTIONS, SOURCE
 
 __all__ = ["find_library", "PTXResult", "compile_ptx"]
 
@@ -54,6 +58,8 @@ def _lib() -> ctypes.CDLL:
     lib.nvrtcGetProgramLog.argtypes = [p, ctypes.c_char_p]
     lib.nvrtcGetPTXSize.argtypes = [p, ctypes.POINTER(ctypes.c_size_t)]
     lib.nvrtcGetPTX.argtypes = [p, ctypes.c_char_p]
+    lib.nvrtcGetCUBINSize.argtypes = [p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.nvrtcGetCUBIN.argtypes = [p, ctypes.c_char_p]
     lib.nvrtcDestroyProgram.argtypes = [ctypes.POINTER(p)]
     lib.nvrtcVersion.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
     lib.nvrtcGetErrorString.restype = c
@@ -70,13 +76,17 @@ def version() -> tuple[int, int]:
 @dataclass(frozen=True)
 class PTXResult:
     """``status`` is NVRTC's result code of the compile (0 = success); ``lowered`` maps each name
-    expression (``"lr_weights<double>"``) to its mangled PTX entry."""
+    expression (``"lr_weights<double>"``) to its mangled PTX entry; ``ptx`` for a virtual
+    architecture (``compute_XX``), ``cubin`` (ELF bytes) for a real one (``sm_XX``);
+    ``options`` what NVRTC was given."""
 
     arch: str
     status: int
     log: str
     ptx: str
     lowered: dict[str, str]
+    cubin: bytes = b""
+    options: tuple[str, ...] = ()
 
 
 def _check(status: int) -> None:
@@ -85,21 +95,25 @@ def _check(status: int) -> None:
 
 
 def compile_ptx(arch: str, source: str | None = None,
-                name_expressions: list[str] | None = None) -> PTXResult:
-    """Compile for ``arch`` (e.g. ``"compute_80"``) with :data:`.launch.NVRTC_OPTIONS`.
+                name_expressions: list[str] | None = None,
+                options: tuple[str, ...] | None = None) -> PTXResult:
+    """Compile for ``arch`` (e.g. ``"compute_80"`` or ``"sm_80"``) with CuPy's options.
 
     Args:
-        arch (str): a virtual architecture, passed as ``--gpu-architecture=<arch>``.
+        arch (str): a virtual (``compute_XX``: PTX) or real (``sm_XX``: cubin) architecture,
+            passed as ``--gpu-architecture=<arch>``.
         source (str, optional): CUDA source. Default: ``local_relation.cu``.
         name_expressions (list[str], optional): template instances to instantiate. Default:
             every kernel of :data:`.launch.KERNELS` for float and double.
+        options (tuple[str, ...], optional): Default: :data:`.launch.NVRTC_OPTIONS` followed
+            by :data:`.launch.CUPY_ADDED_OPTIONS`, what CuPy's RawModule passes to NVRTC.
 
     Returns:
         PTXResult; a failed compile has ``status != 0``, the errors in ``log`` and no PTX.
     """
     lib = _lib()
     if source is None:
-        source = SOURCE.read_text()
+        source = SOURCE.read_text(encoding="ascii")
     if name_expressions is None:
         name_expressions = [f"{k}<{t}>" for k in KERNELS for t in CTYPES.values()]
     prog = ctypes.c_void_p()
@@ -108,7 +122,9 @@ def compile_ptx(arch: str, source: str | None = None,
     try:
         for expr in name_expressions:
             _check(lib.nvrtcAddNameExpression(prog, expr.encode()))
-        opts = [f"--gpu-architecture={arch}", *NVRTC_OPTIONS]
+        if options is None:
+            options = (*NVRTC_OPTIONS, *CUPY_ADDED_OPTIONS)
+        opts = [f"--gpu-architecture={arch}", *options]
         argv = (ctypes.c_char_p * len(opts))(*(o.encode() for o in opts))
         status = lib.nvrtcCompileProgram(prog, len(opts), argv)
         size = ctypes.c_size_t()
@@ -116,16 +132,22 @@ def compile_ptx(arch: str, source: str | None = None,
         buf = ctypes.create_string_buffer(size.value)
         _check(lib.nvrtcGetProgramLog(prog, buf))
         log = buf.value.decode(errors="replace")
-        ptx, lowered = "", {}
-        if status == 0:
+        ptx, cubin, lowered = "", b"", {}
+        if status == 0 and arch.startswith("sm_"):
+            _check(lib.nvrtcGetCUBINSize(prog, ctypes.byref(size)))
+            buf = ctypes.create_string_buffer(size.value)
+            _check(lib.nvrtcGetCUBIN(prog, buf))
+            cubin = buf.raw
+        elif status == 0:
             _check(lib.nvrtcGetPTXSize(prog, ctypes.byref(size)))
             buf = ctypes.create_string_buffer(size.value)
             _check(lib.nvrtcGetPTX(prog, buf))
             ptx = buf.value.decode()
+        if status == 0:
             for expr in name_expressions:
                 name = ctypes.c_char_p()
                 _check(lib.nvrtcGetLoweredName(prog, expr.encode(), ctypes.byref(name)))
                 lowered[expr] = name.value.decode()
-        return PTXResult(arch, status, log, ptx, lowered)
+        return PTXResult(arch, status, log, ptx, lowered, cubin, tuple(opts))
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(prog))

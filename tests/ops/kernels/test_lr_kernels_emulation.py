@@ -279,6 +279,47 @@ def test_custom_op_registration_passes_opcheck():
                                       "test_faketensor"))
 
 
+def _channels_last_inputs(G):
+    """Inputs in channels_last (query, key, value) and a permuted prior; G = 1 makes the key
+    and query [B, 1, H, W] tensors that report is_contiguous() with channels_last strides."""
+    q, k, v, p = make_inputs(2, G, 4, 5, 4, 3, 2, seed=4)
+    q, k, v = (t.to(memory_format=torch.channels_last) for t in (q, k, v))
+    p = p.transpose(1, 2).contiguous().transpose(1, 2)
+    assert not v.is_contiguous() and not p.is_contiguous()
+    return [q, k, v, p]
+
+
+@pytest.mark.parametrize("G", [1, 2])
+def test_opcheck_with_channels_last_inputs(G):
+    """Both ops, on inputs whose strides are not the default ones: the fake implementations
+    must give the sizes and strides the real ones return (issue 19, item 1)."""
+    inputs = [t.requires_grad_() for t in _channels_last_inputs(G)]
+    torch.library.opcheck(torch.ops.relnotes.local_relation.default,
+                          (*inputs, 3, 2, "squared_difference"),
+                          test_utils=("test_schema", "test_autograd_registration",
+                                      "test_faketensor"))
+    grad_out = torch.randn(2, 4, 3, 2, dtype=torch.float64).to(memory_format=torch.channels_last)
+    inputs = [t.detach() for t in inputs]
+    torch.library.opcheck(torch.ops.relnotes.local_relation_backward.default,
+                          (grad_out, *inputs, 3, 2, "squared_difference"),
+                          test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("G", [1, 2])
+def test_real_and_fake_backward_strides_agree(G):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    inputs = _channels_last_inputs(G)
+    grad_out = torch.randn(2, 4, 3, 2, dtype=torch.float64).to(memory_format=torch.channels_last)
+    real = torch.ops.relnotes.local_relation_backward(grad_out, *inputs, 3, 2, "dot")
+    with FakeTensorMode() as mode:
+        fakes = [mode.from_tensor(t) for t in (grad_out, *inputs)]
+        fake = torch.ops.relnotes.local_relation_backward(*fakes, 3, 2, "dot")
+    for r, f, x in zip(real, fake, inputs):
+        assert r.shape == x.shape and r.is_contiguous()
+        assert (r.shape, r.stride()) == (f.shape, f.stride())
+
+
 def test_fake_tensor_shape_and_mac_formula_on_meta():
     from relnotes.analysis import count_macs
 
@@ -337,3 +378,116 @@ def test_torch_compile_traces_forward_and_backward_ops():
         grads.append([x.grad for x in xs])
     for g, ref in zip(*grads):
         assert torch.equal(g, ref)
+
+
+# --- half precision and autocast (issue 19, item 2) ----------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_computed_in_float32_and_cast_back(dtype):
+    """What local_relation_cuda does for a model.half(), run on CPU through the emulation."""
+    from relnotes.ops.kernels import _in_kernel_dtype
+
+    inputs = [t.to(dtype) for t in make_inputs(2, 3, 10, 7, 6, 3, 2, seed=23)]
+    xs = [t.clone().requires_grad_() for t in inputs]
+    out = _in_kernel_dtype(*xs, 3, 2, "dot")
+    out.backward(torch.ones_like(out))
+    assert out.dtype == dtype and all(x.grad.dtype == dtype for x in xs)
+    ys = [t.float().requires_grad_() for t in inputs]
+    ref = oracle(*ys, 3, 2, "dot")
+    ref.backward(torch.ones_like(ref))
+    # float32 results rounded once to the half dtype: at most one rounding step apart
+    assert_rel(out.detach().float(), ref.detach().to(dtype).float(), rtol=1e-2)
+    for x, y in zip(xs, ys):
+        assert_rel(x.grad.float(), y.grad.to(dtype).float(), rtol=2e-2)
+
+
+def test_the_op_runs_in_float32_under_autocast():
+    q, k, v, p = make_inputs(1, 2, 4, 5, 4, 3, 2, seed=24)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = torch.ops.relnotes.local_relation(q.bfloat16(), k.bfloat16(), v.float(),
+                                                p.float(), 3, 2, "dot")
+    assert out.dtype == torch.float32
+    expected = torch.ops.relnotes.local_relation(q.bfloat16().float(), k.bfloat16().float(),
+                                                 v.float(), p.float(), 3, 2, "dot")
+    assert torch.equal(out, expected)
+
+
+def test_the_op_itself_refuses_half():
+    inputs = [t.half() for t in make_inputs(1, 2, 4, 5, 4, 3, 2)]
+    with pytest.raises(TypeError, match="support float32 and float64"):
+        torch.ops.relnotes.local_relation(*inputs, 3, 2, "dot")
+
+
+# --- int32 indexing (issue 19, item 6) ------------------------------------------------------------
+@pytest.mark.parametrize("H, W, stride, name", [(2**16, 2**16, 2, "H\\*W"),
+                                                (2**16, 2**15, 1, "H\\*W")])
+def test_geometry_refuses_planes_past_int32(H, W, stride, name):
+    """The kernels index a plane with y * W + x in int: H * W must fit, even when the output
+    plane Ho * Wo does (stride 2)."""
+    Ho, Wo = -(-H // stride), -(-W // stride)
+    shapes = [(1, 1, Ho, Wo), (1, 1, H, W), (1, 1, H, W), (1, 3, 3)]
+    meta = [torch.empty(s, device="meta") for s in shapes]
+    with pytest.raises(ValueError, match=f"{name} = {H * W} does not fit"):
+        Geometry.of(*meta, 3, stride, "dot")
+    H, W = 2**15, 2**16 - 2                       # H * W = 2**31 - 2**16: fits
+    fits = [torch.empty(s, device="meta") for s in
+            [(1, 1, H // 2, W // 2), (1, 1, H, W), (1, 1, H, W), (1, 3, 3)]]
+    assert Geometry.of(*fits, 3, 2, "dot").W == W
+
+
+# --- determinism (issue 19, item 7) ---------------------------------------------------------------
+@pytest.fixture
+def deterministic():
+    """Restores PyTorch's deterministic-algorithms setting after the test."""
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    yield torch.use_deterministic_algorithms
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_cuda_backward_refuses_deterministic_mode_past_one_block(deterministic):
+    from relnotes.ops.kernels import cupy_backend
+    from relnotes.ops.kernels.custom_op import _check_deterministic
+
+    config = cupy_backend.DEFAULT_CONFIG                      # 256 threads per block
+    big = Geometry.of(*make_inputs(2, 2, 4, 12, 12, 3, 1), 3, 1, "dot")   # 288 terms: 2 blocks
+    small = Geometry.of(*make_inputs(1, 2, 4, 16, 16, 3, 1), 3, 1, "dot")  # 256 terms: 1 block
+    _check_deterministic("cuda", big, config)                  # not asked: no error
+    deterministic(True)
+    with pytest.raises(RuntimeError, match="does not have a deterministic implementation"):
+        _check_deterministic("cuda", big, config)
+    _check_deterministic("cuda", small, config)                # one atomicAdd into 0: exact
+    _check_deterministic("cpu", big, config)                   # the emulation is not checked
+    deterministic(True, warn_only=True)
+    with pytest.warns(UserWarning, match="does not have a deterministic implementation"):
+        _check_deterministic("cuda", big, config)
+
+
+def test_deterministic_mode_leaves_the_cpu_op_alone(deterministic):
+    deterministic(True)
+    xs = [t.requires_grad_() for t in make_inputs(2, 2, 4, 12, 12, 3, 1)]
+    torch.ops.relnotes.local_relation(*xs, 3, 1, "dot").sum().backward()
+    assert xs[3].grad is not None
+
+
+def test_the_dispatch_to_the_kernels_traces_with_fullgraph(monkeypatch):
+    """local_relation()'s CUDA branch (import of the kernels, available(), the dtype round
+    trip, the op) under torch.compile(fullgraph=True), run here on CPU tensors (issue 19,
+    item 3: no graph break in every LR layer)."""
+    import importlib
+
+    from relnotes.ops import kernels
+    from relnotes.ops.kernels import cupy_backend
+
+    lr_module = importlib.import_module("relnotes.ops.local_relation")
+    monkeypatch.setattr(cupy_backend, "_STATUS", (True, None))
+
+    def f(q, k, v, p):
+        backend = lr_module._cuda_backend()
+        assert backend is kernels.local_relation_cuda
+        return kernels._in_kernel_dtype(q, k, v, p, 3, 1, "dot")
+
+    inputs = [t.half() for t in make_inputs(1, 2, 4, 5, 5, 3, 1, seed=25)]
+    torch._dynamo.reset()
+    out = torch.compile(f, backend="eager", fullgraph=True)(*inputs)
+    assert out.dtype == torch.float16
+    assert torch.equal(out, f(*inputs))

@@ -1,4 +1,5 @@
-"""NVRTC compiles the exact ``local_relation.cu`` a GPU would run, for compute_75/80/90.
+"""NVRTC compiles the exact ``local_relation.cu`` a GPU would run, for compute_75/80/90 (PTX)
+and sm_75/80/90 (cubin), with the options CuPy compiles with (``-ftz=true`` included).
 
 No GPU, driver or CuPy is needed: libnvrtc comes with the CUDA build of torch (the
 ``nvidia-cuda-nvrtc`` wheel) and is called through ctypes (:mod:`relnotes.ops.kernels.nvrtc`).
@@ -64,3 +65,25 @@ def test_source_has_no_includes_and_emulation_exports_every_kernel():
     for k in launch.KERNELS:
         for t in launch.CTYPES.values():
             assert f"EMU_EXPORT(emu_{k}_{t}, {k}<{t}>)" in driver
+
+
+# --- the options CuPy compiles with (issue 19, item 5) --------------------------------------------
+def test_compiles_with_the_options_cupy_adds(compiled):
+    """CuPy appends -ftz=true: float32 arithmetic flushes denormals (add.ftz.f32, ...), which
+    the default options only do for the exp2 approximation."""
+    assert "-ftz=true" in compiled.options and "--std=c++17" in compiled.options
+    assert re.search(r"\badd\.ftz\.f32\b", compiled.ptx)
+    plain = nvrtc.compile_ptx(compiled.arch, options=launch.NVRTC_OPTIONS)
+    assert plain.status == 0 and not re.search(r"\badd\.ftz\.f32\b", plain.ptx)
+
+
+@pytest.mark.parametrize("arch", [a.replace("compute_", "sm_") for a in ARCHS])
+def test_cubin_for_each_real_architecture(arch):
+    """CuPy compiles a cubin for the device's own architecture (sm_XX): CI builds those too."""
+    result = nvrtc.compile_ptx(arch)
+    assert result.status == 0, result.log
+    assert "warning" not in result.log.lower(), result.log
+    assert result.cubin[:4] == b"\x7fELF" and result.ptx == ""
+    assert set(result.lowered) == {f"{k}<{t}>" for k in launch.KERNELS
+                                   for t in launch.CTYPES.values()}
+
