@@ -296,12 +296,12 @@ def section_half(device="cuda", size=28) -> dict:
     from ..nn import LocalRelation2d
 
     torch.manual_seed(0)
-    layer = LocalRelation2d(64, 7).to(device)
+    layer = LocalRelation2d(64, kernel_size=7).to(device)
     x = torch.randn(2, 64, size, size, device=device)
     ref = layer(x).detach()
     result = {}
     for name, dtype in (("float16", torch.float16), ("bfloat16", torch.bfloat16)):
-        half = LocalRelation2d(64, 7).to(device)
+        half = LocalRelation2d(64, kernel_size=7).to(device)
         half.load_state_dict(layer.state_dict())
         half = half.to(dtype)
         xh = x.to(dtype).requires_grad_()
