@@ -149,8 +149,9 @@ def paper_only_cells(art: Artifact) -> tuple[list[str], list[list[str]]] | None:
     return header, body
 
 
-def _table(header: list[str], body: list[list[str]], caption: str) -> nodes.table:
-    table = nodes.table(classes=["relnotes-artifact"])
+def _table(header: list[str], body: list[list[str]], caption: str,
+           classes: str = "relnotes-artifact") -> nodes.table:
+    table = nodes.table(classes=[classes])
     table += nodes.title(text=caption)
     group = nodes.tgroup(cols=len(header))
     table += group
@@ -300,28 +301,19 @@ class Scorecard(SphinxDirective):
         rows = scorecard_rows(arts)
         header = ["table / figure", "paper", "paper's value", "ours", "profile", "status",
                   "why", "section"]
-        table = nodes.table(classes=["relnotes-scorecard"])
-        table += nodes.title(text="Every table and figure of the talk: the paper beside ours, "
-                                  "with a status computed from the artifacts and their claims.")
-        group = nodes.tgroup(cols=len(header))
-        table += group
-        for _ in header:
-            group += nodes.colspec(colwidth=1)
-        thead = nodes.thead()
-        thead += _row(header)
-        group += thead
-        tbody = nodes.tbody()
-        for r in rows:
-            row = _row([r["item"], r["paper"], r["paper_value"], r["ours"], r["profile"],
-                        r["status"], r["detail"]])
+        table = _table(header, [[r["item"], r["paper"], r["paper_value"], r["ours"], r["profile"],
+                                 r["status"], r["detail"]] for r in rows],
+                       "Every table and figure of the talk: the paper beside ours, "
+                       "with a status computed from the artifacts and their claims.",
+                       classes="relnotes-scorecard")
+        tbody = next(iter(table.findall(nodes.tbody)))
+        for row, r in zip(tbody.children, rows):
             link = nodes.entry()
             para = nodes.paragraph()
             if r["artifact"]:
                 para += scorecard_link("", r["artifact"], artifact=r["artifact"])
             link += para
             row += link
-            tbody += row
-        group += tbody
         return [table]
 
 
