@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .artifacts import format_diffs
+from .book_copy import write_book_copy
 from .profiles import PROFILES, UnknownProfileError, get_profile
 from .numerics import NUMERICS, PINNED, cpu_flags
 from .cache import Cache
@@ -142,14 +143,16 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
     return (1 if failed or bad else 0), results
 
 
-def _stage_book(results: list) -> None:
-    """Copy executed notebooks and artifacts to book/_generated, where the book pages find them."""
+def _stage_book(results: list, build_dir: str | Path) -> None:
+    """Copy executed notebooks (their book versions: :mod:`.book_copy`) and artifacts to
+    book/_generated, where the book pages find them."""
     if BOOK_GENERATED.exists():
         shutil.rmtree(BOOK_GENERATED)
     (BOOK_GENERATED / "notebooks").mkdir(parents=True)
     (BOOK_GENERATED / "artifacts").mkdir(parents=True)
     for r in results:
-        shutil.copy(r.output, BOOK_GENERATED / "notebooks" / r.output.name)
+        write_book_copy(r.output, BOOK_GENERATED / "notebooks" / r.output.name,
+                        Path(build_dir).resolve())
         for a in r.artifact_dir.iterdir():  # the JSON artifacts and any figures beside them
             if a.is_file():
                 shutil.copy(a, BOOK_GENERATED / "artifacts" / a.name)
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if status:
             print("warning: some values differ from the references (see above); the book shows "
                   "this run's values", file=sys.stderr)
-        _stage_book(results)
+        _stage_book(results, args.build_dir)
         jb = Path(sys.executable).with_name("jupyter-book")
         cmd = [str(jb) if jb.exists() else "jupyter-book", "build", ".", "-W", "--keep-going"]
         print("$ " + " ".join(cmd), flush=True)
