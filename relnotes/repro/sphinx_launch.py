@@ -14,6 +14,7 @@ launch link that opens nothing is a silent wrong answer.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
 GENERATED = "book/_generated/notebooks/"
+# a path to an executed copy (the issue button's text names the page's .html: left as it is)
+_GENERATED_NOTEBOOK = re.compile(re.escape(GENERATED) + r"([\w.-]+?)\.ipynb")
 
 
 def source_notebooks(root: Path) -> dict[str, str]:
@@ -46,14 +49,16 @@ def rewrite(value: Any, sources: dict[str, str]) -> Any:
         return {k: rewrite(v, sources) for k, v in value.items()}
     if isinstance(value, list):
         return [rewrite(v, sources) for v in value]
-    if isinstance(value, str) and GENERATED in value:
-        start = value.index(GENERATED) + len(GENERATED)
-        name = value[start:].split(".ipynb", 1)[0]
-        if name not in sources:
-            raise ExtensionError(f"{GENERATED}{name}.ipynb has no source notebook under "
-                                 f"notebooks/ (its launch and edit buttons would open nothing)")
-        return value.replace(f"{GENERATED}{name}.ipynb", sources[name])
+    if isinstance(value, str):
+        return _GENERATED_NOTEBOOK.sub(lambda m: _source(m.group(1), sources), value)
     return value
+
+
+def _source(name: str, sources: dict[str, str]) -> str:
+    if name not in sources:
+        raise ExtensionError(f"{GENERATED}{name}.ipynb has no source notebook under "
+                             f"notebooks/ (its launch and edit buttons would open nothing)")
+    return sources[name]
 
 
 def _point_at_sources(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],

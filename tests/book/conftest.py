@@ -5,6 +5,7 @@ tests that use it are in one xdist group (`pytest.mark.xdist_group("book")`, run
 `--dist loadgroup`), so that under `pytest -n 2` one worker builds it, not each.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,12 @@ IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "_generated", ".pytes
 
 @pytest.fixture(scope="session")
 def html(tmp_path_factory):
+    """The built smoke book's HTML folder; RELNOTES_BOOK_HTML=<folder> tests a book built before
+    (e.g. `_build/html` after `make book PROFILE=smoke`) instead of building one."""
+    if os.environ.get("RELNOTES_BOOK_HTML"):
+        built = Path(os.environ["RELNOTES_BOOK_HTML"]).resolve()
+        assert (built / "index.html").is_file(), f"RELNOTES_BOOK_HTML={built}: no index.html there"
+        return built
     work = tmp_path_factory.mktemp("book") / "repo"
     shutil.copytree(ROOT, work, ignore=IGNORE)
     run = subprocess.run([sys.executable, "-m", "relnotes.repro", "book", "--profile", "smoke"],

@@ -50,3 +50,8 @@ def test_every_url_to_a_generated_copy_is_rewritten_and_nothing_else():
 def test_a_generated_copy_without_a_source_stops_the_build():
     with pytest.raises(ExtensionError, match="no source notebook"):
         rewrite({"url": "x/book/_generated/notebooks/gone.ipynb"}, {})
+
+
+def test_the_issue_button_naming_the_page_is_left_as_it_is():
+    text = "title=Issue on page /book/_generated/notebooks/x.html&body=Your issue"
+    assert rewrite({"url": text}, {}) == {"url": text}
