@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ INSPECT = """async () => {
              .concat(Array.from(document.querySelectorAll('a[name]')).map(a => a.name)),
   };
 }"""
+
+
+_REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.IGNORECASE)
 
 
 @dataclass
@@ -122,6 +126,11 @@ def site(html, server) -> dict[str, Page]:
         for file in sorted(html.rglob("*.html")):
             rel = file.relative_to(html).as_posix()
             if rel.startswith(("_static/", "_sources/", "_images/")):
+                continue
+            redirect = _REDIRECT.search(file.read_text())
+            if redirect:    # index.html: a stub that sends the browser on; its target must exist
+                target = (file.parent / redirect.group(1)).resolve()
+                assert target.is_file(), f"{rel} redirects to {redirect.group(1)}: no such page"
                 continue
             pages[rel] = _open(context, server, rel)
         browser.close()

@@ -5,7 +5,7 @@ import json
 import pytest
 from sphinx.errors import ExtensionError
 
-from relnotes.repro.sphinx_launch import rewrite, source_notebooks
+from relnotes.repro.sphinx_site import rewrite, source_notebooks, unique_scripts
 
 
 def _notebook(path):
@@ -49,9 +49,22 @@ def test_every_url_to_a_generated_copy_is_rewritten_and_nothing_else():
 
 def test_a_generated_copy_without_a_source_stops_the_build():
     with pytest.raises(ExtensionError, match="no source notebook"):
-        rewrite({"url": "x/book/_generated/notebooks/gone.ipynb"}, {})
+        rewrite({"url": "https://x/book/_generated/notebooks/gone.ipynb"}, {})
 
 
 def test_the_issue_button_naming_the_page_is_left_as_it_is():
     text = "title=Issue on page /book/_generated/notebooks/x.html&body=Your issue"
     assert rewrite({"url": text}, {}) == {"url": text}
+
+
+def test_a_download_link_inside_the_built_site_is_left_as_it_is():
+    link = "../../../_sources/book/_generated/notebooks/x.ipynb"
+    assert rewrite({"url": link}, {}) == {"url": link}
+
+
+def test_identical_scripts_are_kept_once_in_order():
+    from sphinx.builders.html._assets import _JavaScript
+    a = _JavaScript(None, body="const THEBE_JS_URL = 1")
+    b = _JavaScript("_static/x.js")
+    out = unique_scripts([a, b, _JavaScript("", body="const THEBE_JS_URL = 1", priority=600), b])
+    assert out == [a, b]

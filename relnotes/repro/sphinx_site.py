@@ -1,4 +1,6 @@
-"""Sphinx extension: the launch, source and edit buttons of a notebook page open its *source*.
+"""Sphinx extension: the page furniture of the theme, made to work for this book.
+
+1. The launch, source and edit buttons of a notebook page open its *source*.
 
 The book shows the executed copies of the notebooks, which the runner writes to
 ``book/_generated/notebooks/<name>.ipynb``; that folder is not in git. The theme's Colab / Binder
@@ -9,6 +11,11 @@ rewrites those URLs, after the theme made them, to the notebook's source in the 
 
 A generated page whose notebook has no source under ``notebooks/`` (or two) stops the build: a
 launch link that opens nothing is a silent wrong answer.
+
+2. Every inline script once. sphinx-thebe registers its configuration script (``const THEBE_JS_URL
+= ...``) twice on every page of a Jupyter Book 1 build, and a browser stops at the second
+declaration with "Identifier 'THEBE_JS_URL' has already been declared" (found by
+``tests/book/test_browser.py``). :func:`unique_scripts` keeps the first of identical scripts.
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ def rewrite(value: Any, sources: dict[str, str]) -> Any:
         return {k: rewrite(v, sources) for k, v in value.items()}
     if isinstance(value, list):
         return [rewrite(v, sources) for v in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        # a repository URL (the theme's download button, a path in the built site, stays)
         return _GENERATED_NOTEBOOK.sub(lambda m: _source(m.group(1), sources), value)
     return value
 
@@ -61,14 +69,28 @@ def _source(name: str, sources: dict[str, str]) -> str:
     return sources[name]
 
 
-def _point_at_sources(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
-                      doctree: Any) -> None:
-    if "header_buttons" not in context:
-        return
-    context["header_buttons"] = rewrite(context["header_buttons"], _sources(str(app.srcdir)))
+def unique_scripts(scripts: list) -> list:
+    """``scripts`` (Sphinx's ``_JavaScript`` assets) without repeats of the same file or body."""
+    seen, out = set(), []
+    for js in scripts:
+        # an inline script has filename None or "" depending on who added it: the same script
+        key = (str(js.filename or ""), tuple(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(js)
+    return out
+
+
+def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                  doctree: Any) -> None:
+    if "header_buttons" in context:
+        context["header_buttons"] = rewrite(context["header_buttons"],
+                                            _sources(str(app.srcdir)))
+    if "script_files" in context:
+        context["script_files"] = unique_scripts(list(context["script_files"]))
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
     # the theme adds its launch and source buttons at priority 501: rewrite them after that
-    app.connect("html-page-context", _point_at_sources, priority=900)
+    app.connect("html-page-context", _page_context, priority=900)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
