@@ -186,12 +186,33 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
     {
         # book/one-formula.md: the relation formula reproduces three familiar networks.
         # Sizes of the random inputs on which the instances are compared (float64).
+        # book/one-formula.md. Three knob groups: the float64 checks of three instances
+        # (n_tokens ... nl_size); the 1/sqrt(d_k) demonstration (dot products of random unit-
+        # variance vectors for every d_k, `scale_samples` pairs, softmax over `scale_keys` keys);
+        # the trained key-value lookup (relnotes.data.key_value: `lookup_pairs` memory elements,
+        # keys and values from vocabularies of `lookup_keys` and `lookup_values`, a one-layer
+        # attention of width `lookup_channels`, Adam with a cosine schedule, one run per seed).
         "one_formula": _every_profile(
-            smoke=dict(n_tokens=6, embed_dim=16, num_heads=4, batch=2, nl_channels=8, nl_size=5),
-            cpu=dict(n_tokens=32, embed_dim=64, num_heads=8, batch=4, nl_channels=32, nl_size=14),
-            gpu=dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28),
+            smoke=dict(n_tokens=6, embed_dim=16, num_heads=4, batch=2, nl_channels=8, nl_size=5,
+                       d_k=(4, 16, 64, 256), scale_samples=2000, scale_keys=16,
+                       lookup_pairs=4, lookup_keys=8, lookup_values=4, lookup_channels=16,
+                       lookup_train=2048, lookup_test=500, lookup_steps=120, lookup_lr=1e-2,
+                       lookup_batch=64),
+            cpu=dict(n_tokens=32, embed_dim=64, num_heads=8, batch=4, nl_channels=32, nl_size=14,
+                     d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
+                     lookup_pairs=8, lookup_keys=32, lookup_values=16, lookup_channels=32,
+                     lookup_train=8192, lookup_test=2000, lookup_steps=800, lookup_lr=1e-2,
+                     lookup_batch=64),
+            gpu=dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28,
+                     d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
+                     lookup_pairs=16, lookup_keys=64, lookup_values=32, lookup_channels=64,
+                     lookup_train=32768, lookup_test=5000, lookup_steps=3000, lookup_lr=1e-2,
+                     lookup_batch=128),
             full=dict(n_tokens=300, embed_dim=1024, num_heads=16, batch=8, nl_channels=256,
-                      nl_size=56),
+                      nl_size=56, d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
+                      lookup_pairs=16, lookup_keys=64, lookup_values=32, lookup_channels=64,
+                      lookup_train=32768, lookup_test=5000, lookup_steps=3000, lookup_lr=1e-2,
+                      lookup_batch=128),
         ),
         # book/local-relation.md: ResNet-26/50 vs LR-Net-26/50, parameters and MACs. The counts
         # are at the paper's 224 x 224 on every profile (meta tensors, no compute); the only knob
