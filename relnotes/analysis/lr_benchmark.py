@@ -74,12 +74,16 @@ class Measurement:
         macs (int): its multiply-accumulates (forward).
         seconds (float): median wall time of one forward + backward (or training step).
         peak_bytes (int): peak memory allocated during one run, above the memory held before it.
+        cpu_seconds (float, optional): median CPU time of the process (all threads) during one
+            run: on a machine shared with other work, the wall time grows with the load while
+            this stays about the cost, so ratios are also given on it. Default: None.
     """
 
     name: str
     macs: int
     seconds: float
     peak_bytes: int
+    cpu_seconds: float | None = None
 
 
 def _synchronize(device: torch.device) -> None:
@@ -151,8 +155,17 @@ def median_seconds(fn: Callable[[], object], device: str | torch.device = "cpu",
 
 def _measure(name: str, macs: int, fn: Callable[[], object], device: torch.device,
              repeats: int) -> Measurement:
-    seconds = median_seconds(fn, device, repeats=repeats)
-    return Measurement(name, macs, seconds, peak_memory(fn, device))
+    cpu_times = []
+
+    def timed() -> None:
+        start = time.process_time()
+        fn()
+        _synchronize(device)
+        cpu_times.append(time.process_time() - start)
+
+    seconds = median_seconds(timed, device, repeats=repeats)
+    cpu_seconds = statistics.median(cpu_times[-repeats:])      # the timed runs, not the warm-up
+    return Measurement(name, macs, seconds, peak_memory(fn, device), cpu_seconds)
 
 
 def equal_mac_conv_channels(channels: int, groups: int, kernel_size: int) -> int:
@@ -293,10 +306,12 @@ def format_table(rows: Sequence[Measurement], baseline: str | None = None) -> st
     if base is None:
         raise ValueError(f"no row named {baseline!r}; rows: {[r.name for r in rows]}")
     width = max(len(r.name) for r in rows)
-    lines = [f"{'':{width}}  {'GMAC':>8}  {'ms':>9}  {'x time':>7}  {'MiB':>9}  {'x memory':>8}"]
+    lines = [f"{'':{width}}  {'GMAC':>8}  {'ms':>9}  {'x time':>7}  {'CPU ms':>9}  "
+             f"{'MiB':>9}  {'x memory':>8}"]
     for r in rows:
+        cpu = f"{r.cpu_seconds * 1e3:9.1f}" if r.cpu_seconds is not None else f"{'-':>9}"
         lines.append(f"{r.name:{width}}  {r.macs / 1e9:8.3f}  {r.seconds * 1e3:9.1f}  "
-                     f"{r.seconds / base.seconds:7.2f}  {r.peak_bytes / 2**20:9.1f}  "
+                     f"{r.seconds / base.seconds:7.2f}  {cpu}  {r.peak_bytes / 2**20:9.1f}  "
                      f"{r.peak_bytes / max(base.peak_bytes, 1):8.3f}")
     return "\n".join(lines)
 
@@ -308,7 +323,9 @@ def speed_ratios(op_rows: Sequence[Measurement],
     - ``"op / equal-MAC conv"``: the op as :func:`relnotes.ops.local_relation` runs it on the
       device (the CUDA kernels, else the fused CPU loop, else the reference: the first of those
       rows present) over the 3 x 3 convolution of equal MACs (forward + backward);
-    - ``"LR-Net-26 / ResNet-26 step"``: one training step, when ``net_rows`` are given.
+    - ``"LR-Net-26 / ResNet-26 step"``: one training step, when ``net_rows`` are given;
+
+    each also as ``"<name>, CPU time"`` from the rows' CPU seconds when they have them.
     """
     by_name = {r.name: r for r in op_rows}
     op = next((by_name[OP_ROWS[k]] for k in ("cuda", "fused", "reference")
@@ -317,10 +334,14 @@ def speed_ratios(op_rows: Sequence[Measurement],
     if op is None or conv is None:
         raise ValueError(f"need an op row and the equal-MAC conv row; got "
                          f"{[r.name for r in op_rows]}")
-    ratios = {"op / equal-MAC conv": op.seconds / conv.seconds}
+    pairs = {"op / equal-MAC conv": (op, conv)}
     if net_rows:
         nets = {r.name.split(" ")[0]: r for r in net_rows}
-        ratios["LR-Net-26 / ResNet-26 step"] = nets["LR-Net-26"].seconds / nets["ResNet-26"].seconds
+        pairs["LR-Net-26 / ResNet-26 step"] = (nets["LR-Net-26"], nets["ResNet-26"])
+    ratios = {name: a.seconds / b.seconds for name, (a, b) in pairs.items()}
+    for name, (a, b) in pairs.items():
+        if a.cpu_seconds and b.cpu_seconds:
+            ratios[f"{name}, CPU time"] = a.cpu_seconds / b.cpu_seconds
     return ratios
 
 

@@ -59,13 +59,16 @@ def test_op_benchmark_bad_sizes():
 def test_network_benchmark_runs_a_step_of_both_networks():
     rows = network_benchmark(2, 32, num_classes=10, repeats=1)
     assert [r.name for r in rows] == ["ResNet-26 (3x3)", "LR-Net-26 (7x7, m=8)"]
-    assert all(r.macs > 0 and r.seconds > 0 and r.peak_bytes > 0 for r in rows)
+    assert all(r.macs > 0 and r.seconds > 0 and r.peak_bytes > 0 and r.cpu_seconds > 0
+               for r in rows)
 
 
 def test_format_table_ratios_and_errors():
-    rows = [Measurement("a", 10**9, 0.5, 2**20), Measurement("b", 2 * 10**9, 1.0, 2**21)]
+    rows = [Measurement("a", 10**9, 0.5, 2**20), Measurement("b", 2 * 10**9, 1.0, 2**21, 0.75)]
     text = format_table(rows, baseline="b")
-    assert text.splitlines()[1].split() == ["a", "1.000", "500.0", "0.50", "1.0", "0.500"]
+    assert text.splitlines()[1].split() == ["a", "1.000", "500.0", "0.50", "-", "1.0", "0.500"]
+    assert text.splitlines()[2].split() == ["b", "2.000", "1000.0", "1.00", "750.0", "2.0",
+                                            "1.000"]
     with pytest.raises(ValueError, match="no row named 'c'"):
         format_table(rows, baseline="c")
     with pytest.raises(ValueError, match="no rows"):
@@ -99,6 +102,10 @@ def test_speed_ratios_take_the_op_that_local_relation_runs():
     nets = [Measurement("ResNet-26 (3x3)", 1, 0.2, 1), Measurement("LR-Net-26 (7x7, m=8)", 1,
                                                                     0.3, 1)]
     assert speed_ratios([ref, conv]) == {"op / equal-MAC conv": pytest.approx(40.0)}
+    timed = [Measurement(OP_ROWS["fused"], 1, 0.05, 1, cpu_seconds=0.09),
+             Measurement("3x3 conv, equal MACs (40 ch)", 1, 0.01, 1, cpu_seconds=0.02)]
+    assert speed_ratios(timed) == {"op / equal-MAC conv": pytest.approx(5.0),
+                                   "op / equal-MAC conv, CPU time": pytest.approx(4.5)}
     assert speed_ratios([ref, fused, conv], nets) == {
         "op / equal-MAC conv": pytest.approx(5.0),
         "LR-Net-26 / ResNet-26 step": pytest.approx(1.5)}
