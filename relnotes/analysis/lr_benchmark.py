@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(format_table(net_rows))
     print()
     for name, value in speed_ratios(rows, net_rows).items():
-        print(f"{name}: {value:.2f}x (time, measured side by side in this run)")
+        print(f"{name}: {value:.2f}x (measured side by side in this run)")
 
 
 if __name__ == "__main__":
