@@ -55,7 +55,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 __all__ = ["MOTAccumulator", "iou_distance", "assign_with_missing", "mot_metrics",
-           "evaluate_mot", "METRIC_NAMES"]
+           "accumulate", "evaluate_mot", "evaluate_many", "METRIC_NAMES"]
 
 #: The metrics :func:`mot_metrics` returns, in MOTChallenge's column order.
 METRIC_NAMES = ("idf1", "idp", "idr", "recall", "precision", "num_unique_objects",
@@ -251,15 +251,43 @@ def mot_metrics(acc: MOTAccumulator) -> dict[str, float]:
         num_objects=n_obj, num_predictions=n_pred, idtp=idtp, idfp=idfp, idfn=idfn)
 
 
-def evaluate_mot(gt: np.ndarray, hyp: np.ndarray, iou_threshold: float = 0.5) -> dict[str, float]:
-    """Metrics of a tracker's output against the ground truth, both MOT rows
+def accumulate(gt: np.ndarray, hyp: np.ndarray, iou_threshold: float = 0.5,
+               acc: MOTAccumulator | None = None, frame_offset: int = 0,
+               id_prefix: str | int | None = None) -> MOTAccumulator:
+    """The events of a tracker's output against the ground truth, both MOT rows
     (``frame, id, x, y, w, h, ...``), as py-motmetrics' ``compare_to_groundtruth(gt, hyp,
-    "iou", distth=1 - iou_threshold)`` over the union of their frames."""
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, max(6, np.shape(gt)[-1]))
-    hyp = np.asarray(hyp, dtype=np.float64).reshape(-1, max(6, np.shape(hyp)[-1]))
-    acc = MOTAccumulator()
+    "iou", distth=1 - iou_threshold)`` over the union of their frames. ``acc``, ``frame_offset``
+    and ``id_prefix`` append a further sequence to an accumulator with distinct frames and ids."""
+    gt = np.asarray(gt, dtype=np.float64)
+    gt = gt.reshape(-1, gt.shape[-1] if gt.ndim == 2 and gt.size else 6)
+    hyp = np.asarray(hyp, dtype=np.float64)
+    hyp = hyp.reshape(-1, hyp.shape[-1] if hyp.ndim == 2 and hyp.size else 6)
+    acc = MOTAccumulator() if acc is None else acc
+
+    def ids(rows):
+        out = rows[:, 1].astype(int).tolist()
+        return out if id_prefix is None else [(id_prefix, i) for i in out]
+
     for f in np.union1d(gt[:, 0], hyp[:, 0]):
         g, h = gt[gt[:, 0] == f], hyp[hyp[:, 0] == f]
-        acc.update(g[:, 1].astype(int).tolist(), h[:, 1].astype(int).tolist(),
-                   iou_distance(g[:, 2:6], h[:, 2:6], max_iou=1 - iou_threshold), frame=int(f))
+        acc.update(ids(g), ids(h), iou_distance(g[:, 2:6], h[:, 2:6], max_iou=1 - iou_threshold),
+                   frame=int(f) + frame_offset)
+    return acc
+
+
+def evaluate_mot(gt: np.ndarray, hyp: np.ndarray, iou_threshold: float = 0.5) -> dict[str, float]:
+    """:func:`mot_metrics` of :func:`accumulate`: one sequence."""
+    return mot_metrics(accumulate(gt, hyp, iou_threshold))
+
+
+def evaluate_many(pairs: list[tuple[np.ndarray, np.ndarray]],
+                  iou_threshold: float = 0.5) -> dict[str, float]:
+    """The metrics over several sequences ``[(gt, hyp), ...]`` at once (py-motmetrics'
+    ``OVERALL`` row: counts summed; identities of different sequences never match)."""
+    acc = MOTAccumulator()
+    offset = 0
+    for k, (gt, hyp) in enumerate(pairs):
+        accumulate(gt, hyp, iou_threshold, acc=acc, frame_offset=offset, id_prefix=k)
+        frames = [np.max(np.asarray(a)[:, 0]) for a in (gt, hyp) if len(a)]
+        offset += int(max(frames, default=0)) + 1
     return mot_metrics(acc)

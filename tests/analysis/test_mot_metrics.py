@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from relnotes.analysis.mot_metrics import (MOTAccumulator, assign_with_missing, evaluate_mot,
-                                           iou_distance, mot_metrics)
+from relnotes.analysis.mot_metrics import (MOTAccumulator, assign_with_missing, evaluate_many,
+                                           evaluate_mot, iou_distance, mot_metrics)
 
 nan = np.nan
 
@@ -142,3 +142,14 @@ def test_iou_distance():
     assert d[0, 0] == pytest.approx(0.0)
     assert np.isnan(d[0, 1])                               # IoU 1/3 < 0.5
     assert d[0, 2] == pytest.approx(0.5)                   # IoU 0.5 is still a pair
+
+
+def test_evaluate_many_sums_sequences():
+    gt = gt_rows()
+    one_switch = relabel(gt, {(3, 1): 30, (4, 1): 30})
+    m = evaluate_many([(gt, relabel(gt, {})), (gt, one_switch)])
+    # 16 objects, one switch; identities: 8 + 6 true positives of 16 objects and 16 predictions
+    assert m["num_objects"] == 16 and m["num_switches"] == 1
+    assert m["mota"] == pytest.approx(1 - 1 / 16)
+    assert m["idf1"] == pytest.approx(2 * 14 / 32)
+    assert m["num_frames"] == 8
