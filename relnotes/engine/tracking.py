@@ -123,11 +123,15 @@ def _gather(feats: Tensor, boxes: Tensor, hist: np.ndarray, ages: np.ndarray):
 
 def train_pair_scorer(model: nn.Module, sequences: list[MOTSequence], *, epochs: int,
                       lr: float = 3e-3, max_age: int = 30, seed: int = 0,
-                      pos_weight: float = 1.0, chunk: int = 20) -> list[float]:
+                      pos_weight: float | str = "balanced", chunk: int = 20) -> list[float]:
     """Train ``model`` with binary cross-entropy on same-identity labels (module docstring).
 
     One Adam step per ``chunk`` frames of a sequence (the features of the frames they need are
-    recomputed for each step).
+    recomputed for each step). ``pos_weight`` weighs the positive pairs in the loss;
+    ``"balanced"`` (our choice) is #negatives / #positives over the training pairs, so that the
+    classes weigh the same and a probability of 0.5 means "as likely the same object as not"
+    whatever the crowd size (without it, about 1 pair in 20 is positive and an undertrained
+    model scores every pair below 0.5).
 
     Returns:
         list[float]: the mean loss of each epoch.
@@ -138,7 +142,11 @@ def train_pair_scorer(model: nn.Module, sequences: list[MOTSequence], *, epochs:
     boxes = [xywh_to_xyxy(s.det[:, 2:6]) for s in sequences]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = np.random.default_rng(seed)
-    pw = torch.tensor(pos_weight)
+    if pos_weight == "balanced":
+        n_pos = sum(float(p.labels.sum()) for ps in pairs for p in ps)
+        n_all = sum(p.labels.size for ps in pairs for p in ps)
+        pos_weight = (n_all - n_pos) / max(n_pos, 1.0)
+    pw = torch.tensor(float(pos_weight))
     losses = []
     model.train()
     for _ in range(epochs):
