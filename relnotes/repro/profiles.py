@@ -466,6 +466,52 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                  d_model=64, num_heads=4, layers=2, ff=128, steps=3000,
                                  batch_size=128, lr=3e-3)),
         ),
+        # book/tracking.md: online tracking by detection on the synthetic crowd of
+        # relnotes.data.mot (scene: synthetic_sequence's knobs; crowded and occluded, 6 groups),
+        # the IoU / motion baseline, the appearance embedding and the STRN-style relation model
+        # (strn: its constructor's knobs), trained `epochs` x `train_sequences` with Adam `lr`
+        # (one step per `chunk` frames); tracker: `max_age` frames missed before a tracklet
+        # dies, centre gate `gate` px per frame, min_score chosen per model from `thresholds`
+        # on the training sequences. Each seed draws its own sequences and initialisation.
+        # full: the same models on MOT17 training sequences read from data_root (not run here).
+        "strn_benchmark": _every_profile(
+            smoke=dict(scene=dict(n_frames=40, n_groups=5), train_sequences=2, test_sequences=1,
+                       epochs=6, lr=1e-2, chunk=20, max_age=30, gate=10.0,
+                       thresholds=(0.2, 0.5), d=16,
+                       strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                       mot17=()),
+            cpu=dict(scene=dict(n_frames=80, n_groups=6), train_sequences=4, test_sequences=3,
+                     epochs=10, lr=1e-2, chunk=20, max_age=30, gate=10.0,
+                     thresholds=(0.1, 0.2, 0.3, 0.5), d=16,
+                     strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                     mot17=()),
+            **_gpu_and_full(dict(scene=dict(n_frames=150, n_groups=8), train_sequences=12,
+                                 test_sequences=6, epochs=30, lr=1e-2, chunk=20, max_age=30,
+                                 gate=10.0, thresholds=(0.1, 0.2, 0.3, 0.5), d=16,
+                                 strn=dict(d_f=64, n_relations=8, d_k=16, d_g=32, window=8,
+                                           hidden=64), mot17=()),
+                            mot17=("MOT17-02-DPM", "MOT17-04-DPM", "MOT17-05-DPM",
+                                   "MOT17-09-DPM", "MOT17-10-DPM", "MOT17-11-DPM",
+                                   "MOT17-13-DPM")),
+        ),
+        # book/tracking.md, ablation of the relation model: each cue dropped, the spatial
+        # relation off, temporal attention off (uniform weights), the window length. Knobs as
+        # strn_benchmark; `windows`: the lengths compared.
+        "strn_ablation": _every_profile(
+            smoke=dict(scene=dict(n_frames=40, n_groups=5), train_sequences=1, test_sequences=1,
+                       epochs=6, lr=1e-2, chunk=20, max_age=30, gate=10.0, min_score=0.5, d=16,
+                       strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                       windows=(1,)),
+            cpu=dict(scene=dict(n_frames=80, n_groups=6), train_sequences=3, test_sequences=3,
+                     epochs=8, lr=1e-2, chunk=20, max_age=30, gate=10.0, min_score=0.5, d=16,
+                     strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                     windows=(1, 4)),
+            **_gpu_and_full(dict(scene=dict(n_frames=150, n_groups=8), train_sequences=12,
+                                 test_sequences=6, epochs=30, lr=1e-2, chunk=20, max_age=30,
+                                 gate=10.0, min_score=0.5, d=16,
+                                 strn=dict(d_f=64, n_relations=8, d_k=16, d_g=32, window=8,
+                                           hidden=64), windows=(1, 2, 4, 16))),
+        ),
         "lrnet_figures": _every_profile(
             smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
