@@ -12,12 +12,13 @@ from .object_relation import (
     OFFICIAL_CODE_OPTIONS, ObjectRelation, ObjectRelationNoGeometry, ObjectRelationUnary,
 )
 from .propagation_conv import PropagationConv
+from .region_features import LearnedRegionFeatures
 from .self_attention import MultiHeadSelfAttention
 from .simplified_non_local import SimplifiedNonLocal2d
 from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
-    "ContextBlock", "DuplicateRemoval", "GlobalContextBlock", "GraphAttention", "GraphConv", "LocalRelation2d",
+    "ContextBlock", "DuplicateRemoval", "GlobalContextBlock", "GraphAttention", "GraphConv", "LearnedRegionFeatures", "LocalRelation2d",
     "MultiHeadAttention", "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation", "ObjectRelationNoGeometry", "ObjectRelationUnary",
     "PropagationConv", "SimplifiedNonLocal2d", "SqueezeExcitation",
 ]
