@@ -596,6 +596,44 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0)),
         ),
+        # book/region-deformable.md: RoIPool vs RoIAlign vs the learned region-feature extractor
+        # (LRF) as the box_roi_pool of the tiny Faster R-CNN on ContextShapes. Per seed the body is
+        # trained body_epochs with RoIAlign + 2fc, frozen, and each extractor + 2fc head trained
+        # head_epochs on it (Adam lr, batch_size, `proposals` RoIs per image). learned: the
+        # LearnedRegionFeatures knobs (our choices). memory_rois: RoIs of one image at which the
+        # peak memory of lean vs dense aggregation is measured (forward + backward). Seeds: the
+        # profile's. cpu: about 170 CPU-s per seed, estimated from one step of each head under load.
+        "region_extractors": _every_profile(
+            smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
+                       lr=3e-3, proposals=32, d_f=64, learned=dict(support="enlarged", d_e=32, d_k=32),
+                       memory_rois=32, n_show=3, tolerance=10.0),
+            cpu=dict(n_train=640, n_test=200, body_epochs=4, head_epochs=6, batch_size=16,
+                     lr=3e-3, proposals=32, d_f=256, learned=dict(support="enlarged", d_e=32, d_k=32),
+                     memory_rois=32, n_show=3, tolerance=5.0),
+            **_gpu_and_full(dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=12,
+                                 batch_size=32, lr=2e-3, proposals=64, d_f=256,
+                                 learned=dict(support="enlarged", d_e=32, d_k=32), memory_rois=64,
+                                 n_show=3, tolerance=3.0)),
+        ),
+        # book/region-deformable.md: DCN vs local relation vs both, as the one adaptive block of
+        # AdaptiveNet on affine digits (MNIST-5k rotated up to max_rotation degrees, scaled in
+        # scale_range; n_train / n_test images), trained `steps` Adam steps (cosine, lr,
+        # batch_size); LR layer kernel_size, channels_per_group; sampling points and weights
+        # drawn for n_queries pixels of n_images test images. Seeds: the profile's. cpu: about
+        # 220 CPU-s per seed (one thread), from single steps under load: deform_conv2d's CPU
+        # backward makes a DCN step ~0.3 s against ~0.02 s for the conv.
+        "region_deformable": _every_profile(
+            smoke=dict(n_train=320, n_test=200, max_rotation=60.0, scale_range=(0.6, 1.1),
+                       width=8, kernel_size=7, channels_per_group=8, steps=60, batch_size=32,
+                       lr=3e-3, n_images=2, n_queries=3, tolerance=10.0),
+            cpu=dict(n_train=4000, n_test=1000, max_rotation=60.0, scale_range=(0.6, 1.1),
+                     width=16, kernel_size=7, channels_per_group=8, steps=300, batch_size=32,
+                     lr=3e-3, n_images=2, n_queries=3, tolerance=3.0),
+            **_gpu_and_full(dict(n_train=4000, n_test=1000, max_rotation=60.0,
+                                 scale_range=(0.6, 1.1), width=32, kernel_size=7,
+                                 channels_per_group=8, steps=4000, batch_size=64, lr=2e-3,
+                                 n_images=2, n_queries=3, tolerance=2.0)),
+        ),
     }
 )
 
