@@ -320,21 +320,30 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      deep_layers=(6, 6, 4), seeds=(0, 1, 2), tolerance=5.0),
                 seeds=(0, 1, 2, 3, 4)),
         ),
-        # book/gcnet.md, "Attention maps for different query positions": a ContextClassifier of
+        # book/gcnet.md, "Attention maps for different query positions", on every seed of the
+        # profile. (1) flag_*: the gcnet_ablations classifier (flag_widths) with one NL block
+        # after each of flag_stages, trained flag_epochs (Adam, flag_lr) on flag_n_train
+        # ContextFlags 32 x 32 images, distances on flag_n_test. (2) a ContextClassifier of
         # `widths` with one NL block (each of `modes`) trained `epochs` epochs on n_train crops
         # (crop px) of the scikit-image photographs resized to short_side; distances on n_test
         # held-out crops; attention maps drawn on vis_photos resized to vis_size. The gpu / full
         # knobs are plausible, not run here (the notebook reads no real data on any profile).
         "gcnet_attention": _every_profile(
-            smoke=dict(short_side=128, crop=32, n_train=160, n_test=64, epochs=1, batch_size=32,
+            smoke=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_n_train=128,
+                       flag_n_test=64, flag_epochs=1, flag_lr=3e-3,
+                       short_side=128, crop=32, n_train=160, n_test=64, epochs=3, batch_size=32,
                        lr=2e-3, widths=(4, 8, 16), modes=("embedded_gaussian",),
                        vis_photos=("astronaut", "coffee"), vis_size=64),
-            cpu=dict(short_side=128, crop=32, n_train=1280, n_test=320, epochs=3, batch_size=32,
+            cpu=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_n_train=1500,
+                     flag_n_test=500, flag_epochs=3, flag_lr=3e-3,
+                     short_side=128, crop=32, n_train=1280, n_test=320, epochs=3, batch_size=32,
                      lr=2e-3, widths=(8, 16, 32),
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=96),
             **_gpu_and_full(
-                dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
+                dict(flag_widths=(16, 32, 64), flag_stages=(1, 2, 3), flag_n_train=20000,
+                     flag_n_test=4000, flag_epochs=20, flag_lr=2e-3,
+                     short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
                      lr=1e-3, widths=(32, 64, 128),
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192)),
@@ -342,16 +351,18 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # book/gcnet.md, "Ablations": ContextClassifier of `widths` with each block variant,
         # trained `epochs` epochs (Adam, lr) on n_train ContextFlags images of size px (designed
         # so that a small flag far from the glyph decides the label), tested on n_test, once per
-        # seed. gpu / full knobs are plausible, not run here.
+        # seed of the profile (Profile.seeds); every SE / GC bottleneck has at least rd_min
+        # channels (our choice: at these widths r = 1/16 would leave 1-2). gpu / full knobs are
+        # plausible, not run here.
         "gcnet_ablations": _every_profile(
-            smoke=dict(size=32, n_train=128, n_test=128, epochs=1, batch_size=32, lr=3e-3,
-                       widths=(8, 16, 32), seeds=(0,)),
-            cpu=dict(size=32, n_train=3000, n_test=1000, epochs=3, batch_size=32, lr=3e-3,
-                     widths=(8, 16, 32), seeds=(0,)),
+            smoke=dict(size=32, n_train=256, n_test=128, epochs=3, batch_size=32, lr=3e-3,
+                       widths=(8, 16, 64), rd_min=8),
+            cpu=dict(size=32, n_train=3000, n_test=1000, epochs=4, batch_size=32, lr=3e-3,
+                     widths=(8, 16, 64), rd_min=8),
             **_gpu_and_full(
                 dict(size=32, n_train=20000, n_test=4000, epochs=20, batch_size=128, lr=2e-3,
-                     widths=(16, 32, 64), seeds=(0, 1, 2)),
-                epochs=30, seeds=(0, 1, 2, 3, 4)),
+                     widths=(16, 32, 64), rd_min=8),
+                epochs=30),
         ),
         # book/gcnet.md, "AP of the four detectors": the talk's COCO table trained. Synthetic
         # profiles: a tiny Mask R-CNN (`tiny`: TinyResNet planes / blocks per stage, FPN width,
