@@ -3,6 +3,11 @@
 See ``relnotes/repro/runner.py`` for what is written where. Exit status: 0 when every notebook ran
 and every artifact matched its reference, 1 otherwise, 2 for a usage error (unknown profile or
 notebook, a notebook without the required parameters or without an artifact).
+
+A profile whose references the repository does not keep (``gpu``, ``full``) runs in report-only mode
+(``--report-only`` asks for it on any profile): nothing is compared, the exit status is 0 when
+every notebook ran, and ``<build>/<profile>/report.json`` says what each one needed (wall and CPU
+seconds, peak GPU memory).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from .profiles import PROFILES, UnknownProfileError, get_profile
 from .numerics import NUMERICS, PINNED, cpu_flags
 from .cache import Cache
 from .runner import (
-    NotebookError, check_artifacts, explain_failures, resolve, run_notebook, update_references,
+    NotebookError, check_artifacts, explain_failures, report_only, resolve, run_notebook,
+    update_references, write_report,
 )
 
 BOOK_GENERATED = Path("book/_generated")
@@ -60,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--allow-dirty", action="store_true",
                            help="with --update-references: write them even from a tree with "
                                 "uncommitted changes (recorded in each reference)")
+            s.add_argument("--report-only", action="store_true",
+                           help="compare nothing; report what each notebook needed (wall, CPU, "
+                                "peak GPU memory) in <build-dir>/<profile>/report.json. The "
+                                "default on a profile without references (gpu, full)")
             s.add_argument("--list", action="store_true", help="list the notebooks and exit")
             s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
@@ -125,10 +135,18 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
             print(f"    {result.budget_warning()}", flush=True)
             print(result.budget_warning(), file=sys.stderr)
     artifacts = [p for r in results for p in r.artifacts]
+    report = write_report(results, args.profile, Path(args.build_dir) / args.profile / "report.json")
     if getattr(args, "update_references", False):
         for path in update_references(artifacts, args.profile, references,
                                       allow_dirty=args.allow_dirty):
             print(f"reference written: {path}")
+        return (1 if failed else 0), results
+    if getattr(args, "report_only", False) or report_only(args.profile, references):
+        why = ("--report-only" if getattr(args, "report_only", False) else
+               f"the repository keeps no {args.profile} references")
+        print(f"\nreport only ({why}): nothing compared")
+        print(_format_report(results))
+        print(f"\n{len(results) - failed} notebook(s) ran, {failed} failed; report: {report}")
         return (1 if failed else 0), results
     diffs = check_artifacts(artifacts, args.profile, references)
     if diffs:
@@ -140,6 +158,17 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
     print(f"\n{len(results) - failed} notebook(s) ran, {failed} failed; "
           f"{len(diffs) - bad} value(s) match the references, {bad} differ")
     return (1 if failed or bad else 0), results
+
+
+def _format_report(results: list) -> str:
+    """One line per notebook: wall and CPU seconds, peak GPU memory (or that CUDA was not used)."""
+    lines = [f"{'notebook':<28} {'wall s':>8} {'CPU s':>8}  peak GPU memory"]
+    for r in results:
+        gpu = (f"{r.gpu['gpu_peak_mib']:,.0f} MiB on {r.gpu['gpu_name']}" if r.gpu
+               else "- (CUDA not used)")
+        status = "  FAILED" if r.error else ("  (cached)" if r.cached else "")
+        lines.append(f"{r.name:<28} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f}  {gpu}{status}")
+    return "\n".join(lines)
 
 
 def _stage_book(results: list) -> None:
