@@ -345,13 +345,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path")
     parser.add_argument("--splits", nargs="+", default=None,
                         help="coco only: the splits to check (default: train2017 val2017)")
+    parser.add_argument("--names", nargs="+", default=None,
+                        help="planetoid only: the sets to check (default: cora citeseer pubmed)")
     parser.add_argument("--max-lines", type=int, default=50,
                         help="problems shown per list (default: 50)")
     args = parser.parse_args(argv)
     if args.splits and args.kind != "coco":
         parser.error("--splits applies to coco only")
+    if args.names and args.kind != "planetoid":
+        parser.error("--names applies to planetoid only")
     if args.kind == "coco" and args.splits and Path(args.path).is_dir():
         report = check_coco(args.path, tuple(args.splits))
+    elif args.kind == "planetoid" and args.names and Path(args.path).is_dir():
+        report = check_planetoid(args.path, tuple(args.names))
     else:
         report = check(args.kind, args.path)
     print(report.format(args.max_lines))

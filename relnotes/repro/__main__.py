@@ -75,7 +75,36 @@ def _parser() -> argparse.ArgumentParser:
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
                                 "-p checkpoint_dir=/ckpt -p 'overrides={coco: {epochs: 1}}' "
                                 "-p device=cuda:1); repeatable")
+    d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs, data and "
+                                       "memory on a profile, without training")
+    d.add_argument("--profile", default="gpu", help=f"one of {', '.join(PROFILES)} (default: gpu)")
+    d.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
+    d.add_argument("--references", default=None,
+                   help="reference folder (default: <notebooks>/reference)")
+    d.add_argument("--data-root", default=None, help="real COCO / ImageNet (profile full)")
+    d.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="another parameter the notebooks declare, as for run; repeatable")
+    d.add_argument("--measured", action="append", default=[], metavar="REPORT",
+                   help="report.json of an earlier run on the profile: its peak GPU memory")
+    d.add_argument("--gpu-memory-gib", type=float, default=None,
+                   help="memory of the GPU to run on (default: this machine's first GPU)")
+    d.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
     return p
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from .dryrun import dry_run, format_dry_runs, gpu_memory_mib, measured_peaks
+
+    notebooks = resolve(args.names, args.notebooks)
+    references = Path(args.references or Path(args.notebooks) / "reference")
+    peaks = measured_peaks(args.profile, references, args.measured)
+    memory = gpu_memory_mib(args.gpu_memory_gib)
+    params = _parameters(args.param)
+    print(f"dry run, profile {args.profile}: {len(notebooks)} notebook(s)", flush=True)
+    results = [dry_run(nb, args.profile, data_root=args.data_root, parameters=params,
+                       peaks=peaks, gpu_memory_mib=memory) for nb in notebooks]
+    print(format_dry_runs(results))
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _parameters(pairs: list[str]) -> dict:
@@ -192,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             for nb in resolve([], args.notebooks):
                 print(nb)
             return 0
+        if args.command == "dry-run":
+            return _dry_run(args)
         status, results = _run(args, args.names if args.command == "run" else [])
     except (UnknownProfileError, NotebookError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
