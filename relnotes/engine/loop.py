@@ -25,10 +25,27 @@ model, optimizer and scheduler states, the generators' states (dropout draws fro
 loss history. A resumed run rebuilds the epoch's permutation and skips the finished batches by
 index, without loading their examples, so on CPU it ends bit-identical to a run that was never
 interrupted.
+
+**Mixed precision (opt-in).** ``precision="float32"`` (the default) runs exactly the plain loop.
+``"bfloat16"`` runs ``loss_fn`` under ``torch.autocast`` with bfloat16 (same exponent range as
+float32, so no loss scaling). ``"float16"`` adds a ``torch.amp.GradScaler``: the loss is scaled
+up before ``backward`` so that small gradients do not flush to zero in half precision, the
+gradients are unscaled before the step, and a step whose gradients overflowed is skipped while
+the scale backs off. The scaler's state goes into the checkpoint, so a resumed run continues
+with the same scale. Our choice for CPU: both work there (PyTorch's CPU autocast takes float16
+and bfloat16), slowly, which is how the tests check them; on a GPU float16 needs compute
+capability 7.0+ to be fast, bfloat16 8.0+. Operations autocast keeps in float32 (softmax, losses,
+norms) stay there; an op whose kernels do not take half precision should cast its inputs back
+to float32 itself.
+
+**Training log.** With a ``checkpoint_path``, every step and epoch is appended as a JSON line to
+``<checkpoint stem>.log.jsonl`` beside it, and to TensorBoard when installed
+(:mod:`relnotes.engine.train_log`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -44,10 +61,15 @@ from tqdm import tqdm  # the plain-text bar: widget output (tqdm.auto) breaks th
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .seed import check_seed, rng_state, seed_everything, set_rng_state
+from .train_log import TrainingLog, log_path
 
 __all__ = [
     "History", "NonFiniteLossError", "EpochBatchSampler", "epoch_permutation", "fit", "evaluate",
+    "PRECISIONS",
 ]
+
+#: ``fit``'s ``precision`` values and the autocast dtype of each (None: no autocast).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 LossFn = Callable[[nn.Module, Any], Tensor]
 MetricFn = Callable[[nn.Module, Any], Mapping[str, Tensor | float]]
@@ -131,6 +153,8 @@ def fit(
     num_workers: int = 0,
     drop_last: bool = False,
     progress: bool = True,
+    precision: str = "float32",
+    log: bool = True,
 ) -> History:
     """Train ``model`` on ``dataset`` for ``epochs`` epochs; resume from a checkpoint if one exists.
 
@@ -164,6 +188,11 @@ def fit(
         num_workers (int): ``DataLoader`` worker processes. Default: 0.
         drop_last (bool): drop each epoch's last, smaller batch. Default: False.
         progress (bool): show a tqdm bar with the loss. Default: True.
+        precision (str): ``"float32"``, or mixed precision ``"bfloat16"`` / ``"float16"``
+            (autocast, and a GradScaler for float16; see the module docstring). A checkpoint
+            resumes only with the precision it was written with. Default: ``"float32"``.
+        log (bool): with ``checkpoint_path``, append every step and epoch to the JSON-lines log
+            beside it (:mod:`relnotes.engine.train_log`). Default: True.
 
     Returns:
         History: losses per step and per epoch, and metrics per epoch.
@@ -178,9 +207,22 @@ def fit(
                                 checkpoint_every, max_steps, num_workers, drop_last)
     if metric_fn is not None and eval_dataset is None:
         raise ValueError("metric_fn is given but eval_dataset is None; pass both or neither")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; "
+                         f"got {precision!r}")
     run = {"seed": seed, "batch_size": batch_size, "dataset_size": len(dataset),
            "drop_last": drop_last, "scheduler": scheduler is not None,
            "scheduler_interval": scheduler_interval}
+    if precision != "float32":  # float32 checkpoints keep the keys they always had
+        run["precision"] = precision
+    device_type = torch.device(device).type
+    scaler = torch.amp.GradScaler(device_type) if precision == "float16" else None
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if PRECISIONS[precision] is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=PRECISIONS[precision])
+
     model.to(device)
     history, epochs_done, batches_done, step, saved_step = History(), 0, 0, 0, None
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
@@ -190,6 +232,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None:
+            scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         history = History(**state["history"])
         epochs_done, batches_done, step = state["epochs_done"], state["batches_done"], state["step"]
@@ -205,10 +249,15 @@ def fit(
             "run": run, "epochs_done": epochs_done, "batches_done": batches_done, "step": step,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "scaler": None if scaler is None else scaler.state_dict(),
             "rng": rng_state(), "history": asdict(history),
         })
         saved_step = step
 
+    train_log = None
+    if checkpoint_path is not None and log:
+        train_log = TrainingLog(log_path(checkpoint_path), resume_epochs=epochs_done,
+                                resume_step=saved_step)
     was_training = model.training
     bar = tqdm(total=epochs * n_batches, initial=step, unit="step", disable=not progress)
     try:
@@ -218,18 +267,29 @@ def fit(
             for batch in _epoch_loader(dataset, batch_size, seed, epochs_done, batches_done,
                                        drop_last, collate_fn, num_workers):
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model, _to_device(batch, device))
+                with autocast():
+                    loss = loss_fn(model, _to_device(batch, device))
                 value = _loss_value(loss)
                 if not math.isfinite(value):
                     raise NonFiniteLossError(_non_finite_message(
                         value, epochs_done, epochs, batches_done, n_batches, step,
                         checkpoint_path, saved_step))
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:  # float16: scale the loss, unscale the gradients, skip a step on overflow
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 if scheduler is not None and scheduler_interval == "step":
                     scheduler.step()
                 history.step_losses.append(value)
                 batches_done, step = batches_done + 1, step + 1
+                if train_log is not None:
+                    extra = {} if scaler is None else {"scale": scaler.get_scale()}
+                    train_log.write("step", epoch=epochs_done + 1, batch=batches_done, step=step,
+                                    loss=value, lr=[g["lr"] for g in optimizer.param_groups],
+                                    **extra)
                 bar.update()
                 bar.set_postfix(loss=f"{value:.4g}")
                 if batches_done < n_batches:  # the end of an epoch is handled below
@@ -248,10 +308,16 @@ def fit(
                 bar.set_postfix({"loss": f"{history.epoch_losses[-1]:.4g}",
                                  **{f"eval_{name}": f"{v:.4g}" for name, v in metrics.items()}})
             epochs_done, batches_done = epochs_done + 1, 0
+            if train_log is not None:
+                train_log.write("epoch", epoch=epochs_done, step=step,
+                                loss=history.epoch_losses[-1],
+                                metrics=history.metrics[-1] if eval_dataset is not None else {})
             save()
     finally:
         bar.close()
         model.train(was_training)
+        if train_log is not None:
+            train_log.close()
     return history
 
 
@@ -357,6 +423,8 @@ def _check_same_run(saved: Mapping[str, Any] | None, run: Mapping[str, Any],
     if saved is None:
         raise ValueError(f"checkpoint {path} was not written by fit (it has no 'run' entry); "
                          "use another checkpoint_path, or resume=False to overwrite it")
+    # a float32 run's checkpoint has no "precision" key (the keys it always had)
+    saved, run = {"precision": "float32", **saved}, {"precision": "float32", **run}
     for key, value in run.items():
         if saved.get(key) != value:
             raise ValueError(
