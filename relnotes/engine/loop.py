@@ -38,6 +38,11 @@ capability 7.0+ to be fast, bfloat16 8.0+. Operations autocast keeps in float32 
 norms) stay there; an op whose kernels do not take half precision should cast its inputs back
 to float32 itself.
 
+**Several processes.** Under ``torchrun``, with a process group initialised, ``fit`` trains
+with PyTorch's ``DistributedDataParallel``: ``batch_size`` is the global batch, each rank takes
+its share of every batch, checkpoints are written by rank 0 and resumed by all
+(:mod:`relnotes.engine.distributed`).
+
 **Training log.** With a ``checkpoint_path``, every step and epoch is appended as a JSON line to
 ``<checkpoint stem>.log.jsonl`` beside it, and to TensorBoard when installed
 (:mod:`relnotes.engine.train_log`).
@@ -155,6 +160,8 @@ def fit(
     progress: bool = True,
     precision: str = "float32",
     log: bool = True,
+    distributed: bool | None = None,
+    sync_batchnorm: bool = False,
 ) -> History:
     """Train ``model`` on ``dataset`` for ``epochs`` epochs; resume from a checkpoint if one exists.
 
@@ -193,6 +200,11 @@ def fit(
             resumes only with the precision it was written with. Default: ``"float32"``.
         log (bool): with ``checkpoint_path``, append every step and epoch to the JSON-lines log
             beside it (:mod:`relnotes.engine.train_log`). Default: True.
+        distributed (bool, optional): train with ``DistributedDataParallel`` across the ranks of
+            the initialised process group; ``batch_size`` is then the global batch. None: when
+            a process group of more than one rank is initialised. Default: None.
+        sync_batchnorm (bool): when distributed, convert the model's BatchNorm layers to
+            ``SyncBatchNorm`` (CUDA only), in place. Default: False.
 
     Returns:
         History: losses per step and per epoch, and metrics per epoch.
@@ -217,6 +229,13 @@ def fit(
         run["precision"] = precision
     device_type = torch.device(device).type
     scaler = torch.amp.GradScaler(device_type) if precision == "float16" else None
+    rank, world_size = _world(distributed)
+    if world_size > 1 and batch_size % world_size:
+        raise ValueError(f"batch_size is the global batch under DDP and must be a multiple of "
+                         f"the world size; got batch_size={batch_size}, world size {world_size}")
+    if sync_batchnorm and world_size > 1 and device_type != "cuda":
+        raise ValueError("sync_batchnorm=True needs CUDA devices: PyTorch's SyncBatchNorm "
+                         f"rejects {device_type} tensors; pass sync_batchnorm=False")
 
     def autocast() -> contextlib.AbstractContextManager:
         if PRECISIONS[precision] is None:
@@ -224,6 +243,15 @@ def fit(
         return torch.autocast(device_type, dtype=PRECISIONS[precision])
 
     model.to(device)
+    trained = model  # what loss_fn receives: the model, or its DDP wrapper
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if sync_batchnorm and nn.SyncBatchNorm.convert_sync_batchnorm(model) is not model:
+            raise ValueError("sync_batchnorm=True cannot convert a model that is itself a "
+                             "BatchNorm layer; wrap it in a module")
+        trained = DistributedDataParallel(
+            model, device_ids=[torch.device(device).index or 0] if device_type == "cuda" else None)
     history, epochs_done, batches_done, step, saved_step = History(), 0, 0, 0, None
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path)
@@ -245,6 +273,10 @@ def fit(
         nonlocal saved_step
         if checkpoint_path is None:
             return
+        if rank != 0:  # rank 0 writes; the others wait until the file is complete
+            torch.distributed.barrier()
+            saved_step = step
+            return
         save_checkpoint(checkpoint_path, {
             "run": run, "epochs_done": epochs_done, "batches_done": batches_done, "step": step,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -253,23 +285,26 @@ def fit(
             "rng": rng_state(), "history": asdict(history),
         })
         saved_step = step
+        if world_size > 1:
+            torch.distributed.barrier()
 
     train_log = None
-    if checkpoint_path is not None and log:
+    if checkpoint_path is not None and log and rank == 0:
         train_log = TrainingLog(log_path(checkpoint_path), resume_epochs=epochs_done,
                                 resume_step=saved_step)
     was_training = model.training
-    bar = tqdm(total=epochs * n_batches, initial=step, unit="step", disable=not progress)
+    bar = tqdm(total=epochs * n_batches, initial=step, unit="step",
+               disable=not progress or rank != 0)
     try:
         while epochs_done < epochs and (max_steps is None or step < max_steps):
             model.train()
             bar.set_description(f"epoch {epochs_done + 1}/{epochs}")
             for batch in _epoch_loader(dataset, batch_size, seed, epochs_done, batches_done,
-                                       drop_last, collate_fn, num_workers):
+                                       drop_last, collate_fn, num_workers, rank, world_size):
                 optimizer.zero_grad(set_to_none=True)
                 with autocast():
-                    loss = loss_fn(model, _to_device(batch, device))
-                value = _loss_value(loss)
+                    loss = loss_fn(trained, _to_device(batch, device))
+                value = _loss_value(loss) if world_size == 1 else _mean_over_ranks(loss)
                 if not math.isfinite(value):
                     raise NonFiniteLossError(_non_finite_message(
                         value, epochs_done, epochs, batches_done, n_batches, step,
@@ -303,7 +338,7 @@ def fit(
             if eval_dataset is not None:
                 metrics = evaluate(model, eval_dataset, metric_fn or _loss_metric(loss_fn),
                                    batch_size=batch_size, device=device, collate_fn=collate_fn,
-                                   num_workers=num_workers, progress=progress)
+                                   num_workers=num_workers, progress=progress and rank == 0)
                 history.metrics.append(metrics)
                 bar.set_postfix({"loss": f"{history.epoch_losses[-1]:.4g}",
                                  **{f"eval_{name}": f"{v:.4g}" for name, v in metrics.items()}})
@@ -373,14 +408,43 @@ def evaluate(
 
 
 def _epoch_loader(dataset: Dataset, batch_size: int, seed: int, epoch: int, start: int,
-                  drop_last: bool, collate_fn: Callable | None, num_workers: int) -> DataLoader:
-    sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch, start=start,
-                                drop_last=drop_last)
+                  drop_last: bool, collate_fn: Callable | None, num_workers: int,
+                  rank: int = 0, world_size: int = 1) -> DataLoader:
+    if world_size == 1:
+        sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch, start=start,
+                                    drop_last=drop_last)
+    else:  # this rank's share of each of those batches
+        from .distributed import DistributedEpochBatchSampler
+
+        sampler = DistributedEpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch,
+                                               start=start, drop_last=drop_last, rank=rank,
+                                               world_size=world_size)
     # The loader gets its own generator: without one, starting an epoch draws a worker seed from
     # the global torch generator, and a resumed run would then see other dropout masks.
     generator = torch.Generator().manual_seed(seed + epoch)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, generator=generator)
+
+
+def _world(distributed: bool | None) -> tuple[int, int]:
+    """``(rank, world_size)`` of the run: ``(0, 1)`` unless DDP is asked for (or, with None,
+    a process group of more than one rank is initialised)."""
+    initialised = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed and not initialised:
+        raise ValueError("distributed=True but no process group is initialised: start the "
+                         "script with torchrun and call relnotes.engine.distributed."
+                         "init_from_env() first")
+    if distributed is False or not initialised:
+        return 0, 1
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+def _mean_over_ranks(loss: Tensor) -> float:
+    """The batch's loss: the mean of the ranks' losses (equal shares: their means' mean)."""
+    _loss_value(loss)  # the same shape check as one process
+    total = loss.detach().float().clone()
+    torch.distributed.all_reduce(total)
+    return total.item() / torch.distributed.get_world_size()
 
 
 def _to_device(batch: Any, device: str | torch.device) -> Any:
