@@ -51,12 +51,30 @@ from typing import Iterator
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
 
 from .loop import EpochBatchSampler
 
-__all__ = ["DistInfo", "init_from_env", "world", "is_main_process", "scale_lr",
+__all__ = ["DistributedModel", "DistInfo", "init_from_env", "world", "is_main_process", "scale_lr",
            "DistributedEpochBatchSampler", "shard", "cleanup"]
+
+
+class DistributedModel(DistributedDataParallel):
+    """PyTorch's ``DistributedDataParallel``, plus attribute access to the wrapped model.
+
+    ``fit`` hands this wrapper to ``loss_fn``, so that the forward pass goes through DDP (which
+    is what synchronises the gradients). A ``loss_fn`` that also reads the model's attributes
+    (``model.backbone.eval()``, a flag set on the model) then finds them as in one process:
+    an attribute the wrapper lacks is looked up on ``self.module``. Calling a submodule
+    directly still bypasses DDP: compute the loss by calling the model.
+    """
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("module"), name)
 
 
 @dataclass(frozen=True)

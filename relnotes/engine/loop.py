@@ -245,12 +245,12 @@ def fit(
     model.to(device)
     trained = model  # what loss_fn receives: the model, or its DDP wrapper
     if world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
+        from .distributed import DistributedModel
 
         if sync_batchnorm and nn.SyncBatchNorm.convert_sync_batchnorm(model) is not model:
             raise ValueError("sync_batchnorm=True cannot convert a model that is itself a "
                              "BatchNorm layer; wrap it in a module")
-        trained = DistributedDataParallel(
+        trained = DistributedModel(
             model, device_ids=[torch.device(device).index or 0] if device_type == "cuda" else None)
     history, epochs_done, batches_done, step, saved_step = History(), 0, 0, 0, None
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():

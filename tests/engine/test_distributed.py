@@ -35,6 +35,7 @@ from relnotes.engine.distributed import cleanup, init_from_env
 def make():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Linear(32, 3))
+    model.flag = "set on the model"
     g = torch.Generator().manual_seed(1)
     data = TensorDataset(torch.randn(48, 6, generator=g), torch.randint(0, 3, (48,), generator=g))
     return model, data
@@ -42,6 +43,7 @@ def make():
 
 def loss_fn(model, batch):
     x, y = batch
+    assert model.flag == "set on the model"  # read through DDP, as detector_loss reads flags
     return F.cross_entropy(model(x), y)
 
 

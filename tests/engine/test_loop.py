@@ -368,7 +368,7 @@ def test_evaluate_rejects_bad_arguments():
         evaluate(model, (x for x in range(3)), lambda m, b: {}, progress=False)
 
 
-# --- fit: mixed precision ----------------------------------------------------------------------------
+# --- fit: mixed precision -------------------------------------------------------------------
 
 def dtype_recording_loss(seen):
     def loss(model, batch):
@@ -439,7 +439,7 @@ def test_resume_with_another_precision_is_refused(tmp_path):
         train(precision="fp8")
 
 
-# --- fit: the JSON-lines log ------------------------------------------------------------------------
+# --- fit: the JSON-lines log -----------------------------------------------------------------
 
 def read_log(path):
     import json
