@@ -1,4 +1,4 @@
-"""Dry runs: everything a ``gpu`` or ``full`` run checks before it trains, in seconds, on any machine.
+"""Dry runs: what a ``gpu`` or ``full`` run checks before it trains, in seconds, on any machine.
 
 ``python -m relnotes.repro dry-run --profile full --data-root /data/coco`` does, for every
 notebook, what the runner does up to the first cell that computes, and then checks what the
@@ -225,7 +225,7 @@ def _gpu_memory_mib() -> float | None:
     return torch.cuda.get_device_properties(0).total_memory / 2**20
 
 
-# --- the dry run ------------------------------------------------------------------------------------
+# --- the dry run -------------------------------------------------------------------------------
 @dataclass
 class DryRun:
     """What the dry run of one notebook found."""
