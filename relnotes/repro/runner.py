@@ -254,7 +254,7 @@ def run_notebook(
     finally:
         result.seconds = time.perf_counter() - start
         result.cpu_seconds = _children_cpu() - cpu_start  # the kernel: a child, ended and reaped
-        _strip_probe(output)
+        _strip_probe(output, notebook)
     if probe_file.is_file():
         result.gpu = json.loads(probe_file.read_text())
     if result.error is None:
@@ -302,17 +302,19 @@ def _with_probe(notebook: Path, probe_file: Path):
     return nb
 
 
-def _strip_probe(output: Path) -> None:
-    """Remove the probe cell from the executed notebook, so that it reads as the source does."""
+def _strip_probe(output: Path, notebook: Path) -> None:
+    """Remove the probe cell from the executed notebook, so that it reads as the source does,
+    and put back papermill's ``input_path`` (given a notebook object instead of a path, papermill
+    stores the whole object there)."""
     import nbformat
 
     if not output.is_file():
         return
     nb = nbformat.read(output, as_version=4)
-    kept = [c for c in nb.cells if PROBE_TAG not in c.get("metadata", {}).get("tags", [])]
-    if len(kept) != len(nb.cells):
-        nb.cells = kept
-        nbformat.write(nb, output)
+    nb.cells = [c for c in nb.cells if PROBE_TAG not in c.get("metadata", {}).get("tags", [])]
+    if "papermill" in nb.metadata:
+        nb.metadata["papermill"]["input_path"] = str(notebook)
+    nbformat.write(nb, output)
 
 
 def parameters_data_root(data_root: str | None, declared: Mapping[str, Any]) -> str | None:
