@@ -118,7 +118,9 @@ def check_knobs(knobs: Mapping[str, Any], prefix: str = "") -> list[str]:
                 bad(name, value, f"unknown Planetoid set(s) {unknown}; known: "
                                  f"{', '.join(PLANETOID)}")
             continue
-        if name == "rows" or all(isinstance(v, str) for v in items):
+        # a list of names: "rows" must name at least one; another list may be empty ("none",
+        # e.g. no real MOT17 sequences on a profile without data_root)
+        if name == "rows" or (items and all(isinstance(v, str) for v in items)):
             if not items or not all(isinstance(v, str) and v for v in items):
                 bad(name, value, "must be one or more names")
             continue

@@ -169,3 +169,11 @@ def test_a_measured_peak_over_the_gpu_memory_is_a_problem(tmp_path, capsys):
     assert "lrnet_architecture: ok; experiments lrnet_architecture; memory: not measured yet" in out
     assert main(args + ["--gpu-memory-gib", "16"]) == 1
     assert ("one_formula (gpu): needed 30,000 MiB of GPU memory" in capsys.readouterr().out)
+
+
+def test_an_empty_list_of_names_means_none_except_for_rows():
+    from relnotes.repro.dryrun import check_knobs
+    assert check_knobs({"mot17": ()}) == []
+    assert check_knobs({"mot17": ("MOT17-02-DPM",)}) == []
+    assert any("one or more names" in p for p in check_knobs({"rows": ()}))
+    assert any("one or more names" in p for p in check_knobs({"mot17": ("", "x")}))
