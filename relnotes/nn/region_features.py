@@ -107,6 +107,12 @@ class LearnedRegionFeatures(nn.Module):
         if input.dim() == 4 and input.shape[1] != self.channels:
             raise ValueError(f"input must have {self.channels} channels; got "
                              f"{tuple(input.shape)}")
+        param = next(self.parameters())
+        if input.dtype != param.dtype:
+            raise TypeError(f"input must have the module's dtype {param.dtype}; got {input.dtype}")
+        if input.device != param.device:
+            raise ValueError(f"input must be on the module's device {param.device}; got "
+                             f"{input.device}")
         rois = boxes_to_rois(boxes)
         check_rois(input, rois, self.spatial_scale)
         s = self.sample_stride

@@ -108,6 +108,10 @@ def test_errors():
         m(x, torch.zeros(0, 5))
     with pytest.raises(TypeError, match="dtype"):
         m(x, [b.double() for b in boxes])
+    with pytest.raises(TypeError, match="module's dtype torch.float32; got torch.float64"):
+        m(x.double(), [b.double() for b in boxes])
+    with pytest.raises(ValueError, match="module's device cpu; got meta"):
+        m(x.to("meta"), [b.to("meta") for b in boxes])
     with pytest.raises(ValueError, match="support must be one of"):
         LearnedRegionFeatures(8, support="box")
     with pytest.raises(ValueError, match="at least one"):
