@@ -50,7 +50,8 @@ def test_errors():
 def test_box_head_on_boxes_is_the_detectors_head(extractor):
     torch.manual_seed(0)
     model = region_faster_rcnn(extractor, proposals=8, box_batch_size_per_image=8).eval()
-    boxes = [torch.tensor([[4.0, 4.0, 30.0, 30.0], [10.0, 20.0, 60.0, 50.0], [0.0, 0.0, 64.0, 64.0]])]
+    boxes = [torch.tensor([[4.0, 4.0, 30.0, 30.0], [10.0, 20.0, 60.0, 50.0],
+                           [0.0, 0.0, 64.0, 64.0]])]
     feature = torch.randn(1, 64, 16, 16)
     head = BoxHeadOnBoxes(model.roi_heads, boxes)
     with torch.no_grad():

@@ -72,7 +72,7 @@ def test_errors_and_repr():
     with pytest.raises(TypeError, match="input must have the layer's weight's dtype torch.float32; "
                                         "got torch.float64"):
         DeformConv2dV1(4)(torch.zeros(1, 4, 5, 5, dtype=torch.float64))
-    with pytest.raises(ValueError, match="input must be on the layer's weight's device cpu; got meta"):
+    with pytest.raises(ValueError, match="on the layer's weight's device cpu; got meta"):
         DeformConv2dV1(4)(torch.zeros(1, 4, 5, 5, device="meta"))
     with pytest.raises(TypeError, match="offset must have input's dtype torch.float32"):
         DeformConv2dV1(4)(torch.zeros(1, 4, 5, 5), torch.zeros(1, 18, 5, 5, dtype=torch.float64))
