@@ -13,13 +13,14 @@ from .object_relation import (
     OFFICIAL_CODE_OPTIONS, ObjectRelation, ObjectRelationNoGeometry, ObjectRelationUnary,
 )
 from .propagation_conv import PropagationConv
-from .region_features import LearnedRegionFeatures
+from .region_features import DeformableRoIPool, LearnedRegionFeatures
+from .rep_points import RepPointsHead
 from .self_attention import MultiHeadSelfAttention
 from .simplified_non_local import SimplifiedNonLocal2d
 from .squeeze_excitation import SqueezeExcitation
 
 __all__ = [
-    "ContextBlock", "DeformConv2dV1", "DuplicateRemoval", "GlobalContextBlock", "GraphAttention", "GraphConv", "LearnedRegionFeatures", "LocalRelation2d",
+    "ContextBlock", "DeformConv2dV1", "DeformableRoIPool", "DuplicateRemoval", "GlobalContextBlock", "GraphAttention", "GraphConv", "LearnedRegionFeatures", "LocalRelation2d",
     "ModulatedDeformConv2d", "MultiHeadAttention", "MultiHeadSelfAttention", "NonLocal2d", "OFFICIAL_CODE_OPTIONS", "ObjectRelation", "ObjectRelationNoGeometry", "ObjectRelationUnary",
-    "PropagationConv", "SimplifiedNonLocal2d", "SqueezeExcitation",
+    "PropagationConv", "RepPointsHead", "SimplifiedNonLocal2d", "SqueezeExcitation",
 ]

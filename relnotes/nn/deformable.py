@@ -40,6 +40,15 @@ from torchvision.ops import deform_conv2d
 __all__ = ["DeformConv2dV1", "ModulatedDeformConv2d"]
 
 
+def _check_like(t: Tensor, name: str, ref: Tensor, ref_name: str) -> None:
+    """Raise unless ``t`` has the dtype and device of ``ref`` (torchvision's kernel would fail
+    later with a message that names neither)."""
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{name} must have {ref_name}'s dtype {ref.dtype}; got {t.dtype}")
+    if t.device != ref.device:
+        raise ValueError(f"{name} must be on {ref_name}'s device {ref.device}; got {t.device}")
+
+
 class DeformConv2dV1(nn.Module):
     r"""DCN v1: a convolution whose sampling grid is shifted by learned offsets per output pixel.
 
@@ -110,6 +119,10 @@ class DeformConv2dV1(nn.Module):
         if input.dim() != 4 or input.shape[1] != self.channels:
             raise ValueError(f"input must be Tensor[B, {self.channels}, H, W]; got "
                              f"{tuple(input.shape)}")
+        _check_like(input, "input", self.weight, "the layer's weight")
+        for name, t in (("offset", offset), ("mask", mask)):
+            if t is not None:
+                _check_like(t, name, input, "input")
         if offset is None:
             offset, predicted_mask = self.offsets(input)
             mask = predicted_mask if mask is None else mask

@@ -25,12 +25,14 @@ import math
 import torch
 from torch import Tensor, nn
 
+from torchvision.ops import roi_align
+
 from ..ops.region_features import (
-    SUPPORTS, boxes_to_rois, box_embedding, check_rois, learned_region_weights, pixel_centres,
-    pixel_embedding, region_features, support_mask,
+    SUPPORTS, boxes_to_rois, box_embedding, check_rois, deformable_roi_pool,
+    learned_region_weights, pixel_centres, pixel_embedding, region_features, support_mask,
 )
 
-__all__ = ["LearnedRegionFeatures"]
+__all__ = ["DeformableRoIPool", "LearnedRegionFeatures"]
 
 
 class LearnedRegionFeatures(nn.Module):
@@ -107,6 +109,12 @@ class LearnedRegionFeatures(nn.Module):
         if input.dim() == 4 and input.shape[1] != self.channels:
             raise ValueError(f"input must have {self.channels} channels; got "
                              f"{tuple(input.shape)}")
+        param = next(self.parameters())
+        if input.dtype != param.dtype:
+            raise TypeError(f"input must have the module's dtype {param.dtype}; got {input.dtype}")
+        if input.device != param.device:
+            raise ValueError(f"input must be on the module's device {param.device}; got "
+                             f"{input.device}")
         rois = boxes_to_rois(boxes)
         check_rois(input, rois, self.spatial_scale)
         s = self.sample_stride
@@ -148,4 +156,74 @@ class LearnedRegionFeatures(nn.Module):
             value = getattr(self, name)
             if value != default:
                 parts.append(f"{name}={value!r}")
+        return ", ".join(parts)
+
+
+class DeformableRoIPool(nn.Module):
+    r"""Deformable RoI pooling (DCN v1): RoIAlign, an fc from its output to one normalised
+    offset :math:`\Delta\hat p_{ij}` per bin, then RoIAlign again at the moved bins
+    (:func:`~relnotes.ops.region_features.deformable_roi_pool`). Called like
+    ``torchvision.ops.RoIAlign``; the fc starts at zero, so the untrained module *is* RoIAlign.
+
+    Args:
+        channels (int): :math:`C`, channels of the feature map.
+        output_size (int or tuple[int, int]): :math:`(H_o, W_o)`. Default: 7.
+        spatial_scale (float): map pixels per image pixel. Default: 1.0.
+        sampling_ratio (int): points per bin side; <= 0: adaptive. Default: 2.
+        aligned (bool): as in ``torchvision.ops.roi_align``. Default: False.
+        gamma (float): :math:`\gamma` of :math:`\Delta p = \gamma\, \Delta\hat p \circ (w, h)`
+            (DCN: 0.1). Default: 0.1.
+
+    One fc layer ``C H_o W_o -> 2 H_o W_o`` predicts the offsets, as the RN official code's DCN
+    head does (12544 -> 98); mmcv's ``DeformRoIPoolPack`` uses three (our choice: one).
+
+    Shape:
+        ``forward(input, boxes)``: ``input`` Tensor[N, C, H, W]; ``boxes`` Tensor[R, 5] or
+        list[Tensor[L, 4]]; returns Tensor[R, C, H_o, W_o] (and the offsets
+        Tensor[R, 2, H_o, W_o] with ``return_offsets``).
+    """
+
+    def __init__(self, channels: int, *, output_size: int | tuple[int, int] = 7,
+                 spatial_scale: float = 1.0, sampling_ratio: int = 2, aligned: bool = False,
+                 gamma: float = 0.1) -> None:
+        super().__init__()
+        self.channels = channels
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) \
+            else tuple(output_size)
+        self.spatial_scale, self.sampling_ratio = spatial_scale, sampling_ratio
+        self.aligned, self.gamma = aligned, gamma
+        parts = self.output_size[0] * self.output_size[1]
+        self.offset_fc = nn.Linear(channels * parts, 2 * parts)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The offset fc at zero (DCN code), so the untrained module samples RoIAlign's bins."""
+        nn.init.zeros_(self.offset_fc.weight)
+        nn.init.zeros_(self.offset_fc.bias)
+
+    def forward(self, input: Tensor, boxes: Tensor | list[Tensor], *,
+                return_offsets: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        if input.dim() != 4 or input.shape[1] != self.channels:
+            raise ValueError(f"input must be Tensor[N, {self.channels}, H, W]; got "
+                             f"{tuple(input.shape)}")
+        weight = self.offset_fc.weight
+        if input.dtype != weight.dtype or input.device != weight.device:
+            raise TypeError(f"input must have the module's dtype and device ({weight.dtype}, "
+                            f"{weight.device}); got ({input.dtype}, {input.device})")
+        rois = boxes_to_rois(boxes)
+        check_rois(input, rois, self.spatial_scale)
+        plain = roi_align(input, rois, self.output_size, self.spatial_scale,
+                          self.sampling_ratio, self.aligned)                   # [R, C, H_o, W_o]
+        # DCN: Δp̂ = fc(RoIAlign's feature), [R, 2, H_o, W_o]
+        offset = self.offset_fc(plain.flatten(1)).view(-1, 2, *self.output_size)
+        out = deformable_roi_pool(input, rois, offset, self.output_size, self.spatial_scale,
+                                  self.sampling_ratio, self.aligned, gamma=self.gamma)
+        return (out, offset) if return_offsets else out
+
+    def extra_repr(self) -> str:
+        parts = [str(self.channels)]
+        for name, default in dict(output_size=(7, 7), spatial_scale=1.0, sampling_ratio=2,
+                                  aligned=False, gamma=0.1).items():
+            if getattr(self, name) != default:
+                parts.append(f"{name}={getattr(self, name)!r}")
         return ", ".join(parts)

@@ -16,6 +16,8 @@ part :math:`k`. The hand-designed extractors are special cases with hand-set wei
 - **RoIAlign** (``roi_align_weights``): :math:`w_k(b, p)` is the bilinear-interpolation weight of
   pixel :math:`p` for the sampling points of bin :math:`k`, averaged over those points. The
   weights depend on the box only.
+- **Deformable RoI pooling** (:func:`deformable_roi_pool`, DCN v1): RoIAlign's weights at
+  sampling points moved by a learnt offset per bin. Only the offsets are learnt.
 - **RoI (max) pooling** (``roi_pool_weights``): :math:`w_{k,c}(b, p, x) = 1` for the first pixel of
   bin :math:`k` where channel :math:`c` is largest, else 0. The weights depend on the feature and
   differ per channel: the element-wise product :math:`\odot` of LRF's form. LRF's note writes the
@@ -53,7 +55,8 @@ from torch import Tensor
 from .box_geometry import sinusoidal_embedding
 
 __all__ = [
-    "SUPPORTS", "boxes_to_rois", "check_rois", "learned_region_weights", "pixel_centres",
+    "SUPPORTS", "boxes_to_rois", "check_rois", "deformable_roi_pool", "learned_region_weights",
+    "pixel_centres",
     "region_features", "region_features_dense", "roi_align_weights",
     "roi_pool_weights", "support_mask", "box_embedding", "pixel_embedding",
 ]
@@ -189,7 +192,7 @@ def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
 
 def roi_align_weights(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tuple[int, int],
                       spatial_scale: float = 1.0, sampling_ratio: int = -1,
-                      aligned: bool = False) -> Tensor:
+                      aligned: bool = False, *, bin_offsets: Tensor | None = None) -> Tensor:
     r"""RoIAlign's weights :math:`w_k(b, p)`: bilinear interpolation at a grid of sampling points
     in each bin, averaged (the step-by-step reading of torchvision's ``roi_align`` kernel).
 
@@ -208,6 +211,9 @@ def roi_align_weights(input: Tensor, boxes: Tensor | list[Tensor], output_size: 
         sampling_ratio (int): points per bin side; <= 0: adaptive. Default: -1.
         aligned (bool): shift the box by half a map pixel (pixel centres at half-integers).
             Default: False.
+        bin_offsets (Tensor[R, H_o, W_o, 2], optional): (dx, dy) in map pixels added to every
+            sampling point of bin (i, j): deformable RoI pooling (:func:`deformable_roi_pool`).
+            Default: None (RoIAlign).
 
     Returns:
         Tensor[R, K, H*W]: ``region_features(input, w, rois[:, 0])`` equals
@@ -217,6 +223,12 @@ def roi_align_weights(input: Tensor, boxes: Tensor | list[Tensor], output_size: 
     check_rois(input, rois, spatial_scale)
     height, width = input.shape[-2:]
     (out_h, out_w), r = _pair(output_size), rois.shape[0]
+    if bin_offsets is not None and (bin_offsets.shape != (r, out_h, out_w, 2)
+                                    or bin_offsets.dtype != input.dtype
+                                    or bin_offsets.device != input.device):
+        raise ValueError(f"bin_offsets must be Tensor[R, H_o, W_o, 2] = {(r, out_h, out_w, 2)} "
+                         f"with input's dtype and device ({input.dtype}, {input.device}); got "
+                         f"{tuple(bin_offsets.shape)} ({bin_offsets.dtype}, {bin_offsets.device})")
     offset = 0.5 if aligned else 0.0
     start_x, start_y = rois[:, 1] * spatial_scale - offset, rois[:, 2] * spatial_scale - offset
     roi_w = rois[:, 3] * spatial_scale - offset - start_x
@@ -254,18 +266,67 @@ def roi_align_weights(input: Tensor, boxes: Tensor | list[Tensor], output_size: 
 
     py, vy = points(start_y, bin_h, grid_h, out_h, g_h)                               # [R, H_o, g_h]
     px, vx = points(start_x, bin_w, grid_w, out_w, g_w)                               # [R, W_o, g_w]
+    # [R, H_o, W_o, g]: the points of bin (i, j); deformable RoI pooling moves them by its offset
+    py, vy = (t[:, :, None, :].expand(r, out_h, out_w, g_h) for t in (py, vy))
+    px, vx = (t[:, None, :, :].expand(r, out_h, out_w, g_w) for t in (px, vx))
+    if bin_offsets is not None:
+        px, py = px + bin_offsets[..., 0, None], py + bin_offsets[..., 1, None]
     (y_lo, y_hi), (wy_lo, wy_hi), vy = corners(py, vy, height)
     (x_lo, x_hi), (wx_lo, wx_hi), vx = corners(px, vx, width)
     weights = input.new_zeros(r, out_h, out_w, height * width)
     for yi, wy in ((y_lo, wy_lo), (y_hi, wy_hi)):
         for xi, wx in ((x_lo, wx_lo), (x_hi, wx_hi)):
-            # [R, H_o, g_h, W_o, g_w]: pixel index and weight of one corner of every sampling point
-            index = yi[:, :, :, None, None] * width + xi[:, None, None, :, :]
-            w = (wy * vy)[:, :, :, None, None] * (wx * vx)[:, None, None, :, :]
-            index = index.permute(0, 1, 3, 2, 4).reshape(r, out_h, out_w, -1)
-            w = w.permute(0, 1, 3, 2, 4).reshape(r, out_h, out_w, -1)
-            weights.scatter_add_(3, index, w)
+            # [R, H_o, W_o, g_h, g_w]: pixel index and weight of one corner of every sampling point
+            index = yi[..., :, None] * width + xi[..., None, :]
+            w = (wy * vy)[..., :, None] * (wx * vx)[..., None, :]
+            weights.scatter_add_(3, index.reshape(r, out_h, out_w, -1),
+                                 w.reshape(r, out_h, out_w, -1))
     return weights.view(r, out_h * out_w, height * width) / count.view(-1, 1, 1)
+
+
+def deformable_roi_pool(input: Tensor, boxes: Tensor | list[Tensor], offset: Tensor,
+                        output_size: int | tuple[int, int], spatial_scale: float = 1.0,
+                        sampling_ratio: int = -1, aligned: bool = False, *,
+                        gamma: float = 0.1) -> Tensor:
+    r"""Deformable RoI pooling (DCN v1, Dai et al., ICCV 2017, §2.2): RoIAlign whose bin
+    :math:`(i, j)` reads its sampling points moved by a learnt offset,
+
+    .. math::
+
+        y(i, j) = \frac{1}{n_{ij}} \sum_{p \in bin(i, j)} x(p_0 + p + \Delta p_{ij}), \qquad
+        \Delta p_{ij} = \gamma\, \Delta\hat p_{ij} \circ (w, h),
+
+    with :math:`(w, h)` the box's size in map pixels and :math:`\gamma = 0.1` (DCN; ``trans_std``
+    in the official code). Still the general form :math:`\sum_p w_k(b, p)\, x(p)`: the weights
+    are RoIAlign's, built at the moved points (:func:`roi_align_weights` with ``bin_offsets``);
+    LRF's introduction: "the learnable part is limited to bin offsets only".
+
+    Args:
+        input, boxes, output_size, spatial_scale, sampling_ratio, aligned: as in
+            :func:`roi_align_weights` (and ``torchvision.ops.roi_align``).
+        offset (Tensor[R, 2, H_o, W_o]): the normalised offsets :math:`\Delta\hat p_{ij}`,
+            channel 0 along x, channel 1 along y (mmcv's layout).
+        gamma (float): :math:`\gamma`. Default: 0.1.
+
+    Returns:
+        Tensor[R, C, H_o, W_o]; with ``offset`` zero, ``torchvision.ops.roi_align``'s output.
+    """
+    rois = boxes_to_rois(boxes)
+    check_rois(input, rois, spatial_scale)
+    (out_h, out_w), r = _pair(output_size), rois.shape[0]
+    if not isinstance(offset, Tensor) or offset.shape != (r, 2, out_h, out_w):
+        got = tuple(offset.shape) if isinstance(offset, Tensor) else type(offset).__name__
+        raise ValueError(f"offset must be Tensor[R, 2, H_o, W_o] = {(r, 2, out_h, out_w)}; got {got}")
+    if offset.dtype != input.dtype or offset.device != input.device:
+        raise TypeError(f"offset must have input's dtype and device ({input.dtype}, "
+                        f"{input.device}); got ({offset.dtype}, {offset.device})")
+    size = (rois[:, 3:5] - rois[:, 1:3]) * spatial_scale                       # [R, 2]: (w, h)
+    # DCN: Δp_ij = γ · Δp̂_ij ∘ (w, h), in map pixels, [R, H_o, W_o, 2]
+    shift = gamma * offset.permute(0, 2, 3, 1) * size[:, None, None, :]
+    weights = roi_align_weights(input, rois, (out_h, out_w), spatial_scale, sampling_ratio,
+                                aligned, bin_offsets=shift)                    # [R, K, P]
+    out = region_features(input, weights, rois[:, 0].long())                   # [R, C, K]
+    return out.view(r, input.shape[1], out_h, out_w)
 
 
 def _round_half_away(v: Tensor) -> Tensor:

@@ -613,12 +613,15 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # head_epochs on it (Adam lr, batch_size, `proposals` RoIs per image). learned: the
         # LearnedRegionFeatures knobs (our choices). memory_rois: RoIs of one image at which the
         # peak memory of lean vs dense aggregation is measured (forward + backward). Seeds: the
-        # profile's. cpu: about 170 CPU-s per seed, estimated from one step of each head under load.
+        # profile's. cpu: 640 images, 4 body + 6 head epochs cost 1050 CPU-s for 3 seeds (7c37b03),
+        # over budget; CPU time of single steps (under load): body 2.2, RoIPool / RoIAlign head
+        # 1, learned head 3.4 units, eval 40-80 ms per image, so the learned head's steps were
+        # half the cost. Now 480 images, 4 + 4 epochs: about 55% of it.
         "region_extractors": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, learned=dict(support="enlarged", d_e=32, d_k=32),
                        memory_rois=32, n_show=3, tolerance=10.0),
-            cpu=dict(n_train=640, n_test=200, body_epochs=4, head_epochs=6, batch_size=16,
+            cpu=dict(n_train=480, n_test=200, body_epochs=4, head_epochs=4, batch_size=16,
                      lr=3e-3, proposals=32, d_f=256, learned=dict(support="enlarged", d_e=32, d_k=32),
                      memory_rois=32, n_show=3, tolerance=5.0),
             **_gpu_and_full(dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=12,

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torchvision.ops import MultiScaleRoIAlign
 
-from relnotes.models.region_rcnn import SingleLevelPool, region_faster_rcnn
+from relnotes.analysis import count_macs, count_parameters
+from relnotes.models.region_rcnn import BoxHeadOnBoxes, SingleLevelPool, region_faster_rcnn
 from relnotes.nn import LearnedRegionFeatures
 
 
@@ -43,3 +44,36 @@ def test_errors():
         region_faster_rcnn("roi_warp")
     with pytest.raises(ValueError, match="only applies"):
         region_faster_rcnn("roi_pool", learned=dict(support="roi"))
+
+
+@pytest.mark.parametrize("extractor", ["roi_pool", "roi_align", "learned"])
+def test_box_head_on_boxes_is_the_detectors_head(extractor):
+    torch.manual_seed(0)
+    model = region_faster_rcnn(extractor, proposals=8, box_batch_size_per_image=8).eval()
+    boxes = [torch.tensor([[4.0, 4.0, 30.0, 30.0], [10.0, 20.0, 60.0, 50.0],
+                           [0.0, 0.0, 64.0, 64.0]])]
+    feature = torch.randn(1, 64, 16, 16)
+    head = BoxHeadOnBoxes(model.roi_heads, boxes)
+    with torch.no_grad():
+        logits, deltas = head(feature)
+        h = model.roi_heads
+        pooled = h.box_roi_pool({"0": feature}, boxes, [(64, 64)])
+        ref_logits, ref_deltas = h.box_predictor(h.box_head(pooled, boxes))
+    assert logits.shape == (3, h.box_predictor.cls_score.out_features)
+    assert torch.equal(logits, ref_logits) and torch.equal(deltas, ref_deltas)
+    assert count_parameters(head) == count_parameters(model.roi_heads)
+    rep = h.box_head.fc6.out_features
+    outputs = h.box_predictor.cls_score.out_features + h.box_predictor.bbox_pred.out_features
+    fc_macs = 3 * (64 * 49 * rep + rep * rep + rep * outputs)  # 3 boxes through fc6, fc7, predictor
+    macs = count_macs(head, feature)
+    assert macs == fc_macs if extractor != "learned" else macs > fc_macs
+
+
+def test_box_head_on_boxes_errors():
+    heads = region_faster_rcnn("roi_align").roi_heads
+    with pytest.raises(TypeError, match="list of Tensor"):
+        BoxHeadOnBoxes(heads, torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"boxes\[0\] must be Tensor\[L, 4\]; got \(3, 5\)"):
+        BoxHeadOnBoxes(heads, [torch.zeros(3, 5)])
+    with pytest.raises(ValueError, match="2 images but boxes has 1"):
+        BoxHeadOnBoxes(heads, [torch.zeros(3, 4)])(torch.zeros(2, 64, 16, 16))

@@ -69,6 +69,16 @@ def test_errors_and_repr():
         DeformConv2dV1(4, offset_groups=3)
     with pytest.raises(ValueError, match=r"Tensor\[B, 4, H, W\]; got \(1, 3, 5, 5\)"):
         DeformConv2dV1(4)(torch.zeros(1, 3, 5, 5))
+    with pytest.raises(TypeError, match="input must have the layer's weight's dtype torch.float32; "
+                                        "got torch.float64"):
+        DeformConv2dV1(4)(torch.zeros(1, 4, 5, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="on the layer's weight's device cpu; got meta"):
+        DeformConv2dV1(4)(torch.zeros(1, 4, 5, 5, device="meta"))
+    with pytest.raises(TypeError, match="offset must have input's dtype torch.float32"):
+        DeformConv2dV1(4)(torch.zeros(1, 4, 5, 5), torch.zeros(1, 18, 5, 5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="mask must have input's dtype torch.float32"):
+        ModulatedDeformConv2d(4)(torch.zeros(1, 4, 5, 5), torch.zeros(1, 18, 5, 5),
+                                 torch.ones(1, 9, 5, 5, dtype=torch.float64))
     assert DeformConv2dV1(4, out_channels=8, stride=2).extra_repr() == \
         "4, out_channels=8, kernel_size=3, stride=2"
     assert ModulatedDeformConv2d(4).offset_conv.out_channels == 27

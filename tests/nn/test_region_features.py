@@ -1,9 +1,11 @@
-"""LearnedRegionFeatures: shapes, the terms and options, memory-lean aggregation, errors."""
+"""LearnedRegionFeatures and DeformableRoIPool: shapes, the terms and options, memory-lean
+aggregation, errors."""
 
 import pytest
 import torch
+from torchvision.ops import roi_align
 
-from relnotes.nn import LearnedRegionFeatures
+from relnotes.nn import DeformableRoIPool, LearnedRegionFeatures
 from relnotes.ops.region_features import region_features_dense
 
 
@@ -108,6 +110,10 @@ def test_errors():
         m(x, torch.zeros(0, 5))
     with pytest.raises(TypeError, match="dtype"):
         m(x, [b.double() for b in boxes])
+    with pytest.raises(TypeError, match="module's dtype torch.float32; got torch.float64"):
+        m(x.double(), [b.double() for b in boxes])
+    with pytest.raises(ValueError, match="module's device cpu; got meta"):
+        m(x.to("meta"), [b.to("meta") for b in boxes])
     with pytest.raises(ValueError, match="support must be one of"):
         LearnedRegionFeatures(8, support="box")
     with pytest.raises(ValueError, match="at least one"):
@@ -118,3 +124,39 @@ def test_extra_repr_shows_non_defaults():
     assert LearnedRegionFeatures(8).extra_repr() == "8"
     assert LearnedRegionFeatures(8, spatial_scale=0.25, support="roi").extra_repr() == \
         "8, spatial_scale=0.25, support='roi'"
+
+
+# --- deformable RoI pooling ------------------------------------------------------------------
+
+def test_untrained_deformable_roi_pool_is_roi_align():
+    x, boxes = _inputs()
+    m = DeformableRoIPool(8, spatial_scale=0.25)
+    out, offset = m(x, boxes, return_offsets=True)
+    assert offset.shape == (out.shape[0], 2, 7, 7) and not offset.any()
+    torch.testing.assert_close(out, roi_align(x, boxes, 7, 0.25, 2), rtol=0, atol=1e-5)
+
+
+def test_deformable_roi_pool_learns_its_offsets():
+    x, boxes = _inputs()
+    m = DeformableRoIPool(8, spatial_scale=0.25, output_size=3)
+    with torch.no_grad():
+        m.offset_fc.bias.fill_(0.5)                       # off the grid, where gradients are generic
+    m(x, boxes).square().sum().backward()
+    assert m.offset_fc.weight.grad.abs().sum() > 0 and m.offset_fc.bias.grad.abs().sum() > 0
+    assert sum(p.numel() for p in m.parameters()) == 8 * 9 * 18 + 18
+
+
+def test_deformable_roi_pool_errors_and_repr():
+    x, boxes = _inputs()
+    m = DeformableRoIPool(8, spatial_scale=0.25)
+    with pytest.raises(ValueError, match=r"Tensor\[N, 8, H, W\]; got \(1, 4, 16, 16\)"):
+        m(torch.zeros(1, 4, 16, 16), boxes)
+    with pytest.raises(TypeError, match="module's dtype and device"):
+        m(x.double(), [b.double() for b in boxes])
+    with pytest.raises(ValueError, match="empty"):
+        m(x, torch.zeros(0, 5))
+    with pytest.raises(ValueError, match="inside the image"):
+        m(x, [torch.tensor([[0.0, 0.0, 65.0, 10.0]]), torch.zeros(0, 4)])
+    assert m.extra_repr() == "8, spatial_scale=0.25"
+    assert DeformableRoIPool(8, gamma=0.2, output_size=3).extra_repr() == \
+        "8, output_size=(3, 3), gamma=0.2"

@@ -8,8 +8,8 @@ from torchvision.ops import roi_align, roi_pool
 
 import importlib
 from relnotes.ops.region_features import (
-    boxes_to_rois, learned_region_weights, pixel_centres, region_features, region_features_dense,
-    roi_align_weights, roi_pool_weights, support_mask,
+    boxes_to_rois, deformable_roi_pool, learned_region_weights, pixel_centres, region_features,
+    region_features_dense, roi_align_weights, roi_pool_weights, support_mask,
 )
 
 
@@ -168,3 +168,65 @@ def test_error_wrong_dtypes_and_devices():
         region_features(x, torch.zeros(1, 3, 16, dtype=torch.float64), torch.tensor([0]))
     with pytest.raises(ValueError, match="input's device cpu; got meta"):
         roi_align_weights(x, torch.zeros(1, 5, device="meta"), 2)
+
+
+# --- deformable RoI pooling: RoIAlign with learnt bin offsets ----------------------------------
+
+@pytest.mark.parametrize("scale", [1.0, 0.25])
+@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+@pytest.mark.parametrize("aligned", [False, True])
+def test_deformable_roi_pool_with_zero_offsets_is_roi_align(scale, sampling_ratio, aligned):
+    x, rois = _case(scale)
+    offset = torch.zeros(len(rois), 2, 7, 7, dtype=torch.float64)
+    out = deformable_roi_pool(x, rois, offset, 7, scale, sampling_ratio, aligned)
+    ref = roi_align(x, rois, 7, scale, sampling_ratio, aligned)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_one_offset_for_every_bin_is_roi_align_of_the_moved_box(aligned):
+    torch.manual_seed(1)
+    x = torch.randn(1, 3, 16, 16, dtype=torch.float64)
+    rois = torch.tensor([[0, 8.0, 12.0, 40.0, 36.0], [0, 20.0, 4.0, 44.0, 52.0]],
+                        dtype=torch.float64)
+    offset = torch.zeros(2, 2, 7, 7, dtype=torch.float64)
+    offset[:, 0], offset[:, 1] = 0.5, -0.25                     # Δp̂ = (0.5, -0.25) everywhere
+    out = deformable_roi_pool(x, rois, offset, 7, 0.25, 2, aligned, gamma=0.1)
+    size = rois[:, 3:] - rois[:, 1:3]                            # (w, h) in image pixels
+    # Δp = γ Δp̂ ∘ (w, h)
+    shift = 0.1 * torch.tensor([0.5, -0.25], dtype=torch.float64) * size
+    moved = rois.clone()
+    moved[:, 1:3] += shift
+    moved[:, 3:5] += shift
+    torch.testing.assert_close(out, roi_align(x, moved, 7, 0.25, 2, aligned), rtol=0, atol=1e-12)
+
+
+def test_an_offset_moves_only_its_bin():
+    x, rois = _case(0.5)
+    offset = torch.zeros(len(rois), 2, 3, 3, dtype=torch.float64)
+    offset[0, :, 1, 2] = torch.tensor([1.0, 2.0])
+    out = deformable_roi_pool(x, rois, offset, 3, 0.5, 2)
+    ref = roi_align(x, rois, 3, 0.5, 2)
+    changed = (out - ref).abs().amax(1) > 1e-12                  # [R, 3, 3]
+    assert changed[0, 1, 2] and changed.sum() == 1
+
+
+def test_deformable_roi_pool_is_differentiable_in_the_offsets():
+    x, rois = _case(1.0)
+    offset = torch.full((len(rois), 2, 7, 7), 0.3, dtype=torch.float64, requires_grad=True)
+    deformable_roi_pool(x, rois, offset, 7, 1.0, 2).square().sum().backward()
+    assert offset.grad.abs().sum() > 0
+
+
+def test_deformable_roi_pool_errors():
+    x, rois = _case(1.0)
+    with pytest.raises(ValueError, match=r"offset must be Tensor\[R, 2, H_o, W_o\] = "
+                                         r"\(6, 2, 7, 7\); got \(6, 7, 7, 2\)"):
+        deformable_roi_pool(x, rois, torch.zeros(6, 7, 7, 2, dtype=torch.float64), 7)
+    with pytest.raises(TypeError, match="offset must have input's dtype"):
+        deformable_roi_pool(x, rois, torch.zeros(6, 2, 7, 7), 7)
+    with pytest.raises(ValueError, match="inside the image"):
+        deformable_roi_pool(x, rois * torch.tensor([1, 2, 2, 2, 2], dtype=torch.float64),
+                            torch.zeros(6, 2, 7, 7, dtype=torch.float64), 7)
+    with pytest.raises(ValueError, match="bin_offsets must be Tensor"):
+        roi_align_weights(x, rois, 7, bin_offsets=torch.zeros(6, 7, 7, 3, dtype=torch.float64))
