@@ -7,12 +7,18 @@ convolution, yet a naive implementation is slow and memory-hungry, because it bu
 1. **the op**, forward + backward of one call at a given shape (the default is the issue's
    B = 8, C = 256, 28 x 28, k = 7, m = 8): the PyTorch reference (loop over the :math:`k^2`
    offsets, :func:`relnotes.ops.local_relation_reference`), the naive unfold implementation
-   (:func:`relnotes.ops.local_relation_unfold`), the CUDA kernels when CuPy and a GPU are
-   present (:mod:`relnotes.ops.kernels`), and two 3 x 3 convolutions for scale: one with the
-   op's MACs (C' -> C' channels, :math:`9 C'^2 \approx k^2 (C + G)`) and the C -> C one that a
-   ResNet bottleneck at this width would use;
+   (:func:`relnotes.ops.local_relation_unfold`), the fused C++ loop on the CPU
+   (:mod:`relnotes.ops.kernels.cpu_backend`, when a compiler is present), the CUDA kernels when
+   CuPy and a GPU are present (:mod:`relnotes.ops.kernels`), and two 3 x 3 convolutions for
+   scale: one with the op's MACs (C' -> C' channels, :math:`9 C'^2 \approx k^2 (C + G)`) and
+   the C -> C one that a ResNet bottleneck at this width would use;
 2. **the networks**, one SGD training step of ResNet-26 (3 x 3) and LR-Net-26 (7 x 7, m = 8)
-   (:mod:`relnotes.models.lrnet`) at a given batch and image size.
+   (:mod:`relnotes.models.lrnet`) at a given batch and image size; the LR-Net runs whichever
+   implementation :func:`relnotes.ops.local_relation` picks on the device.
+
+:func:`speed_ratios` turns the two tables into the two numbers the book's goal is stated in,
+both measured side by side in one run: the op (the implementation ``local_relation`` picks)
+against the 3 x 3 convolution of equal MACs, and LR-Net-26's step against ResNet-26's.
 
 Each row gets its MACs (closed forms, :mod:`relnotes.analysis.complexity`), the median wall time
 of ``repeats`` runs after one warm-up, and the **peak memory** allocated above what was allocated
@@ -51,7 +57,12 @@ from ..ops.local_relation import (
 )
 
 __all__ = ["Measurement", "peak_memory", "median_seconds", "op_benchmark", "network_benchmark",
-           "equal_mac_conv_channels", "k2_tensor_bytes", "format_table", "main"]
+           "equal_mac_conv_channels", "k2_tensor_bytes", "format_table", "speed_ratios",
+           "OP_ROWS", "main"]
+
+#: Names of the op's rows, in the order :func:`relnotes.ops.local_relation` prefers them.
+OP_ROWS = {"cuda": "CUDA kernels", "fused": "fused CPU (one pass per plane)",
+           "reference": "reference (loop over offsets)", "unfold": "unfold (naive)"}
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,16 @@ class Measurement:
         macs (int): its multiply-accumulates (forward).
         seconds (float): median wall time of one forward + backward (or training step).
         peak_bytes (int): peak memory allocated during one run, above the memory held before it.
+        cpu_seconds (float, optional): median CPU time of the process (all threads) during one
+            run: on a machine shared with other work, the wall time grows with the load while
+            this stays about the cost, so ratios are also given on it. Default: None.
     """
 
     name: str
     macs: int
     seconds: float
     peak_bytes: int
+    cpu_seconds: float | None = None
 
 
 def _synchronize(device: torch.device) -> None:
@@ -140,8 +155,17 @@ def median_seconds(fn: Callable[[], object], device: str | torch.device = "cpu",
 
 def _measure(name: str, macs: int, fn: Callable[[], object], device: torch.device,
              repeats: int) -> Measurement:
-    seconds = median_seconds(fn, device, repeats=repeats)
-    return Measurement(name, macs, seconds, peak_memory(fn, device))
+    cpu_times = []
+
+    def timed() -> None:
+        start = time.process_time()
+        fn()
+        _synchronize(device)
+        cpu_times.append(time.process_time() - start)
+
+    seconds = median_seconds(timed, device, repeats=repeats)
+    cpu_seconds = statistics.median(cpu_times[-repeats:])      # the timed runs, not the warm-up
+    return Measurement(name, macs, seconds, peak_memory(fn, device), cpu_seconds)
 
 
 def equal_mac_conv_channels(channels: int, groups: int, kernel_size: int) -> int:
@@ -209,19 +233,27 @@ def op_benchmark(batch: int = 8, channels: int = 256, size: int = 28, kernel_siz
     macs = local_relation_macs(batch, channels, groups, out_size, out_size, kernel_size)
     args = (kernel_size, stride)
     rows = [
-        _measure("reference (loop over offsets)", macs,
+        _measure(OP_ROWS["reference"], macs,
                  _forward_backward(lambda *t: local_relation_reference(*t, *args), inputs),
                  device, repeats),
-        _measure("unfold (naive)", macs,
+        _measure(OP_ROWS["unfold"], macs,
                  _forward_backward(lambda *t: local_relation_unfold(*t, *args), inputs),
                  device, repeats),
     ]
+    if device.type == "cpu" and dtype in (torch.float32, torch.float64):
+        from ..ops.kernels import cpu_backend
+
+        if cpu_backend.available():
+            rows.append(_measure(
+                OP_ROWS["fused"], macs,
+                _forward_backward(lambda *t: cpu_backend.local_relation_cpu(*t, *args), inputs),
+                device, repeats))
     if device.type == "cuda":
         from ..ops import kernels
 
         if kernels.available():
             rows.append(_measure(
-                "CUDA kernels", macs,
+                OP_ROWS["cuda"], macs,
                 _forward_backward(lambda *t: kernels.local_relation_cuda(*t, *args), inputs),
                 device, repeats))
     for name, c in (("3x3 conv, equal MACs", equal_mac_conv_channels(channels, groups,
@@ -274,12 +306,43 @@ def format_table(rows: Sequence[Measurement], baseline: str | None = None) -> st
     if base is None:
         raise ValueError(f"no row named {baseline!r}; rows: {[r.name for r in rows]}")
     width = max(len(r.name) for r in rows)
-    lines = [f"{'':{width}}  {'GMAC':>8}  {'ms':>9}  {'x time':>7}  {'MiB':>9}  {'x memory':>8}"]
+    lines = [f"{'':{width}}  {'GMAC':>8}  {'ms':>9}  {'x time':>7}  {'CPU ms':>9}  "
+             f"{'MiB':>9}  {'x memory':>8}"]
     for r in rows:
+        cpu = f"{r.cpu_seconds * 1e3:9.1f}" if r.cpu_seconds is not None else f"{'-':>9}"
         lines.append(f"{r.name:{width}}  {r.macs / 1e9:8.3f}  {r.seconds * 1e3:9.1f}  "
-                     f"{r.seconds / base.seconds:7.2f}  {r.peak_bytes / 2**20:9.1f}  "
+                     f"{r.seconds / base.seconds:7.2f}  {cpu}  {r.peak_bytes / 2**20:9.1f}  "
                      f"{r.peak_bytes / max(base.peak_bytes, 1):8.3f}")
     return "\n".join(lines)
+
+
+def speed_ratios(op_rows: Sequence[Measurement],
+                 net_rows: Sequence[Measurement] = ()) -> dict[str, float]:
+    """The two ratios of the goal, from rows measured in one run (times, so this machine's):
+
+    - ``"op / equal-MAC conv"``: the op as :func:`relnotes.ops.local_relation` runs it on the
+      device (the CUDA kernels, else the fused CPU loop, else the reference: the first of those
+      rows present) over the 3 x 3 convolution of equal MACs (forward + backward);
+    - ``"LR-Net-26 / ResNet-26 step"``: one training step, when ``net_rows`` are given;
+
+    each also as ``"<name>, CPU time"`` from the rows' CPU seconds when they have them.
+    """
+    by_name = {r.name: r for r in op_rows}
+    op = next((by_name[OP_ROWS[k]] for k in ("cuda", "fused", "reference")
+               if OP_ROWS[k] in by_name), None)
+    conv = next((r for r in op_rows if r.name.startswith("3x3 conv, equal MACs")), None)
+    if op is None or conv is None:
+        raise ValueError(f"need an op row and the equal-MAC conv row; got "
+                         f"{[r.name for r in op_rows]}")
+    pairs = {"op / equal-MAC conv": (op, conv)}
+    if net_rows:
+        nets = {r.name.split(" ")[0]: r for r in net_rows}
+        pairs["LR-Net-26 / ResNet-26 step"] = (nets["LR-Net-26"], nets["ResNet-26"])
+    ratios = {name: a.seconds / b.seconds for name, (a, b) in pairs.items()}
+    for name, (a, b) in pairs.items():
+        if a.cpu_seconds and b.cpu_seconds:
+            ratios[f"{name}, CPU time"] = a.cpu_seconds / b.cpu_seconds
+    return ratios
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -308,10 +371,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = op_benchmark(args.batch, args.channels, args.size, args.kernel_size, args.m,
                         stride=args.stride, device=args.device, repeats=args.repeats)
     print(format_table(rows, baseline="unfold (naive)"))
+    net_rows = []
     if args.networks:
         print(f"\none SGD step, batch {args.batch}, {args.image_size}x{args.image_size}")
-        print(format_table(network_benchmark(args.batch, args.image_size, device=args.device,
-                                             repeats=args.repeats)))
+        net_rows = network_benchmark(args.batch, args.image_size, device=args.device,
+                                     repeats=args.repeats)
+        print(format_table(net_rows))
+    print()
+    for name, value in speed_ratios(rows, net_rows).items():
+        print(f"{name}: {value:.2f}x (measured side by side in this run)")
 
 
 if __name__ == "__main__":

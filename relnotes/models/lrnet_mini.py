@@ -153,7 +153,8 @@ def resnet_mini(kernel_size: int = 3, num_classes: int = 10, in_channels: int = 
 def lrnet_mini(kernel_size: int = 7, m: int = 8, num_classes: int = 10, in_channels: int = 1,
                width: int = 16, *, layers: Sequence[int] = MINI_LAYERS, stem_stride: int = 2,
                composability: str = "squared_difference",
-               geometry_channels: int | None = None) -> MiniResNet:
+               geometry_channels: int | None = None, position_units: str = "window",
+               locality_sigma: float | None = None) -> MiniResNet:
     """LR-Net-26-mini: stem 1x1 conv + k x k LR layer (``width`` channels, stride 2), then
     [3, 3, 2] bottlenecks with k x k LR layers and middle widths :func:`lr_widths` (``width``),
     i.e. 25/50/100 for ``width`` = 16: widened 25/16 x, the paper's rule (see the module
@@ -171,9 +172,14 @@ def lrnet_mini(kernel_size: int = 7, m: int = 8, num_classes: int = 10, in_chann
         stem_stride (int): stride of the stem's LR layer. Default: 2.
         composability (str): Φ. Default: ``"squared_difference"``.
         geometry_channels (int, optional): hidden width of the geometry MLPs. Default: G.
+        position_units (str): the geometry MLPs' offsets, ``"window"`` or ``"pixel"``; see
+            :class:`relnotes.nn.LocalRelation2d`. Default: ``"window"``.
+        locality_sigma (float, optional): the centred locality term of every LR layer's prior,
+            in pixels. Default: None.
     """
     lr = partial(LocalRelation2d, kernel_size=kernel_size, channels_per_group=m,
-                 composability=composability, geometry_channels=geometry_channels)
+                 composability=composability, geometry_channels=geometry_channels,
+                 position_units=position_units, locality_sigma=locality_sigma)
     return MiniResNet(layers, lr_widths(width, len(layers)), stem_channels=width,
                       in_channels=in_channels, num_classes=num_classes,
                       spatial_layer=lambda c, s: lr(c, stride=s),

@@ -23,8 +23,14 @@ neighbourhood with weights it computes itself (LR Eq. (2)),
 - the geometry MLP's hidden width: ``geometry_channels``, Default: G (the reference note's
   recommendation). It adds :math:`3h + hG + G` parameters (221 for C = 100, m = 8); in
   LR-Net-50 the 17 MLPs hold about 0.05 M of the 23.3 M (counted in the architecture notebook);
-- the relative positions are :math:`(p - p') / \max(\lfloor k/2 \rfloor, 1)`, (row, column), in
-  [-1, 1];
+- the relative positions fed to the MLP are :math:`(p - p') / \max(\lfloor k/2 \rfloor, 1)`,
+  (row, column), in [-1, 1] (``position_units="window"``, the default), or :math:`p - p'` in
+  pixels (``position_units="pixel"``), so that one pixel means the same at every k;
+- an optional **locality term** (our choice, off by default): with ``locality_sigma`` =
+  :math:`\sigma` (pixels) the prior is :math:`f_{\theta_g}(p - p') - \|p - p'\|^2 / 2\sigma^2`,
+  centred at initialisation whatever the MLP's random weights; the MLP learns on top of it.
+  Without it, the Kaiming-initialised MLP starts flat at the centre and grows in random
+  directions towards the border: nothing favours the near pixels;
 - no bias on the query, key and output 1x1s (a BatchNorm follows the layer in LR-Net, as after a
   ResNet conv); this matches the parameter recount of the reference note (§3.2);
 - ``stride`` s > 1 is done inside the layer: the query is computed on the strided grid (input
@@ -58,6 +64,11 @@ class LocalRelation2d(nn.Module):
         composability (str): Φ, one of ``"squared_difference"``, ``"dot"``,
             ``"abs_difference"``. Default: ``"squared_difference"``.
         geometry_channels (int, optional): hidden width of the geometry MLP. Default: G.
+        position_units (str): ``"window"`` (offsets divided by k // 2) or ``"pixel"``.
+            Default: ``"window"``.
+        locality_sigma (float, optional): :math:`\sigma` of the centred locality term
+            :math:`-\|p - p'\|^2 / 2\sigma^2` added to the prior, in pixels. Default: None (no
+            term).
 
     Shapes: x is Tensor[B, C, H, W]; the output is Tensor[B, C, ceil(H/s), ceil(W/s)].
     """
@@ -71,6 +82,8 @@ class LocalRelation2d(nn.Module):
         stride: int = 1,
         composability: str = "squared_difference",
         geometry_channels: int | None = None,
+        position_units: str = "window",
+        locality_sigma: float | None = None,
     ) -> None:
         super().__init__()
         m = channels_per_group                                      # the paper's m
@@ -83,6 +96,14 @@ class LocalRelation2d(nn.Module):
         hidden = groups if geometry_channels is None else geometry_channels
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"geometry_channels must be a positive int; got {geometry_channels!r}")
+        if position_units not in ("window", "pixel"):
+            raise ValueError(f"position_units must be 'window' or 'pixel'; got {position_units!r}")
+        if locality_sigma is not None and not (isinstance(locality_sigma, (int, float))
+                                               and not isinstance(locality_sigma, bool)
+                                               and locality_sigma > 0):
+            raise ValueError(f"locality_sigma must be a positive number or None; got "
+                             f"{locality_sigma!r}")
+        self.position_units, self.locality_sigma = position_units, locality_sigma
         self.channels, self.kernel_size, self.stride = channels, kernel_size, stride
         self.channels_per_group = m
         self.composability, self.groups = composability, groups
@@ -95,10 +116,16 @@ class LocalRelation2d(nn.Module):
                                       nn.Conv2d(hidden, groups, 1))
         self.out = nn.Conv2d(channels, channels, 1, bias=False)
         r = kernel_size // 2
-        d = torch.arange(-r, r + 1, dtype=torch.float32) / max(r, 1)
-        # [1, 2, k, k]: (row, column) offset of window position (a, b) from the centre
-        positions = torch.stack(torch.meshgrid(d, d, indexing="ij")).unsqueeze(0)
-        self.register_buffer("positions", positions, persistent=False)
+        pixels = torch.arange(-r, r + 1, dtype=torch.float32)
+        # [1, 2, k, k]: (row, column) offset of window position (a, b) from the centre, in pixels
+        offsets = torch.stack(torch.meshgrid(pixels, pixels, indexing="ij")).unsqueeze(0)
+        scale = 1.0 if position_units == "pixel" else 1.0 / max(r, 1)
+        self.register_buffer("positions", offsets * scale, persistent=False)
+        # [G, k, k] (broadcast): -|p - p'|^2 / 2 sigma^2, or None
+        locality = None
+        if locality_sigma is not None:
+            locality = -(offsets[0] ** 2).sum(dim=0) / (2 * locality_sigma**2)
+        self.register_buffer("locality", locality, persistent=False)
         self.reset_parameters()
 
     #: Standard deviation of the query and key weights at initialisation (see
@@ -127,8 +154,10 @@ class LocalRelation2d(nn.Module):
             nn.init.normal_(conv.weight, std=self.APPEARANCE_INIT_STD)
 
     def geometry_prior(self) -> Tensor:
-        """:math:`f_{\\theta_g}(p - p')` for every offset: Tensor[G, k, k]."""
-        return self.geometry(self.positions)[0]
+        """:math:`f_{\\theta_g}(p - p')` (plus the locality term, if any) for every offset:
+        Tensor[G, k, k]."""
+        prior = self.geometry(self.positions)[0]
+        return prior if self.locality is None else prior + self.locality
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
@@ -175,4 +204,8 @@ class LocalRelation2d(nn.Module):
             parts.append(f"composability={self.composability!r}")
         if self.geometry_channels is not None:
             parts.append(f"geometry_channels={self.geometry_channels}")
+        if self.position_units != "window":
+            parts.append(f"position_units={self.position_units!r}")
+        if self.locality_sigma is not None:
+            parts.append(f"locality_sigma={self.locality_sigma}")
         return ", ".join(parts)

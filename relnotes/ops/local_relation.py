@@ -27,7 +27,11 @@ window :math:`\Omega_{p'}` centred on it, with weights computed from the pixels 
 
 Four functions:
 
-- :func:`local_relation`, the public entry: it checks its inputs and picks an implementation;
+- :func:`local_relation`, the public entry: it checks its inputs and picks an implementation
+  (CUDA tensors: the CuPy kernels of :mod:`relnotes.ops.kernels`; float32 and float64 CPU
+  tensors: the fused C++ loop of :mod:`relnotes.ops.kernels.cpu_backend`, the same sums in one
+  pass over each plane, several times faster than the reference, as
+  :mod:`relnotes.analysis.lr_benchmark` measures; otherwise the reference);
 - :func:`local_relation_reference`, the PyTorch reference, written in the index order of a CUDA
   kernel (per output pixel, per offset). It never builds the :math:`k^2`-unfolded value tensor
   ``[B, C, k*k, H', W']``: it loops over the :math:`k^2` offsets, reading shifted strided views
@@ -308,10 +312,16 @@ def local_relation(
     _check_inputs(query, key, value, geometry_prior, kernel_size, stride, composability)
     # ---- Backend selection: the one place where an implementation is chosen. ----------------
     # The CuPy CUDA kernels (relnotes.ops.kernels) take over for CUDA tensors when CuPy and a GPU
-    # are present; the import is lazy so that the package works without CuPy. Every other case
-    # (CPU, meta, no CuPy) runs the PyTorch reference.
+    # are present; the fused C++ implementation (relnotes.ops.kernels.cpu_backend) for float32
+    # and float64 CPU tensors when a C++ compiler is present. The imports are lazy so that the
+    # package works without CuPy or a compiler. Every other case (half precision on the CPU,
+    # meta, no CuPy, no compiler) runs the PyTorch reference.
     if query.is_cuda:
         backend = _cuda_backend()
+        if backend is not None:
+            return backend(query, key, value, geometry_prior, kernel_size, stride, composability)
+    elif query.device.type == "cpu":
+        backend = _cpu_backend(query.dtype)
         if backend is not None:
             return backend(query, key, value, geometry_prior, kernel_size, stride, composability)
     return local_relation_reference(query, key, value, geometry_prior, kernel_size, stride,
@@ -332,6 +342,18 @@ def _cuda_backend():
     if not kernels.available():
         return None
     return kernels.local_relation_cuda
+
+
+def _cpu_backend(dtype: torch.dtype):
+    """The fused CPU implementation for ``dtype``, or None (float16 / bfloat16, no compiler,
+    ``RELNOTES_LR_CPU=reference``); see :mod:`relnotes.ops.kernels.cpu_backend`."""
+    try:
+        from relnotes.ops.kernels import cpu_backend
+    except ImportError:
+        return None
+    if dtype not in cpu_backend.DTYPES or not cpu_backend.available():
+        return None
+    return cpu_backend.local_relation_cpu
 
 
 def local_relation_macs(

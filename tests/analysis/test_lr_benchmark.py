@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from relnotes.analysis.lr_benchmark import (
-    Measurement, equal_mac_conv_channels, format_table, k2_tensor_bytes, main, median_seconds, network_benchmark,
-    op_benchmark, peak_memory,
+    OP_ROWS, Measurement, equal_mac_conv_channels, format_table, k2_tensor_bytes, main,
+    median_seconds, network_benchmark, op_benchmark, peak_memory, speed_ratios,
 )
+from relnotes.ops.kernels import cpu_backend
 from relnotes.ops import local_relation_macs
 
 
@@ -38,7 +39,8 @@ def test_equal_mac_conv_channels():
 def test_op_benchmark_rows_and_the_memory_claim_at_a_small_shape():
     # the k = 7 and m = 8 at a smaller B, C and size
     rows = {r.name: r for r in op_benchmark(2, 32, 12, 7, 8, repeats=1)}
-    assert list(rows) == ["reference (loop over offsets)", "unfold (naive)",
+    fused = [OP_ROWS["fused"]] if cpu_backend.available() else []
+    assert list(rows) == ["reference (loop over offsets)", "unfold (naive)", *fused,
                           "3x3 conv, equal MACs (14 ch)", "3x3 conv, C -> C (32 ch)"]
     macs = local_relation_macs(2, 32, 4, 12, 12, 7)
     assert rows["reference (loop over offsets)"].macs == rows["unfold (naive)"].macs == macs
@@ -57,13 +59,16 @@ def test_op_benchmark_bad_sizes():
 def test_network_benchmark_runs_a_step_of_both_networks():
     rows = network_benchmark(2, 32, num_classes=10, repeats=1)
     assert [r.name for r in rows] == ["ResNet-26 (3x3)", "LR-Net-26 (7x7, m=8)"]
-    assert all(r.macs > 0 and r.seconds > 0 and r.peak_bytes > 0 for r in rows)
+    assert all(r.macs > 0 and r.seconds > 0 and r.peak_bytes > 0 and r.cpu_seconds > 0
+               for r in rows)
 
 
 def test_format_table_ratios_and_errors():
-    rows = [Measurement("a", 10**9, 0.5, 2**20), Measurement("b", 2 * 10**9, 1.0, 2**21)]
+    rows = [Measurement("a", 10**9, 0.5, 2**20), Measurement("b", 2 * 10**9, 1.0, 2**21, 0.75)]
     text = format_table(rows, baseline="b")
-    assert text.splitlines()[1].split() == ["a", "1.000", "500.0", "0.50", "1.0", "0.500"]
+    assert text.splitlines()[1].split() == ["a", "1.000", "500.0", "0.50", "-", "1.0", "0.500"]
+    assert text.splitlines()[2].split() == ["b", "2.000", "1000.0", "1.00", "750.0", "2.0",
+                                            "1.000"]
     with pytest.raises(ValueError, match="no row named 'c'"):
         format_table(rows, baseline="c")
     with pytest.raises(ValueError, match="no rows"):
@@ -75,6 +80,7 @@ def test_main_prints_the_op_table(capsys):
           "--repeats", "1"])
     out = capsys.readouterr().out
     assert "B=1, C=16, 8x8, k=3, m=4" in out and "unfold (naive)" in out
+    assert "op / equal-MAC conv: " in out
 
 
 def test_k2_tensors_from_the_shapes():
@@ -87,3 +93,21 @@ def test_k2_tensors_from_the_shapes():
         k2_tensor_bytes("cuda", 1, 1, 1, 1, 1)
     with pytest.raises(ValueError, match="positive sizes"):
         k2_tensor_bytes("unfold", 0, 1, 1, 1, 1)
+
+
+def test_speed_ratios_take_the_op_that_local_relation_runs():
+    conv = Measurement("3x3 conv, equal MACs (40 ch)", 1, 0.010, 1)
+    ref = Measurement(OP_ROWS["reference"], 1, 0.400, 1)
+    fused = Measurement(OP_ROWS["fused"], 1, 0.050, 1)
+    nets = [Measurement("ResNet-26 (3x3)", 1, 0.2, 1), Measurement("LR-Net-26 (7x7, m=8)", 1,
+                                                                    0.3, 1)]
+    assert speed_ratios([ref, conv]) == {"op / equal-MAC conv": pytest.approx(40.0)}
+    timed = [Measurement(OP_ROWS["fused"], 1, 0.05, 1, cpu_seconds=0.09),
+             Measurement("3x3 conv, equal MACs (40 ch)", 1, 0.01, 1, cpu_seconds=0.02)]
+    assert speed_ratios(timed) == {"op / equal-MAC conv": pytest.approx(5.0),
+                                   "op / equal-MAC conv, CPU time": pytest.approx(4.5)}
+    assert speed_ratios([ref, fused, conv], nets) == {
+        "op / equal-MAC conv": pytest.approx(5.0),
+        "LR-Net-26 / ResNet-26 step": pytest.approx(1.5)}
+    with pytest.raises(ValueError, match="equal-MAC conv row"):
+        speed_ratios([ref])

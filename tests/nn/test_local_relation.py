@@ -84,6 +84,8 @@ def test_repr_shows_non_defaults():
     (dict(channels=8, stride=1.5), "stride must be a positive int; got 1.5"),
     (dict(channels=8, composability="cos"), "composability must be one of .* got 'cos'"),
     (dict(channels=8, geometry_channels=0), "geometry_channels must be a positive int; got 0"),
+    (dict(channels=8, position_units="cm"), "position_units must be 'window' or 'pixel'; got 'cm'"),
+    (dict(channels=8, locality_sigma=0.0), "locality_sigma must be a positive number or None"),
 ])
 def test_constructor_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -110,3 +112,29 @@ def test_aggregation_weights_reproduce_the_forward(stride, composability):
     xu = F.unfold(x, 5, padding=2, stride=stride).view(2, 3, 4, 25, Ho, Wo)
     y = torch.einsum("bgkij,bgmkij->bgmij", w.flatten(2, 3), xu).reshape(2, 12, Ho, Wo)
     torch.testing.assert_close(layer(x), F.conv2d(y, layer.out.weight), rtol=0, atol=1e-12)
+
+
+def test_pixel_units_and_the_locality_term():
+    torch.manual_seed(0)
+    window = LocalRelation2d(8, kernel_size=5, channels_per_group=4)
+    torch.manual_seed(0)
+    pixel = LocalRelation2d(8, kernel_size=5, channels_per_group=4, position_units="pixel",
+                            locality_sigma=1.5)
+    # offsets: in [-1, 1] by default, in pixels (row, column) with position_units="pixel"
+    assert window.positions[0, :, 0, 4].tolist() == [-1.0, 1.0]
+    assert pixel.positions[0, :, 0, 4].tolist() == [-2.0, 2.0]
+    # the locality term: -|d|^2 / 2 sigma^2, 0 at the centre, the same for every group
+    d2 = torch.tensor([[8., 5, 4, 5, 8], [5, 2, 1, 2, 5], [4, 1, 0, 1, 4], [5, 2, 1, 2, 5],
+                       [8, 5, 4, 5, 8]])
+    torch.testing.assert_close(pixel.locality, -d2 / (2 * 1.5**2))
+    mlp = pixel.geometry(pixel.positions)[0]
+    torch.testing.assert_close(pixel.geometry_prior(), mlp - d2 / 4.5)
+    assert window.locality is None and "locality" not in pixel.state_dict()
+    assert count_parameters(pixel) == count_parameters(window)
+    assert "position_units='pixel', locality_sigma=1.5" in repr(pixel)
+    # a strong locality term makes the layer's weights peak at the centre
+    torch.manual_seed(0)
+    sharp = LocalRelation2d(8, kernel_size=5, channels_per_group=4, position_units="pixel",
+                            locality_sigma=0.1)
+    w = sharp.aggregation_weights(torch.randn(1, 8, 9, 9))
+    assert (w[..., 2, 2, 4, 4] > 0.99).all()

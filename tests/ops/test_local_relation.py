@@ -20,7 +20,18 @@ from relnotes.ops import (
 )
 from relnotes.ops.local_relation import COMPOSABILITIES
 
+from relnotes.ops.kernels import cpu_backend
+
 RTOL = 1e-10
+
+#: The CPU implementations tested against the oracles one by one (``local_relation`` itself picks
+#: the fused one on the CPU when it is available).
+IMPLEMENTATIONS = [
+    pytest.param(local_relation_reference, id="reference"),
+    pytest.param(cpu_backend.local_relation_cpu, id="fused_cpu",
+                 marks=pytest.mark.skipif(not cpu_backend.available(),
+                                          reason=f"{cpu_backend.why_unavailable()}")),
+]
 
 
 def phi(q, k, composability):
@@ -101,21 +112,23 @@ GRID = [  # B, C, G, H, W, k, stride
 ]
 
 
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("composability", COMPOSABILITIES)
 @pytest.mark.parametrize("B,C,G,H,W,k,stride", GRID)
-def test_reference_matches_direct_loop(B, C, G, H, W, k, stride, composability):
+def test_reference_matches_direct_loop(B, C, G, H, W, k, stride, composability, impl):
     inputs = make_inputs(B, C, G, H, W, k, stride)
-    ours = local_relation(*inputs, k, stride, composability)
+    ours = impl(*inputs, k, stride, composability)
     assert ours.shape == (B, C, math.ceil(H / stride), math.ceil(W / stride))
     assert_close(ours, direct_loop(*inputs, k, stride, composability))
 
 
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("composability", COMPOSABILITIES)
 @pytest.mark.parametrize("stride", [1, 2])
-def test_reference_matches_unfold_on_lrnet_like_shapes(stride, composability):
+def test_reference_matches_unfold_on_lrnet_like_shapes(stride, composability, impl):
     # LR-Net-50 stage 1 grouping: C = 100 channels, m = 8, G = 13 (the last group has 4)
     inputs = make_inputs(2, 100, 13, 11, 9, 7, stride, seed=1)
-    assert_close(local_relation(*inputs, 7, stride, composability),
+    assert_close(impl(*inputs, 7, stride, composability),
                  unfold_oracle(*inputs, 7, stride, composability))
 
 
@@ -146,20 +159,23 @@ def test_channels_of_a_group_share_weights_and_groups_are_contiguous():
 
 
 # --- gradients ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("composability", COMPOSABILITIES)
 @pytest.mark.parametrize("stride", [1, 2])
-def test_gradcheck_all_four_inputs(stride, composability):
+def test_gradcheck_all_four_inputs(stride, composability, impl):
     inputs = make_inputs(1, 3, 2, 5, 4, 3, stride, seed=2, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda *t: local_relation(*t, 3, stride, composability), inputs)
+    assert torch.autograd.gradcheck(lambda *t: impl(*t, 3, stride, composability), inputs)
 
 
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("composability", COMPOSABILITIES)
-def test_gradients_match_unfold_oracle(composability):
-    inputs = make_inputs(2, 10, 4, 7, 6, 5, 2, seed=3, requires_grad=True)
-    grad_out = torch.randn(2, 10, 4, 3, dtype=torch.float64)
-    ours = torch.autograd.grad(local_relation(*inputs, 5, 2, composability), inputs, grad_out)
-    oracle = torch.autograd.grad(unfold_oracle(*inputs, 5, 2, composability), inputs, grad_out)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gradients_match_unfold_oracle(composability, stride, impl):
+    inputs = make_inputs(2, 10, 4, 7, 6, 5, stride, seed=3, requires_grad=True)
+    grad_out = torch.randn(2, 10, *inputs[0].shape[-2:], dtype=torch.float64)
+    ours = torch.autograd.grad(impl(*inputs, 5, stride, composability), inputs, grad_out)
+    oracle = torch.autograd.grad(unfold_oracle(*inputs, 5, stride, composability), inputs,
+                                 grad_out)
     for a, b in zip(ours, oracle):
         assert_close(a, b)
 
@@ -202,8 +218,27 @@ def test_flop_counter_sees_no_matmul_in_the_reference_and_meta_works():
     assert local_relation_macs(2, 100, 13, 28, 28, 7) == 2 * 28 * 28 * 49 * (100 + 13)
 
 
-def test_reference_entry_is_the_same_function_on_cpu():
+@pytest.mark.skipif(not cpu_backend.available(), reason=f"{cpu_backend.why_unavailable()}")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_entry_picks_the_fused_path_for_float32_and_float64(monkeypatch, dtype):
+    calls = []
+    fused = cpu_backend.local_relation_cpu
+    monkeypatch.setattr(cpu_backend, "local_relation_cpu",
+                        lambda *args: calls.append(args) or fused(*args))
+    inputs = [t.to(dtype) for t in make_inputs(1, 4, 2, 5, 5, 3, 1)]
+    out = local_relation(*inputs, 3)
+    assert len(calls) == 1 and torch.equal(out, fused(*inputs, 3))
+    # half precision on the CPU is not compiled: the reference runs (no call)
+    local_relation(*(t.bfloat16() for t in inputs), 3)
+    assert len(calls) == 1
+
+
+def test_cpu_entry_runs_the_reference_without_the_fused_path(monkeypatch):
     inputs = make_inputs(1, 4, 2, 5, 5, 3, 1)
+    monkeypatch.setitem(sys.modules, "relnotes.ops.kernels", None)   # import fails
+    assert torch.equal(local_relation(*inputs, 3), local_relation_reference(*inputs, 3))
+    monkeypatch.undo()
+    monkeypatch.setattr(cpu_backend, "available", lambda: False)    # e.g. no compiler
     assert torch.equal(local_relation(*inputs, 3), local_relation_reference(*inputs, 3))
 
 

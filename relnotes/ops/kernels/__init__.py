@@ -10,6 +10,11 @@ One CUDA source, ``local_relation.cu``, three ways to run or check it:
 - with NVRTC for compute_75/80/90 (PTX) and sm_75/80/90 (cubin), with the options CuPy compiles
   with (``-ftz=true`` included; :mod:`.nvrtc`), which needs neither a GPU nor CuPy.
 
+The CPU has its own fused implementation of the same sums, ``local_relation_cpu.cpp``
+(:mod:`.cpu_backend`: g++ with OpenMP, vectorised, picked by :func:`relnotes.ops.local_relation`
+for float32 and float64 CPU tensors); it is not the emulation, which runs one ``std::thread``
+per CUDA thread to test the ``.cu`` file.
+
 Grid, block and argument lists are shared by both runners (:mod:`.launch`). The kernels are
 registered as the custom op ``torch.ops.relnotes.local_relation`` (fake implementation, MAC
 formula, autograd through ``torch.ops.relnotes.local_relation_backward``) in

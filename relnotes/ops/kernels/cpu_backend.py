@@ -1,0 +1,200 @@
+"""The fused CPU implementation of the local relation op: ``local_relation_cpu.cpp``, built with
+g++ (OpenMP, vectorised) on first use and called through ctypes.
+
+:func:`relnotes.ops.local_relation` picks it for float32 and float64 CPU tensors when a C++
+compiler is present (:func:`available`); otherwise, and for float16, bfloat16 and ``meta``
+tensors, the PyTorch reference runs. Set ``RELNOTES_LR_CPU=reference`` to force the reference.
+
+Why a C++ file and not ``torch.compile``: the reference loops over the k² offsets in Python, so
+Inductor traces and compiles a k²-long graph for every kernel size, stride and shape the book
+uses (minutes on two cores, per process), while this file is compiled once (a few seconds) and
+cached under ``$RELNOTES_KERNEL_CACHE`` (default ``<tempdir>/relnotes-kernels``), named by a hash
+of the source, the flags and the compiler version.
+
+Numerics: the library is compiled for x86-64-v3 (AVX2 + FMA) when the processor has them (every
+machine the references are checked on), else for baseline x86-64, with the same flags whatever
+``ATEN_CPU_CAPABILITY`` says; each output and gradient number is summed by one thread in a fixed
+order, so results do not depend on the thread count. Against the reference they agree to
+rounding (float64: 1e-10 in the tests), not bit for bit: the sums run in another order, and the
+float32 exponential is a polynomial (relative error about 1e-7).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..local_relation_args import COMPOSABILITY_MODES
+
+__all__ = ["SOURCE", "available", "why_unavailable", "compile_flags", "library_path",
+           "local_relation_cpu", "DTYPES"]
+
+SOURCE = Path(__file__).with_name("local_relation_cpu.cpp")
+#: The dtypes the library is compiled for.
+DTYPES = {torch.float32: "float", torch.float64: "double"}
+
+
+def _cxx() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++")
+
+
+def _has_avx2_fma() -> bool:
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx2" in flags and "fma" in flags
+
+
+def compile_flags() -> tuple[str, ...]:
+    """The g++ flags: -O3, OpenMP, and x86-64-v3 where the processor has AVX2 and FMA."""
+    import platform
+
+    march = ()
+    if platform.machine() in ("x86_64", "AMD64"):
+        march = ("-march=x86-64-v3",) if _has_avx2_fma() else ("-march=x86-64",)
+    return ("-std=c++17", "-O3", "-shared", "-fPIC", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *march)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("RELNOTES_KERNEL_CACHE",
+                               Path(tempfile.gettempdir()) / "relnotes-kernels"))
+
+
+@functools.lru_cache(maxsize=1)
+def library_path() -> Path:
+    """Build (once per source hash) and return the path of the library."""
+    cxx = _cxx()
+    if cxx is None:
+        raise RuntimeError("the fused CPU local relation needs a C++ compiler: install g++ or "
+                           "set $CXX")
+    flags = compile_flags()
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join((cxx, *flags)).encode(), version.encode()):
+        digest.update(part)
+        digest.update(b"\0")
+    out_dir = _cache_dir()
+    lib = out_dir / f"liblr_cpu_{digest.hexdigest()[:16]}.so"
+    if lib.exists():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        target = Path(tmp) / lib.name
+        cmd = [cxx, *flags, str(SOURCE), "-o", str(target)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"building the fused CPU local relation failed "
+                               f"({' '.join(cmd)}):\n{result.stderr}")
+        os.replace(target, lib)  # atomic: a concurrent builder finds a complete file or none
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(library_path()))
+    p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for suffix in DTYPES.values():
+        fwd = getattr(lib, f"lr_cpu_forward_{suffix}")
+        fwd.argtypes = [p] * 5 + [i64] * 9 + [c_int, c_int]
+        fwd.restype = None
+        bwd = getattr(lib, f"lr_cpu_backward_{suffix}")
+        bwd.argtypes = [p] * 9 + [i64] * 9 + [c_int, c_int]
+        bwd.restype = None
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def why_unavailable() -> str | None:
+    """None when the fused CPU path can run here; else the reason (decided once per process)."""
+    if os.environ.get("RELNOTES_LR_CPU", "").lower() == "reference":
+        return "RELNOTES_LR_CPU=reference"
+    if _cxx() is None:
+        return "no C++ compiler (g++ or $CXX)"
+    try:
+        _load()
+    except (RuntimeError, OSError) as e:
+        return str(e)
+    return None
+
+
+def available() -> bool:
+    """True when the library builds and loads here (and ``RELNOTES_LR_CPU`` is not
+    ``reference``)."""
+    return why_unavailable() is None
+
+
+def _ptr(t: Tensor) -> int:
+    return t.data_ptr()
+
+
+def _shape_args(query: Tensor, value: Tensor, kernel_size: int, stride: int) -> list[int]:
+    B, G, Ho, Wo = query.shape
+    C, H, W = value.shape[1:]
+    return [B, G, C, H, W, Ho, Wo, kernel_size, stride]
+
+
+class _LocalRelationCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, query, key, value, geometry_prior, kernel_size, stride, composability):
+        query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
+        geometry_prior = geometry_prior.contiguous()
+        B, G, Ho, Wo = query.shape
+        C = value.shape[1]
+        out = value.new_empty(B, C, Ho, Wo)
+        fn = getattr(_load(), f"lr_cpu_forward_{DTYPES[query.dtype]}")
+        fn(_ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(out),
+           *_shape_args(query, value, kernel_size, stride),
+           COMPOSABILITY_MODES[composability], torch.get_num_threads())
+        ctx.save_for_backward(query, key, value, geometry_prior)
+        ctx.args = (kernel_size, stride, composability)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        query, key, value, geometry_prior = ctx.saved_tensors
+        kernel_size, stride, composability = ctx.args
+        grad_out = grad_out.contiguous()
+        gq, gk, gx = torch.zeros_like(query), torch.zeros_like(key), torch.zeros_like(value)
+        B, G = query.shape[:2]
+        gprior = query.new_empty(B, G, kernel_size**2)
+        fn = getattr(_load(), f"lr_cpu_backward_{DTYPES[query.dtype]}")
+        fn(_ptr(grad_out), _ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(gq),
+           _ptr(gk), _ptr(gx), _ptr(gprior), *_shape_args(query, value, kernel_size, stride),
+           COMPOSABILITY_MODES[composability], torch.get_num_threads())
+        needs = ctx.needs_input_grad
+        grad_prior = gprior.sum(dim=0).view(G, kernel_size, kernel_size) if needs[3] else None
+        return (gq if needs[0] else None, gk if needs[1] else None, gx if needs[2] else None,
+                grad_prior, None, None, None)
+
+
+def local_relation_cpu(query: Tensor, key: Tensor, value: Tensor, geometry_prior: Tensor,
+                       kernel_size: int, stride: int = 1,
+                       composability: str = "squared_difference") -> Tensor:
+    """The local relation op on float32 / float64 CPU tensors, fused (differentiable once).
+
+    Same contract as :func:`relnotes.ops.local_relation.local_relation`, which checks the
+    inputs before calling it; this function checks only the device and dtype.
+    """
+    for name, t in (("query", query), ("key", key), ("value", value),
+                    ("geometry_prior", geometry_prior)):
+        if t.device.type != "cpu" or t.dtype not in DTYPES:
+            raise ValueError(f"local_relation_cpu needs float32 or float64 CPU tensors; {name} "
+                             f"is {t.dtype} on {t.device}")
+    reason = why_unavailable()
+    if reason is not None:
+        raise RuntimeError(f"the fused CPU local relation is unavailable: {reason}")
+    return _LocalRelationCPU.apply(query, key, value, geometry_prior, kernel_size, stride,
+                                   composability)
