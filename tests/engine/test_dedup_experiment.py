@@ -118,3 +118,14 @@ def test_the_coco_path_on_a_tiny_folder(tiny_coco_root):
     assert len(losses) == 2
     pair = train_dedup_e2e(data, frozen, net, first_n=8, seed=0, proposals=20)
     assert pair.dedup is not net and not pair.training
+
+
+def test_table_labels_cover_the_papers_rows():
+    from relnotes.engine.dedup import TABLE3_LABELS, table4_labels
+    from relnotes.repro.papers import RN_TABLE_3, RN_TABLE_4
+
+    labels = table4_labels((0.3, 0.4, 0.5, 0.6, 0.7), (0.2, 0.4, 0.6, 0.8, 1.0))
+    assert set(RN_TABLE_4) <= set(labels) and labels["nms", 0.5] == "NMS, N_t = 0.5"
+    assert set(rule_methods((0.3,), (0.2,))) <= set(table4_labels((0.3,), (0.2,)))
+    assert set(TABLE3_LABELS) == set(RN_TABLE_3)
+    assert len(set(labels.values())) == len(labels)           # one row per key

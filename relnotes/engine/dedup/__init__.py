@@ -46,12 +46,13 @@ from .rules import rule_detections
 from .training import (DetectorWithDedup, dedup_loss, e2e_loss, frozen_detector_dedup_loss,
                        train_alone, train_alone_streaming, train_e2e)
 from .experiment import (DedupData, FrozenDetector, coco_data, crowded_shapes_data, dedup_ap,
-                         dedup_detections, rule_methods, train_dedup_alone, train_dedup_e2e,
-                         train_frozen_detector)
+                         dedup_detections, rule_methods, table4_labels, TABLE3_LABELS,
+                         train_dedup_alone, train_dedup_e2e, train_frozen_detector)
 
 __all__ = ["HeadOutputs", "head_outputs", "CachedHeadOutputs", "rule_detections",
            "learned_detections", "saturated_fraction", "dedup_loss", "frozen_detector_dedup_loss",
            "stream_detections", "DetectorWithDedup", "e2e_loss", "duplicates_per_object",
            "train_alone", "train_alone_streaming", "train_e2e", "coco_ap", "DedupData",
            "FrozenDetector", "crowded_shapes_data", "coco_data", "train_frozen_detector",
-           "rule_methods", "dedup_detections", "dedup_ap", "train_dedup_alone", "train_dedup_e2e"]
+           "rule_methods", "dedup_detections", "dedup_ap", "train_dedup_alone", "train_dedup_e2e",
+           "table4_labels", "TABLE3_LABELS"]

@@ -40,7 +40,29 @@ from .training import DetectorWithDedup, train_alone, train_alone_streaming, tra
 
 __all__ = ["DedupData", "crowded_shapes_data", "coco_data", "FrozenDetector",
            "train_frozen_detector", "rule_methods", "dedup_detections", "dedup_ap",
-           "train_dedup_alone", "train_dedup_e2e"]
+           "train_dedup_alone", "train_dedup_e2e", "table4_labels", "TABLE3_LABELS"]
+
+#: Row key -> artifact label of RN Table 3 (the inputs of the network; ``"nms"``: N_t = 0.6).
+TABLE3_LABELS = {"nms": "NMS (N_t = 0.6)", "eta 0.5-0.9": "ours {f_R, f, bbox}",
+                 "rank: none": "rank f_R: none", "rank: s0": "rank f_R: s0",
+                 "appearance: none": "appearance f: none", "geometry: none": "geometric bbox: none",
+                 "geometry: unary": "geometric bbox: unary"}
+
+
+def table4_labels(nms_thresholds: Sequence[float], soft_sigmas: Sequence[float]) -> dict:
+    """Row key -> artifact label of RN Table 4 and its controls: ``"none"``, ``("nms", N_t)``,
+    ``("soft", sigma)`` (the keys of :func:`rule_methods` and of
+    :data:`relnotes.repro.papers.RN_TABLE_4`), the networks ``"eta 0.5"``, ``"eta 0.75"``,
+    ``"eta 0.5-0.9"``, ``"e2e"``, and the controls."""
+    labels: dict[Any, str] = {"none": "no duplicate removal"}
+    labels.update({("nms", t): f"NMS, N_t = {t}" for t in nms_thresholds})
+    labels.update({("soft", s): f"Soft-NMS, sigma = {s}" for s in soft_sigmas})
+    labels.update({"eta 0.5": "ours, eta = 0.5", "eta 0.75": "ours, eta = 0.75",
+                   "eta 0.5-0.9": "ours, eta in [0.5, 0.9]", "e2e": "ours, e2e, eta in [0.5, 0.9]",
+                   "alone, longer": "control: ours alone, e2e_epochs more",
+                   "e2e head, nms 0.5": "control: e2e head with NMS 0.5",
+                   "eta 0.5, lr x10": "control: ours, eta = 0.5, 10x learning rate"})
+    return labels
 
 
 @dataclass(frozen=True)
