@@ -27,6 +27,7 @@ registered formula silently counts 0. Give each one a formula with :func:`regist
 (defined in :mod:`relnotes.ops.flop_formulas`, re-exported here).
 """
 
+from collections.abc import Callable
 from numbers import Real
 
 import torch
@@ -47,6 +48,7 @@ __all__ = [
     "count_macs",
     "count_macs_by_op",
     "complexity_row",
+    "narrowest_width",
     "register_mac_formula",
     "count_macs_with_local_relation",
     "LR_OP",
@@ -152,6 +154,30 @@ def complexity_row(module: nn.Module, *inputs, trainable_only: bool = False) -> 
         "params": count_parameters(module, trainable_only=trainable_only),
         "macs": count_macs(module, *inputs),
     }
+
+
+def narrowest_width(params_at: Callable[[int], int], target: int, *, start: int,
+                    step: int = 8) -> int:
+    """The smallest width ``start + k * step`` (k >= 0) whose model has at least ``target``
+    parameters: how RN Table 2 (b) sizes a wider 2fc head to match 2fc + RM.
+
+    Args:
+        params_at (callable): width -> number of parameters, non-decreasing in the width.
+        target (int): parameters to reach.
+        start (int): the first width tried.
+        step (int): Default: 8.
+
+    Examples::
+
+        >>> narrowest_width(lambda w: w * w, 1000, start=16)    # 32 * 32 = 1024 >= 1000
+        32
+    """
+    if step < 1:
+        raise ValueError(f"step must be >= 1; got {step}")
+    width = start
+    while params_at(width) < target:
+        width += step
+    return width
 
 
 #: Key of the local relation op in :func:`count_macs_with_local_relation`'s result.

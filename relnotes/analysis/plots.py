@@ -52,3 +52,25 @@ def draw_detections(ax, image, gt_boxes, detections: dict, *, min_score: float =
         ax.set_title(f"{title}: {int(keep.sum())} boxes")
     ax.axis("off")
     return int(keep.sum())
+
+
+def plot_loss_curves(ax, curves: dict, *, points: int = 20, title: str | None = None) -> int:
+    """Training losses on ``ax``, each averaged over windows of ``w`` steps so that about
+    ``points`` points remain (the steps past the last whole window are left out). Returns ``w``,
+    also written in the x label.
+
+    Args:
+        curves (dict): label -> the loss of every step (one curve per label, same length).
+    """
+    import torch
+
+    w = 1
+    for label, c in curves.items():
+        c = torch.as_tensor(c, dtype=torch.float64)
+        w = max(1, len(c) // points)
+        ax.plot(c[: len(c) // w * w].reshape(-1, w).mean(1), label=label)
+    ax.set_xlabel(f"step / {w}")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    return w

@@ -22,10 +22,10 @@ import torch
 from torchvision.models.detection import FasterRCNN
 
 from ..data.coco_instances import CocoInstances
-from .detection import train_detector, trainable_parameters
+from .detection import train_detector, train_head_on_body, trainable_parameters
 from .loop import History
 
-__all__ = ["coco_splits", "coco_detector", "coco_sgd", "train_on_coco"]
+__all__ = ["coco_splits", "coco_detector", "coco_sgd", "train_on_coco", "train_head_row"]
 
 
 def coco_splits(root, setting: Mapping[str, Any]) -> tuple[CocoInstances, CocoInstances]:
@@ -76,3 +76,26 @@ def train_on_coco(model: FasterRCNN, dataset, setting: Mapping[str, Any], *, see
                           warmup_steps=setting["warmup_steps"], lr_steps=setting["lr_steps"],
                           seed=seed, device=device, checkpoint_path=checkpoint_path,
                           num_workers=setting["num_workers"], progress=True)
+
+
+def train_head_row(model: FasterRCNN, dataset, *, setting: Mapping[str, Any] | None = None,
+                   body: dict | None = None, lr: float | None = None, epochs: int | None = None,
+                   batch_size: int | None = None, seed: int = 0,
+                   device: str | torch.device = "cpu", checkpoint_path=None) -> FasterRCNN:
+    """Train one row of the head ablations (RN Tables 1-2), ``model`` being a fresh detector
+    with the row's head, on either kind of data.
+
+    Synthetic sets (``setting`` None): the head alone on the frozen ``body``
+    (:func:`~relnotes.engine.detection.train_head_on_body`, Adam at ``lr`` for ``epochs``).
+    COCO (``setting``: RN's COCO setting): the whole detector with RN's schedule
+    (:func:`train_on_coco`; ``body``, ``lr``, ``epochs`` and ``batch_size`` are not used),
+    checkpointed at ``checkpoint_path``. Returns ``model``, trained in place.
+    """
+    if setting is None:
+        if body is None:
+            raise ValueError("on synthetic data give the trained body: train_head_row(..., body=train_body(...))")
+        return train_head_on_body(model, body, dataset, lr=lr, epochs=epochs,
+                                  batch_size=batch_size, seed=seed, device=device)
+    train_on_coco(model, dataset, setting, seed=seed, device=device,
+                  checkpoint_path=checkpoint_path)
+    return model

@@ -13,9 +13,12 @@ knob ``rows``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HEAD_LABELS", "head_variant"]
+from torch import nn
+
+__all__ = ["HEAD_LABELS", "head_variant", "head_variant_detector"]
 
 #: Row key -> the label of the artifact row (``wide2fc``'s label adds the width).
 HEAD_LABELS = {
@@ -60,3 +63,28 @@ def head_variant(key: str, *, wide: int | None = None) -> tuple[dict[str, Any], 
     if key in ("3fc", "4fc"):
         return {}, int(key[0])
     raise KeyError(f"unknown head variant {key!r}; known: {', '.join(HEAD_LABELS)}")
+
+
+def head_variant_detector(key: str, make: Callable[..., nn.Module], *, representation_size: int,
+                          wide: int | None = None, **common: Any) -> nn.Module:
+    """A fresh detector with the head of row ``key``: ``make(representation_size=...,
+    **common)`` with the row's changes (:func:`head_variant`) on top; for ``3fc`` / ``4fc`` its
+    box head is then replaced by an :class:`relnotes.models.FCBoxHead` of ``n_fc`` layers of
+    width ``representation_size`` on the 7 x 7 RoI features.
+
+    Args:
+        key (str): a row key (module docstring).
+        make (callable): builds the detector from keyword arguments, e.g.
+            :func:`relnotes.models.tiny_faster_rcnn` with its number of classes bound.
+        representation_size (int): the fc width d_f of the baseline.
+        wide (int, optional): the width of ``wide2fc``.
+        **common: the arguments every row shares (relation module sizes, RPN settings).
+    """
+    from .relation_rcnn import FCBoxHead
+
+    changes, n_fc = head_variant(key, wide=wide)
+    model = make(**{**dict(representation_size=representation_size, **common), **changes})
+    if n_fc > 2:
+        model.roi_heads.box_head = FCBoxHead(model.backbone.out_channels * 49,
+                                             representation_size, n_fc=n_fc)
+    return model

@@ -186,3 +186,13 @@ def test_odd_flop_formula_rejected():
     message = r"relnotes_test.scaled_mm_odd counted an odd number of FLOPs \(3\)"
     with pytest.raises(RuntimeError, match=message):
         count_macs(_OpCall(odd), torch.randn(1, 2, 2), torch.randn(1, 2, 2))
+
+
+def test_narrowest_width_by_hand():
+    from relnotes.analysis import narrowest_width
+
+    assert narrowest_width(lambda w: w * w, 1000, start=16) == 32       # 24^2 = 576, 32^2 = 1024
+    assert narrowest_width(lambda w: w, 10, start=16) == 16              # already enough
+    assert narrowest_width(lambda w: w, 17, start=16, step=1) == 17
+    with pytest.raises(ValueError, match="step"):
+        narrowest_width(lambda w: w, 17, start=16, step=0)

@@ -24,3 +24,18 @@ def test_draw_detections_keeps_the_confident_boxes():
                         title="x")
     assert n == 1 and len(ax.patches) == 2 and ax.get_title() == "x: 1 boxes"
     plt.close(fig)
+
+
+def test_plot_loss_curves_averages_windows():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from relnotes.analysis.plots import plot_loss_curves
+
+    fig, ax = plt.subplots()
+    w = plot_loss_curves(ax, {"a": [float(i) for i in range(45)]}, points=20, title="t")
+    assert w == 2 and ax.get_xlabel() == "step / 2" and ax.get_title() == "t"
+    y = ax.lines[0].get_ydata()
+    assert len(y) == 22 and y[0] == 0.5 and y[-1] == 42.5      # steps 44 left out
+    plt.close(fig)

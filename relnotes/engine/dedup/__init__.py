@@ -19,7 +19,8 @@ Every method keeps at most ``max_per_image`` detections per image (COCO's 100).
 One module per concern: :mod:`.outputs` (the pre-NMS head output, cached or not),
 :mod:`.rules` (NMS, Soft-NMS), :mod:`.learned` (the network at test time), :mod:`.training`
 (its loss and training, alone or end to end), :mod:`.evaluation` (streamed detections,
-duplicates per object). Everything is importable from ``relnotes.engine.dedup``.
+duplicates per object), :mod:`.experiment` (Table 4's steps, each one call with the data as its
+argument, synthetic or COCO). Everything is importable from ``relnotes.engine.dedup``.
 
 **Two ways to train the network** (RN Table 4):
 
@@ -44,8 +45,14 @@ from .learned import learned_detections, saturated_fraction
 from .rules import rule_detections
 from .training import (DetectorWithDedup, dedup_loss, e2e_loss, frozen_detector_dedup_loss,
                        train_alone, train_alone_streaming, train_e2e)
+from .experiment import (DedupData, FrozenDetector, coco_data, crowded_shapes_data, dedup_ap,
+                         dedup_detections, rule_methods, table4_labels, TABLE3_LABELS,
+                         train_dedup_alone, train_dedup_e2e, train_frozen_detector)
 
 __all__ = ["HeadOutputs", "head_outputs", "CachedHeadOutputs", "rule_detections",
            "learned_detections", "saturated_fraction", "dedup_loss", "frozen_detector_dedup_loss",
            "stream_detections", "DetectorWithDedup", "e2e_loss", "duplicates_per_object",
-           "train_alone", "train_alone_streaming", "train_e2e", "coco_ap"]
+           "train_alone", "train_alone_streaming", "train_e2e", "coco_ap", "DedupData",
+           "FrozenDetector", "crowded_shapes_data", "coco_data", "train_frozen_detector",
+           "rule_methods", "dedup_detections", "dedup_ap", "train_dedup_alone", "train_dedup_e2e",
+           "table4_labels", "TABLE3_LABELS"]
