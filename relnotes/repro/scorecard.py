@@ -59,7 +59,8 @@ TALK: tuple[TalkItem, ...] = (
              ("rn_complexity",)),
     TalkItem("Figure 4 and the class co-occurrence slide", "Relation Networks (CVPR 2018)",
              ("rn_figures",)),
-    TalkItem("Learning Region Features", "Gu et al., ECCV 2018"),
+    TalkItem("Learnable object-pixel relation (vs. RoIAlign)", "Learning Region Features (ECCV 2018)",
+             ("region_extractors",)),
     TalkItem("Architecture table: ResNet vs LR-Net", "LR-Net (ICCV 2019)",
              ("lrnet_architecture",)),
     TalkItem("Implementation cost of the local relation layer", "LR-Net (ICCV 2019)",
@@ -74,7 +75,10 @@ TALK: tuple[TalkItem, ...] = (
              ("gcnet_coco_table",)),
     TalkItem("COCO table: NL, SNL, SE, GC (AP)", "GCNet (2019)", ("gcnet_coco_ap",)),
     TalkItem("Table 2: ablations", "GCNet (2019)", ("gcnet_ablations",)),
-    TalkItem("Discussion: versus Deformable ConvNets", "Dai et al., 2017; Zhu et al., 2019"),
+    TalkItem("Discussion: versus Deformable ConvNets", "Dai et al., 2017; Zhu et al., 2019",
+             ("region_deformable",)),
+    TalkItem("Extension: spatial-temporal object relation (tracking)", "STRN (ICCV 2019)",
+             ("strn_benchmark", "strn_ablation")),
 )
 
 

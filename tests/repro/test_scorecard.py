@@ -59,7 +59,8 @@ def test_rows_cover_every_talk_item_and_every_built_artifact():
         ("A", "extra", "effect not shown")]
     assert rows[0]["profile"] == "smoke"
     every = {a for t in TALK for a in t.artifacts}
-    assert {"rn_ablation_head", "gcnet_coco_ap", "lrnet_robustness", "rn_figures"} <= every
+    assert {"rn_ablation_head", "gcnet_coco_ap", "lrnet_robustness", "rn_figures", "region_extractors",
+            "region_deformable", "strn_benchmark", "strn_ablation"} <= every
 
 
 def test_scorecard_directive_builds_and_links_to_the_artifact_table(tmp_path):
