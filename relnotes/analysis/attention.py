@@ -35,15 +35,18 @@ The double sum needs no :math:`N \times N` matrix: with :math:`u_i = v_i / \lVer
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..engine.classification import accuracy
 from ..nn.non_local import NonLocal2d
 
 __all__ = ["cosine_distance_matrix", "mean_cosine_distance", "distance_to_uniform",
-           "non_local_distances", "capture_input"]
+           "non_local_distances", "capture_input", "non_local_metric",
+           "query_attention_maps"]
 
 
 def _unit(v: Tensor, eps: float) -> Tensor:
@@ -189,3 +192,60 @@ def non_local_distances(block: NonLocal2d, x: Tensor,
     stats = {k: mean_cosine_distance(v.double()) for k, v in per_position.items()}
     stats["uniform"] = distance_to_uniform(w.double())
     return stats if reduce is None else {k: reduce(v) for k, v in stats.items()}
+
+
+def non_local_metric(model: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    """A ``metric_fn`` for :func:`relnotes.engine.evaluate` (and ``fit``'s per-epoch evaluation)
+    of a classifier with one NL block, ``model.stage_block`` (e.g. a ``ContextClassifier``).
+
+    Args:
+        model (nn.Module): the classifier, with the attribute ``stage_block`` (a NonLocal2d).
+        batch ((Tensor[B, C, H, W], Tensor[B])): images and labels.
+
+    Returns:
+        dict[str, Tensor]: ``"accuracy"`` of the batch and the batch means of
+        :func:`non_local_distances` (``"input"``, ``"attention"``, ``"output"``, ``"uniform"``).
+    """
+    images, labels = batch
+    logits, x = capture_input(model, model.stage_block, images)
+    d = non_local_distances(model.stage_block, x, reduce=torch.mean)
+    return {"accuracy": accuracy(logits, labels), **d}
+
+
+@torch.no_grad()
+def query_attention_maps(model: nn.Module, block: NonLocal2d, image: Tensor,
+                         queries: Sequence[tuple[float, float]],
+                         ) -> tuple[Tensor, list[tuple[int, int]], tuple[int, int]]:
+    """The attention maps of a few query positions of ``block``, drawn at the image's size.
+
+    Args:
+        model (nn.Module): the network that contains ``block``.
+        block (NonLocal2d): its non-local block.
+        image (Tensor[1, C_in, H_img, W_img]): one image.
+        queries (Sequence[(float, float)]): query positions as (row, col) fractions of the
+            block's map, e.g. (0.25, 0.75); position (int(fy * h), int(fx * w)) of the h x w map.
+
+    Returns:
+        (Tensor[Q, H_img, W_img], list[(int, int)], (int, int)): for each query, its row of the
+        weights (one entry per key; with ``sub_sample`` the keys are the floor(h/2) x floor(w/2)
+        pooled positions), enlarged to the image by nearest neighbours; each query's (row, col)
+        on the block's map; and that map's size (h, w).
+
+    Example::
+
+        >>> model = ContextClassifier(2, in_channels=1, stage_block=lambda c: NonLocal2d(c))
+        >>> maps, cells, hw = query_attention_maps(model, model.stage_block,
+        ...                                        torch.rand(1, 1, 32, 32), [(0.25, 0.25), (0.75, 0.5)])
+        >>> maps.shape, cells, hw                   # the block sees a 16 x 16 map
+        (torch.Size([2, 32, 32]), [(4, 4), (12, 8)], (16, 16))
+    """
+    if image.dim() != 4 or image.shape[0] != 1:
+        raise ValueError(f"image must be Tensor[1, C, H, W]; got {tuple(image.shape)}")
+    _, x = capture_input(model, block, image)
+    _, w = block.context_modeling(x)                                   # [1, hw, M]
+    h, wd = x.shape[-2:]
+    kh, kw = (h, wd) if w.shape[-1] == h * wd else (h // 2, wd // 2)  # sub_sample pools with floor
+    cells = [(int(fy * h), int(fx * wd)) for fy, fx in queries]
+    rows = w[0, [qi * wd + qj for qi, qj in cells]].reshape(len(cells), 1, kh, kw)
+    maps = F.interpolate(rows.float().cpu(), size=tuple(image.shape[-2:]), mode="nearest")[:, 0]
+    return maps, cells, (h, wd)

@@ -352,12 +352,14 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # trained `epochs` epochs (Adam, lr) on n_train ContextFlags images of size px (designed
         # so that a small flag far from the glyph decides the label), tested on n_test, once per
         # seed of the profile (Profile.seeds); every SE / GC bottleneck has at least rd_min
-        # channels (our choice: at these widths r = 1/16 would leave 1-2). gpu / full knobs are
-        # plausible, not run here.
+        # channels (our choice: at these widths r = 1/16 would leave 1-2). cpu: 900 Adam steps of
+        # 16 images per model, 9 variants x 3 seeds within the 10-minute budget (400 steps took
+        # 214 s wall / 415 s CPU, and left most variants learnt on some seeds and not on
+        # others). gpu / full knobs are plausible, not run here.
         "gcnet_ablations": _every_profile(
             smoke=dict(size=32, n_train=256, n_test=128, epochs=3, batch_size=32, lr=3e-3,
                        widths=(8, 16, 64), rd_min=8),
-            cpu=dict(size=32, n_train=3000, n_test=1000, epochs=4, batch_size=32, lr=3e-3,
+            cpu=dict(size=32, n_train=3600, n_test=500, epochs=4, batch_size=16, lr=3e-3,
                      widths=(8, 16, 64), rd_min=8),
             **_gpu_and_full(
                 dict(size=32, n_train=20000, n_test=4000, epochs=20, batch_size=128, lr=2e-3,

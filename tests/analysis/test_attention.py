@@ -5,6 +5,7 @@ import torch
 
 from relnotes.analysis.attention import (
     capture_input, cosine_distance_matrix, mean_cosine_distance, non_local_distances,
+    non_local_metric, query_attention_maps,
 )
 from relnotes.models.context_classifier import ContextClassifier
 from relnotes.nn import NonLocal2d
@@ -129,3 +130,48 @@ def test_an_untrained_block_is_nearly_uniform_and_a_sharp_one_is_not():
     with torch.no_grad():
         block.theta.weight.mul_(30.0)
     assert non_local_distances(block, x, reduce=torch.mean)["uniform"].item() > 0.3
+
+
+@pytest.mark.parametrize("sub_sample", [False, True])
+def test_query_attention_maps_are_the_query_rows_enlarged(sub_sample):
+    torch.manual_seed(0)
+    model = ContextClassifier(2, in_channels=1, widths=(4, 8, 8),
+                              stage_block=lambda c: NonLocal2d(c, sub_sample=sub_sample))
+    for p in model.stage_block.parameters():
+        torch.nn.init.normal_(p)                                  # sharp, query-specific maps
+    model.eval()
+    image = torch.rand(1, 1, 20, 28)                              # the block sees 10 x 14
+    maps, cells, hw = query_attention_maps(model, model.stage_block, image, [(0.25, 0.5), (0.95, 0.0)])
+    assert cells == [(2, 7), (9, 0)] and hw == (10, 14)
+    assert maps.shape == (2, 20, 28)
+    with torch.no_grad():
+        _, x = capture_input(model, model.stage_block, image)
+        _, w = model.stage_block.context_modeling(x)
+    kh, kw = (5, 7) if sub_sample else (10, 14)
+    for q, (qi, qj) in enumerate(cells):
+        row = w[0, qi * 14 + qj].reshape(kh, kw)
+        # nearest-neighbour enlargement: each key covers a block of 20 / kh x 28 / kw pixels
+        expected = row.repeat_interleave(20 // kh, 0).repeat_interleave(28 // kw, 1)
+        assert torch.equal(maps[q], expected)
+    assert not torch.allclose(maps[0], maps[1])
+
+
+def test_query_attention_maps_wants_one_image():
+    model = ContextClassifier(2, in_channels=1, widths=(4, 8, 8), stage_block=lambda c: NonLocal2d(c))
+    with pytest.raises(ValueError, match=r"Tensor\[1, C, H, W\]"):
+        query_attention_maps(model, model.stage_block, torch.rand(2, 1, 16, 16), [(0.5, 0.5)])
+
+
+def test_non_local_metric_is_accuracy_and_batch_mean_distances():
+    torch.manual_seed(0)
+    model = ContextClassifier(3, in_channels=1, widths=(4, 8, 8), stage_block=lambda c: NonLocal2d(c))
+    model.eval()
+    images, labels = torch.rand(5, 1, 16, 16), torch.tensor([0, 1, 2, 0, 1])
+    m = non_local_metric(model, (images, labels))
+    with torch.no_grad():
+        logits, x = capture_input(model, model.stage_block, images)
+        per_image = non_local_distances(model.stage_block, x)
+    assert m["accuracy"].item() == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+    assert set(m) == {"accuracy", "input", "attention", "output", "uniform"}
+    for k, v in per_image.items():
+        assert m[k].item() == pytest.approx(v.mean().item())
