@@ -21,7 +21,7 @@ help:
 env: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[book,test]"
+	$(BIN)/python -m pip install -e ".[book,test,pinned]"
 	# real tree-crown images for the duplicate-removal chapter; --no-deps skips its heavy
 	# dependencies (lightning, albumentations, ...), of which relnotes uses none
 	$(BIN)/python -m pip install --no-deps deepforest==2.1.0

@@ -18,7 +18,12 @@ Three vectors are compared, and :func:`non_local_distances` computes all three:
   weights :math:`f(x_i, x_j) / \mathcal C(x)` (one entry per key position :math:`j`);
 - **output**: the block's output before fusion, :math:`W_z y_i` (C channels).
 
-A distance near 0 means "the same vector at every position". GCNet's finding on COCO is that the
+A distance near 0 means "the same vector at every position". An *untrained* block gives that for
+a trivial reason: its scores are small, so every attention map is close to the uniform map
+:math:`1/M`. :func:`non_local_distances` therefore also reports how far the maps are from
+uniform (**uniform**: the mean over queries of :math:`1 - \cos(w_i, \mathbf 1)`, 0 for uniform
+maps, :math:`1 - 1/\sqrt M` for maps on one key), so that "query-independent" can be told apart
+from "uniform". GCNet's finding on COCO is that the
 inputs differ between positions while the attention maps and outputs hardly do, so the NL block
 computes nearly the same global context for every query; the simplified blocks compute it once.
 
@@ -37,8 +42,8 @@ from torch import Tensor, nn
 
 from ..nn.non_local import NonLocal2d
 
-__all__ = ["cosine_distance_matrix", "mean_cosine_distance", "non_local_distances",
-           "capture_input"]
+__all__ = ["cosine_distance_matrix", "mean_cosine_distance", "distance_to_uniform",
+           "non_local_distances", "capture_input"]
 
 
 def _unit(v: Tensor, eps: float) -> Tensor:
@@ -103,6 +108,29 @@ def mean_cosine_distance(v: Tensor, *, eps: float = 1e-12) -> Tensor:
     return 1 - (s * s).sum(dim=-1) / N**2
 
 
+def distance_to_uniform(w: Tensor, *, eps: float = 1e-12) -> Tensor:
+    r"""Mean over the rows :math:`w_i` of :math:`1 - \cos(w_i, \mathbf 1)`: how far attention maps
+    are from the uniform map.
+
+    Args:
+        w (Tensor[..., N, M]): N maps over M keys.
+
+    Returns:
+        Tensor[...]: 0 when every map is uniform; :math:`1 - 1/\sqrt M` when every map is one-hot.
+
+    Examples::
+
+        >>> distance_to_uniform(torch.full((3, 4), 0.25)).item()
+        0.0
+        >>> round(distance_to_uniform(torch.eye(4)).item(), 6)
+        0.5
+    """
+    _check_vectors(w, "w")
+    M = w.shape[-1]
+    cos = _unit(w, eps).sum(dim=-1) / M ** 0.5                          # u_i · 1/√M
+    return 1 - cos.mean(dim=-1)
+
+
 def capture_input(model: nn.Module, module: nn.Module, *inputs: Tensor) -> tuple[Tensor, Tensor]:
     """Run ``model(*inputs)`` and catch the first positional input of ``module`` on the way.
 
@@ -143,8 +171,9 @@ def non_local_distances(block: NonLocal2d, x: Tensor,
     Returns:
         dict[str, Tensor[B]]: ``"input"`` (the vectors :math:`x_i`), ``"attention"`` (the rows of
         the weights :math:`f(x_i, x_j) / \mathcal C(x)`, Tensor[B, HW, M] with M keys) and
-        ``"output"`` (:math:`W_z y_i`, the block's output before it is added to :math:`x_i`);
-        the mean cosine distance per image, each in float64.
+        ``"output"`` (:math:`W_z y_i`, the block's output before it is added to :math:`x_i`):
+        the mean cosine distance per image, each in float64; and ``"uniform"``, the attention
+        maps' :func:`distance_to_uniform` per image.
     """
     if not isinstance(block, NonLocal2d):
         raise TypeError(f"block must be a relnotes.nn.NonLocal2d; got {type(block).__name__}")
@@ -158,4 +187,5 @@ def non_local_distances(block: NonLocal2d, x: Tensor,
         "output": out.flatten(2).transpose(1, 2),                      # [B, HW, C]
     }
     stats = {k: mean_cosine_distance(v.double()) for k, v in per_position.items()}
+    stats["uniform"] = distance_to_uniform(w.double())
     return stats if reduce is None else {k: reduce(v) for k, v in stats.items()}

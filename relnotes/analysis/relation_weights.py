@@ -16,10 +16,12 @@ from collections import OrderedDict
 import torch
 from torch import Tensor
 from torchvision.models.detection import FasterRCNN
-from torchvision.ops import batched_nms, clip_boxes_to_image
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
 __all__ = ["relation_weights", "cooccurrence_matrix", "class_relation_matrix",
-           "top_weight_on_nearest", "detections_with_weights"]
+           "top_weight_on_nearest", "detections_with_weights", "assign_to_ground_truth",
+           "deciding_neighbours", "neighbour_weight_mass", "roi_weights_on_ground_truth",
+           "masked_key_detections"]
 
 
 @torch.no_grad()
@@ -198,3 +200,193 @@ def detections_with_weights(model: FasterRCNN, dataset, *, n_images: int,
         per_image.append(dict(boxes=out["boxes"].cpu().numpy(), labels=out["labels"].cpu().numpy(),
                               scores=out["scores"].cpu().numpy(), w=w[idx][:, idx].cpu().numpy()))
     return per_image
+
+
+# --- Reading the weights through the ground truth (issue 15) -------------------------------------
+# The functions above read the weights between *detections*, after NMS, averaged over the
+# relations of the first module. Most of a query's weight then falls on RoIs that are not
+# detections, and the average over relations can hide a relation that does look at the context.
+# The functions below read every RoI instead, through the ground-truth object it covers, per module
+# and per relation, and test the reading causally: remove the keys of one object and see what the
+# context-decided classes lose.
+
+def assign_to_ground_truth(rois: Tensor, gt_boxes: Tensor, iou_threshold: float = 0.5) -> Tensor:
+    """The ground-truth object each RoI covers: the one of highest IoU, if it is at least
+    ``iou_threshold``.
+
+    Args:
+        rois (Tensor[K, 4]), gt_boxes (Tensor[G, 4]): (x1, y1, x2, y2), same pixels.
+        iou_threshold (float): Default: 0.5 (a detection's match in COCO's AP50).
+
+    Returns:
+        Tensor[K] (int64): the index of the object in ``gt_boxes``, -1 for none.
+
+    Example: the RoI (0, 0, 10, 10) covers the object (0, 0, 10, 8) (IoU 0.8), not the object
+    (5, 0, 15, 10) (IoU 1/3): ``assign_to_ground_truth(...) == tensor([0])``.
+    """
+    if rois.numel() == 0 or gt_boxes.numel() == 0:
+        return torch.full((rois.shape[0],), -1, dtype=torch.int64)
+    iou = box_iou(rois.double(), gt_boxes.double())                          # [K, G]
+    best, idx = iou.max(1)
+    return torch.where(best >= iou_threshold, idx, -1)
+
+
+def deciding_neighbours(gt_boxes: Tensor, gt_labels: Tensor, small_ids) -> Tensor:
+    """For each small ContextShapes object, the large object that decides its class: the nearest
+    one (distance from the small box's centre to the large box, 0 inside;
+    :func:`~relnotes.data.context_shapes.point_box_distance`).
+
+    Args:
+        gt_boxes (Tensor[G, 4]), gt_labels (Tensor[G]): the ground truth of one image.
+        small_ids (set of int): the labels of the context-decided classes.
+
+    Returns:
+        Tensor[G] (int64): the index of the deciding object for a small object; -1 for a large
+        one, or when the image has no large object.
+    """
+    import numpy as np
+
+    from ..data.context_shapes import point_box_distance
+
+    labels = torch.as_tensor(gt_labels).tolist()
+    small = [i for i, c in enumerate(labels) if c in small_ids]
+    large = [i for i, c in enumerate(labels) if c not in small_ids]
+    out = torch.full((len(labels),), -1, dtype=torch.int64)
+    if not small or not large:
+        return out
+    b = torch.as_tensor(gt_boxes, dtype=torch.float64).numpy()
+    centres = np.stack([(b[small, 0] + b[small, 2]) / 2, (b[small, 1] + b[small, 3]) / 2], 1)
+    d = point_box_distance(centres, b[large])                               # [S, L]
+    out[small] = torch.as_tensor(np.array(large)[d.argmin(1)], dtype=torch.int64)
+    return out
+
+
+def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> dict[str, Tensor]:
+    r"""Where the weight of each RoI on a small object goes, per relation.
+
+    For a query RoI :math:`n` that covers a small object :math:`s`, the weights
+    :math:`\omega^{mn}` of one module over its keys :math:`m` are split by the object each key
+    covers: the deciding neighbour of :math:`s`, the object :math:`s` itself (its duplicates),
+    the other objects, and no object (background RoIs). ``chance`` is the share of the keys that
+    cover the deciding neighbour: the mass it would get if the weights were uniform.
+
+    Args:
+        weights (Tensor[N_r, K, K]): :math:`\omega^{mn}` of one module, query n in rows, all K
+            RoIs of an image as keys.
+        roi_gt (Tensor[K]): :func:`assign_to_ground_truth` of the RoIs.
+        deciding (Tensor[G]): :func:`deciding_neighbours` of the image's objects.
+
+    Returns:
+        dict of Tensor[N_r, Q] (float64), Q the query RoIs that cover a small object with a
+        deciding neighbour: ``deciding``, ``own``, ``other``, ``background``, ``chance``
+        (``chance`` is the same for every relation). The first four sum to each row's total.
+    """
+    w = torch.as_tensor(weights).double()
+    roi_gt = torch.as_tensor(roi_gt, dtype=torch.int64)
+    own_obj = roi_gt.clamp(min=0)
+    target = torch.where(roi_gt >= 0, deciding[own_obj], -1)                 # [K]
+    queries = torch.nonzero(target >= 0).flatten()                           # [Q]
+    keys_obj = roi_gt[None, :]                                               # [1, K]
+    dec = keys_obj == target[queries, None]                                  # [Q, K]
+    own = keys_obj == roi_gt[queries, None]
+    bg = (keys_obj < 0).expand_as(dec)
+    other = ~(dec | own | bg)
+    wq = w[:, queries]                                                       # [N_r, Q, K]
+    mass = {name: (wq * m[None]).sum(-1) for name, m in
+            (("deciding", dec), ("own", own), ("other", other), ("background", bg))}
+    mass["chance"] = (dec.double().sum(-1) / max(w.shape[-1], 1)).expand(w.shape[0], -1)
+    return mass
+
+
+@torch.no_grad()
+def roi_weights_on_ground_truth(model: FasterRCNN, image: Tensor, target: dict, small_ids, *,
+                                iou_threshold: float = 0.5) -> list[dict[str, Tensor]]:
+    """:func:`neighbour_weight_mass` of every relation module of ``model`` on one image: the
+    RoIs from :func:`relation_weights`, assigned to ``target["boxes"]`` at ``iou_threshold``.
+
+    Returns:
+        list with one dict per module (fc6's, then fc7's), as :func:`neighbour_weight_mass`.
+    """
+    out = relation_weights(model, image, score_thresh=1.0 + 1e-6)    # no detection needed
+    roi_gt = assign_to_ground_truth(out["rois"], target["boxes"], iou_threshold)
+    deciding = deciding_neighbours(target["boxes"], target["labels"], small_ids)
+    return [neighbour_weight_mass(w, roi_gt, deciding) for w in out["weights"]]
+
+
+@torch.no_grad()
+def masked_key_detections(model: FasterRCNN, image: Tensor, target: dict, small_ids, *,
+                          mask: str | None = "deciding", iou_threshold: float = 0.5,
+                          generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """The causal test of the figures: the detections of ``model`` on one image when, for each
+    small object, its RoIs are classified with the keys of one other object removed.
+
+    For each small object :math:`s` (in ``target``), the box head runs again with the RoIs that
+    cover a chosen object excluded from the keys of every relation module (they come last and
+    ``nongt_dims`` stops before them, the mechanism that keeps ground truth out of the keys), and
+    the class scores of the RoIs that cover :math:`s` are taken from that run. ``mask`` chooses
+    the object: ``"deciding"``, the deciding neighbour of :math:`s`; ``"random"``, an object
+    drawn with ``generator`` among the others (neither :math:`s` nor its deciding neighbour; none
+    if there is no such object); ``None``, nothing (the plain detections of ``model``). Boxes,
+    every other RoI and the post-processing are the model's own.
+
+    Args:
+        model (FasterRCNN): with a relation box head (:class:`~relnotes.models.RelationBoxHead`).
+        image (Tensor[3, H, W]), target (dict): ``boxes`` Tensor[G, 4] and ``labels`` Tensor[G].
+        small_ids (set of int): labels of the context-decided classes.
+        mask (str or None): Default: "deciding".
+        iou_threshold (float): RoI to object assignment (:func:`assign_to_ground_truth`).
+            Default: 0.5.
+        generator (torch.Generator, optional): for ``mask="random"``.
+
+    Returns:
+        dict: ``boxes`` Tensor[D, 4], ``scores`` Tensor[D], ``labels`` Tensor[D] in the image's
+        pixels, as ``model(image)`` returns them.
+    """
+    if mask not in (None, "deciding", "random"):
+        raise ValueError(f"mask must be None, 'deciding' or 'random'; got {mask!r}")
+    head = model.roi_heads.box_head
+    if not hasattr(head, "relations"):
+        raise ValueError(f"the box head ({type(head).__name__}) has no relation modules")
+    was_training = model.training
+    model.eval()
+    try:
+        images, _ = model.transform([image])
+        features = model.backbone(images.tensors)
+        if isinstance(features, Tensor):
+            features = OrderedDict([("0", features)])
+        proposals, _ = model.rpn(images, features)
+        rh = model.roi_heads
+        rois = proposals[0]
+        pooled = rh.box_roi_pool(features, proposals, images.image_sizes)
+        logits, deltas = rh.box_predictor(head(pooled, [rois], None))
+        if mask is not None:
+            size = image.shape[-2:]
+            rois_px = model.transform.postprocess([dict(boxes=rois)], images.image_sizes,
+                                                  [size])[0]["boxes"]
+            roi_gt = assign_to_ground_truth(rois_px, target["boxes"], iou_threshold)
+            deciding = deciding_neighbours(target["boxes"], target["labels"], small_ids)
+            for s in torch.nonzero(deciding >= 0).flatten().tolist():
+                mine = roi_gt == s
+                if not bool(mine.any()):
+                    continue
+                if mask == "deciding":
+                    hidden = int(deciding[s])
+                else:
+                    pool = [g for g in range(len(deciding)) if g not in (s, int(deciding[s]))]
+                    if not pool:
+                        continue
+                    hidden = pool[int(torch.randint(len(pool), (1,), generator=generator))]
+                drop = roi_gt == hidden
+                order = torch.cat([torch.nonzero(~drop).flatten(), torch.nonzero(drop).flatten()])
+                masked, _ = rh.box_predictor(head(pooled[order], [rois[order]],
+                                                  [int((~drop).sum())]))
+                back = torch.empty_like(order)
+                back[order] = torch.arange(len(order))
+                logits = torch.where(mine[:, None], masked[back], logits)
+        boxes, scores, labels = rh.postprocess_detections(logits, deltas, proposals,
+                                                          images.image_sizes)
+        det = dict(boxes=boxes[0], scores=scores[0], labels=labels[0])
+        det = model.transform.postprocess([det], images.image_sizes, [image.shape[-2:]])[0]
+    finally:
+        model.train(was_training)
+    return det

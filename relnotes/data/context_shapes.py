@@ -44,7 +44,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 __all__ = ["LARGE_KINDS", "SMALL_CLASSES", "CATEGORIES", "CONTEXT_RULE", "ContextShapes",
-           "make_context_shapes", "point_box_distance"]
+           "make_context_shapes", "make_crowded_shapes", "point_box_distance"]
 
 #: The large object kinds and the small classes they decide, in category-id order.
 LARGE_KINDS = ("player", "table", "tree")
@@ -269,3 +269,139 @@ def _place_small(rng, size, s, n_small, gap, margin, large_boxes, kinds, tries=3
         boxes.append(b)
         small_kinds.append(kinds[j])
     return np.array(boxes).reshape(-1, 4), small_kinds
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` with a 4-neighbour outside it (or on the array's edge)."""
+    m = np.pad(mask, 1)
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return mask & ~inner
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two (x1, y1, x2, y2) boxes."""
+    iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    inter = iw * ih
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
+def make_crowded_shapes(n_images: int, *, seed: int = 0, image_size: int = 64,
+                        size: tuple[int, int] = (14, 22), n_groups: tuple[int, int] = (2, 3),
+                        group_size: tuple[int, int] = (2, 3),
+                        pair_iou: tuple[float, float] = (0.3, 0.7), noise: float = 0.08,
+                        first_image_id: int = 1) -> ContextShapes:
+    """Crowded ContextShapes: groups of touching and overlapping objects of one kind.
+
+    The duplicate-removal experiment of RN (Table 4) needs scenes where one IoU threshold cannot
+    serve: true objects of the same class overlap, so greedy NMS with a low :math:`N_t` deletes
+    real neighbours, and with a high one keeps the duplicate detections of each object. Each
+    image holds ``n_groups`` groups, each of ``group_size`` objects of one large kind
+    (``player``, ``table``, ``tree``, drawn as in :func:`make_context_shapes`, with a dark
+    outline so that overlapping objects of one colour stay separable). Inside a group every
+    object overlaps an earlier one with an IoU drawn in ``pair_iou`` and no pair exceeds its
+    upper end; groups are at least 4 px apart. Later objects are drawn over earlier ones. There
+    are no small (context-decided) objects; the categories are those of ContextShapes.
+
+    Args:
+        n_images (int): number of images.
+        seed (int): seed of the ``numpy.random.Generator``. Default: 0.
+        image_size (int): images are square. Default: 64.
+        size (tuple[int, int]): min and max side of an object, px. Default: (14, 22).
+        n_groups (tuple[int, int]): min and max groups per image (fewer if there is no room).
+            Default: (2, 3).
+        group_size (tuple[int, int]): min and max objects per group (fewer if there is no room).
+            Default: (2, 3).
+        pair_iou (tuple[float, float]): IoU range of an object with the one it was placed against;
+            also the most any two objects of a group overlap. Default: (0.3, 0.7).
+        noise (float): standard deviation of the Gaussian background around grey 0.45.
+            Default: 0.08.
+        first_image_id (int): COCO id of the first image. Default: 1.
+
+    Returns:
+        ContextShapes
+
+    Example: ``make_crowded_shapes(1, seed=0).boxes[0]`` has 4-9 boxes, and within a group
+    every box overlaps another of its group with an IoU in [0.3, 0.7].
+    """
+    for name, v in (("n_images", n_images), ("image_size", image_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int; got {v!r}")
+    if not 0 < size[0] <= size[1] < image_size:
+        raise ValueError(f"size must be (lo, hi) with 0 < lo <= hi < image_size; got {size}")
+    if not 1 <= n_groups[0] <= n_groups[1] <= len(LARGE_KINDS):
+        raise ValueError(f"n_groups must be (lo, hi) with 1 <= lo <= hi <= 3; got {n_groups}")
+    if not 1 <= group_size[0] <= group_size[1]:
+        raise ValueError(f"group_size must be (lo, hi) with 1 <= lo <= hi; got {group_size}")
+    if not 0 < pair_iou[0] <= pair_iou[1] < 1:
+        raise ValueError(f"pair_iou must be (lo, hi) with 0 < lo <= hi < 1; got {pair_iou}")
+    rng = np.random.default_rng(seed)
+    images = np.empty((n_images, image_size, image_size, 3), np.float32)
+    coco = dict(images=[], annotations=[], categories=[dict(c) for c in CATEGORIES])
+    all_boxes, all_labels = [], []
+    ann_id = 1
+    for i in range(n_images):
+        img = (0.45 + noise * rng.standard_normal((image_size, image_size, 3))).clip(0, 1)
+        groups = _place_groups(rng, image_size, size, n_groups, group_size, pair_iou)
+        boxes, labels = [], []
+        for kind, members in groups:
+            for b in members:
+                colour = (_LARGE_COLOURS[kind] + rng.uniform(-0.08, 0.08, 3)).clip(0, 1)
+                x0, y0, x1, y1 = (int(v) for v in b)
+                patch = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+                _draw(patch, kind, np.array([0, 0, x1 - x0, y1 - y0]), colour)
+                mask = patch.any(-1)
+                img[y0:y1, x0:x1][mask] = colour
+                img[y0:y1, x0:x1][_outline(mask)] = 0.3 * colour     # the dark outline
+                boxes.append(b)
+                labels.append(kind + 1)
+        images[i] = img
+        boxes = np.reshape(np.array(boxes, np.float64), (-1, 4))
+        labels = np.array(labels, np.int64)
+        image_id = first_image_id + i
+        coco["images"].append(dict(id=image_id, width=image_size, height=image_size,
+                                   file_name=f"crowded_shapes_{image_id:06d}.png"))
+        for b, c in zip(boxes, labels):
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            coco["annotations"].append(dict(id=ann_id, image_id=image_id, category_id=int(c),
+                                            bbox=[float(b[0]), float(b[1]), w, h], area=w * h,
+                                            iscrowd=0))
+            ann_id += 1
+        all_boxes.append(boxes.astype(np.float32))
+        all_labels.append(labels)
+    return ContextShapes(images, coco, all_boxes, all_labels)
+
+
+def _place_groups(rng, image_size, size, n_groups, group_size, pair_iou, tries=200):
+    n = int(rng.integers(n_groups[0], n_groups[1] + 1))
+    kinds = [int(k) for k in rng.permutation(len(LARGE_KINDS))[:n]]
+    placed = []                                       # (kind, [boxes])
+    for kind in kinds:
+        others = [b for _, members in placed for b in members]
+        members = []
+        k = int(rng.integers(group_size[0], group_size[1] + 1))
+        for _ in range(tries * k):
+            if len(members) == k:
+                break
+            w, h = (int(v) for v in rng.integers(size[0], size[1] + 1, 2))
+            if members:                               # overlap a member of the group
+                a = members[int(rng.integers(len(members)))]
+                cx = rng.uniform(a[0] - w + 1, a[2] - 1)
+                cy = rng.uniform(a[1] - h + 1, a[3] - 1)
+                x0, y0 = int(round(cx)), int(round(cy))
+            else:
+                x0 = int(rng.integers(0, image_size - w + 1))
+                y0 = int(rng.integers(0, image_size - h + 1))
+            b = np.array([x0, y0, x0 + w, y0 + h], np.float64)
+            if x0 < 0 or y0 < 0 or x0 + w > image_size or y0 + h > image_size:
+                continue
+            if any(_box_gap(b, o) < 4 for o in others):
+                continue                              # groups stay apart
+            if members:
+                ious = [_iou(b, m) for m in members]
+                if not pair_iou[0] <= _iou(b, a) <= pair_iou[1] or max(ious) > pair_iou[1]:
+                    continue
+            members.append(b)
+        if members:
+            placed.append((kind, members))
+    return placed

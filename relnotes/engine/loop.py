@@ -25,10 +25,32 @@ model, optimizer and scheduler states, the generators' states (dropout draws fro
 loss history. A resumed run rebuilds the epoch's permutation and skips the finished batches by
 index, without loading their examples, so on CPU it ends bit-identical to a run that was never
 interrupted.
+
+**Mixed precision (opt-in).** ``precision="float32"`` (the default) runs exactly the plain loop.
+``"bfloat16"`` runs ``loss_fn`` under ``torch.autocast`` with bfloat16 (same exponent range as
+float32, so no loss scaling). ``"float16"`` adds a ``torch.amp.GradScaler``: the loss is scaled
+up before ``backward`` so that small gradients do not flush to zero in half precision, the
+gradients are unscaled before the step, and a step whose gradients overflowed is skipped while
+the scale backs off. The scaler's state goes into the checkpoint, so a resumed run continues
+with the same scale. Our choice for CPU: both work there (PyTorch's CPU autocast takes float16
+and bfloat16), slowly, which is how the tests check them; on a GPU float16 needs compute
+capability 7.0+ to be fast, bfloat16 8.0+. Operations autocast keeps in float32 (softmax, losses,
+norms) stay there; an op whose kernels do not take half precision should cast its inputs back
+to float32 itself.
+
+**Several processes.** Under ``torchrun``, with a process group initialised, ``fit`` trains
+with PyTorch's ``DistributedDataParallel``: ``batch_size`` is the global batch, each rank takes
+its share of every batch, checkpoints are written by rank 0 and resumed by all
+(:mod:`relnotes.engine.distributed`).
+
+**Training log.** With a ``checkpoint_path``, every step and epoch is appended as a JSON line to
+``<checkpoint stem>.log.jsonl`` beside it, and to TensorBoard when installed
+(:mod:`relnotes.engine.train_log`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -44,10 +66,15 @@ from tqdm import tqdm  # the plain-text bar: widget output (tqdm.auto) breaks th
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .seed import check_seed, rng_state, seed_everything, set_rng_state
+from .train_log import TrainingLog, log_path
 
 __all__ = [
     "History", "NonFiniteLossError", "EpochBatchSampler", "epoch_permutation", "fit", "evaluate",
+    "PRECISIONS",
 ]
+
+#: ``fit``'s ``precision`` values and the autocast dtype of each (None: no autocast).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 LossFn = Callable[[nn.Module, Any], Tensor]
 MetricFn = Callable[[nn.Module, Any], Mapping[str, Tensor | float]]
@@ -131,6 +158,10 @@ def fit(
     num_workers: int = 0,
     drop_last: bool = False,
     progress: bool = True,
+    precision: str = "float32",
+    log: bool = True,
+    distributed: bool | None = None,
+    sync_batchnorm: bool = False,
 ) -> History:
     """Train ``model`` on ``dataset`` for ``epochs`` epochs; resume from a checkpoint if one exists.
 
@@ -164,6 +195,16 @@ def fit(
         num_workers (int): ``DataLoader`` worker processes. Default: 0.
         drop_last (bool): drop each epoch's last, smaller batch. Default: False.
         progress (bool): show a tqdm bar with the loss. Default: True.
+        precision (str): ``"float32"``, or mixed precision ``"bfloat16"`` / ``"float16"``
+            (autocast, and a GradScaler for float16; see the module docstring). A checkpoint
+            resumes only with the precision it was written with. Default: ``"float32"``.
+        log (bool): with ``checkpoint_path``, append every step and epoch to the JSON-lines log
+            beside it (:mod:`relnotes.engine.train_log`). Default: True.
+        distributed (bool, optional): train with ``DistributedDataParallel`` across the ranks of
+            the initialised process group; ``batch_size`` is then the global batch. None: when
+            a process group of more than one rank is initialised. Default: None.
+        sync_batchnorm (bool): when distributed, convert the model's BatchNorm layers to
+            ``SyncBatchNorm`` (CUDA only), in place. Default: False.
 
     Returns:
         History: losses per step and per epoch, and metrics per epoch.
@@ -178,10 +219,39 @@ def fit(
                                 checkpoint_every, max_steps, num_workers, drop_last)
     if metric_fn is not None and eval_dataset is None:
         raise ValueError("metric_fn is given but eval_dataset is None; pass both or neither")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; "
+                         f"got {precision!r}")
     run = {"seed": seed, "batch_size": batch_size, "dataset_size": len(dataset),
            "drop_last": drop_last, "scheduler": scheduler is not None,
            "scheduler_interval": scheduler_interval}
+    if precision != "float32":  # float32 checkpoints keep the keys they always had
+        run["precision"] = precision
+    device_type = torch.device(device).type
+    scaler = torch.amp.GradScaler(device_type) if precision == "float16" else None
+    rank, world_size = _world(distributed)
+    if world_size > 1 and batch_size % world_size:
+        raise ValueError(f"batch_size is the global batch under DDP and must be a multiple of "
+                         f"the world size; got batch_size={batch_size}, world size {world_size}")
+    if sync_batchnorm and world_size > 1 and device_type != "cuda":
+        raise ValueError("sync_batchnorm=True needs CUDA devices: PyTorch's SyncBatchNorm "
+                         f"rejects {device_type} tensors; pass sync_batchnorm=False")
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if PRECISIONS[precision] is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=PRECISIONS[precision])
+
     model.to(device)
+    trained = model  # what loss_fn receives: the model, or its DDP wrapper
+    if world_size > 1:
+        from .distributed import DistributedModel
+
+        if sync_batchnorm and nn.SyncBatchNorm.convert_sync_batchnorm(model) is not model:
+            raise ValueError("sync_batchnorm=True cannot convert a model that is itself a "
+                             "BatchNorm layer; wrap it in a module")
+        trained = DistributedModel(
+            model, device_ids=[torch.device(device).index or 0] if device_type == "cuda" else None)
     history, epochs_done, batches_done, step, saved_step = History(), 0, 0, 0, None
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path)
@@ -190,6 +260,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None:
+            scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         history = History(**state["history"])
         epochs_done, batches_done, step = state["epochs_done"], state["batches_done"], state["step"]
@@ -201,35 +273,58 @@ def fit(
         nonlocal saved_step
         if checkpoint_path is None:
             return
+        if rank != 0:  # rank 0 writes; the others wait until the file is complete
+            torch.distributed.barrier()
+            saved_step = step
+            return
         save_checkpoint(checkpoint_path, {
             "run": run, "epochs_done": epochs_done, "batches_done": batches_done, "step": step,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "scaler": None if scaler is None else scaler.state_dict(),
             "rng": rng_state(), "history": asdict(history),
         })
         saved_step = step
+        if world_size > 1:
+            torch.distributed.barrier()
 
+    train_log = None
+    if checkpoint_path is not None and log and rank == 0:
+        train_log = TrainingLog(log_path(checkpoint_path), resume_epochs=epochs_done,
+                                resume_step=saved_step)
     was_training = model.training
-    bar = tqdm(total=epochs * n_batches, initial=step, unit="step", disable=not progress)
+    bar = tqdm(total=epochs * n_batches, initial=step, unit="step",
+               disable=not progress or rank != 0)
     try:
         while epochs_done < epochs and (max_steps is None or step < max_steps):
             model.train()
             bar.set_description(f"epoch {epochs_done + 1}/{epochs}")
             for batch in _epoch_loader(dataset, batch_size, seed, epochs_done, batches_done,
-                                       drop_last, collate_fn, num_workers):
+                                       drop_last, collate_fn, num_workers, rank, world_size):
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model, _to_device(batch, device))
-                value = _loss_value(loss)
+                with autocast():
+                    loss = loss_fn(trained, _to_device(batch, device))
+                value = _loss_value(loss) if world_size == 1 else _mean_over_ranks(loss)
                 if not math.isfinite(value):
                     raise NonFiniteLossError(_non_finite_message(
                         value, epochs_done, epochs, batches_done, n_batches, step,
                         checkpoint_path, saved_step))
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:  # float16: scale the loss, unscale the gradients, skip a step on overflow
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 if scheduler is not None and scheduler_interval == "step":
                     scheduler.step()
                 history.step_losses.append(value)
                 batches_done, step = batches_done + 1, step + 1
+                if train_log is not None:
+                    extra = {} if scaler is None else {"scale": scaler.get_scale()}
+                    train_log.write("step", epoch=epochs_done + 1, batch=batches_done, step=step,
+                                    loss=value, lr=[g["lr"] for g in optimizer.param_groups],
+                                    **extra)
                 bar.update()
                 bar.set_postfix(loss=f"{value:.4g}")
                 if batches_done < n_batches:  # the end of an epoch is handled below
@@ -243,15 +338,21 @@ def fit(
             if eval_dataset is not None:
                 metrics = evaluate(model, eval_dataset, metric_fn or _loss_metric(loss_fn),
                                    batch_size=batch_size, device=device, collate_fn=collate_fn,
-                                   num_workers=num_workers, progress=progress)
+                                   num_workers=num_workers, progress=progress and rank == 0)
                 history.metrics.append(metrics)
                 bar.set_postfix({"loss": f"{history.epoch_losses[-1]:.4g}",
                                  **{f"eval_{name}": f"{v:.4g}" for name, v in metrics.items()}})
             epochs_done, batches_done = epochs_done + 1, 0
+            if train_log is not None:
+                train_log.write("epoch", epoch=epochs_done, step=step,
+                                loss=history.epoch_losses[-1],
+                                metrics=history.metrics[-1] if eval_dataset is not None else {})
             save()
     finally:
         bar.close()
         model.train(was_training)
+        if train_log is not None:
+            train_log.close()
     return history
 
 
@@ -307,14 +408,43 @@ def evaluate(
 
 
 def _epoch_loader(dataset: Dataset, batch_size: int, seed: int, epoch: int, start: int,
-                  drop_last: bool, collate_fn: Callable | None, num_workers: int) -> DataLoader:
-    sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch, start=start,
-                                drop_last=drop_last)
+                  drop_last: bool, collate_fn: Callable | None, num_workers: int,
+                  rank: int = 0, world_size: int = 1) -> DataLoader:
+    if world_size == 1:
+        sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch, start=start,
+                                    drop_last=drop_last)
+    else:  # this rank's share of each of those batches
+        from .distributed import DistributedEpochBatchSampler
+
+        sampler = DistributedEpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch,
+                                               start=start, drop_last=drop_last, rank=rank,
+                                               world_size=world_size)
     # The loader gets its own generator: without one, starting an epoch draws a worker seed from
     # the global torch generator, and a resumed run would then see other dropout masks.
     generator = torch.Generator().manual_seed(seed + epoch)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, generator=generator)
+
+
+def _world(distributed: bool | None) -> tuple[int, int]:
+    """``(rank, world_size)`` of the run: ``(0, 1)`` unless DDP is asked for (or, with None,
+    a process group of more than one rank is initialised)."""
+    initialised = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed and not initialised:
+        raise ValueError("distributed=True but no process group is initialised: start the "
+                         "script with torchrun and call relnotes.engine.distributed."
+                         "init_from_env() first")
+    if distributed is False or not initialised:
+        return 0, 1
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+def _mean_over_ranks(loss: Tensor) -> float:
+    """The batch's loss: the mean of the ranks' losses (equal shares: their means' mean)."""
+    _loss_value(loss)  # the same shape check as one process
+    total = loss.detach().float().clone()
+    torch.distributed.all_reduce(total)
+    return total.item() / torch.distributed.get_world_size()
 
 
 def _to_device(batch: Any, device: str | torch.device) -> Any:
@@ -357,6 +487,8 @@ def _check_same_run(saved: Mapping[str, Any] | None, run: Mapping[str, Any],
     if saved is None:
         raise ValueError(f"checkpoint {path} was not written by fit (it has no 'run' entry); "
                          "use another checkpoint_path, or resume=False to overwrite it")
+    # a float32 run's checkpoint has no "precision" key (the keys it always had)
+    saved, run = {"precision": "float32", **saved}, {"precision": "float32", **run}
     for key, value in run.items():
         if saved.get(key) != value:
             raise ValueError(

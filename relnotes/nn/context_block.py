@@ -78,6 +78,8 @@ class ContextBlock(nn.Module):
         channels (int): C, channels of the input and output.
         rd_ratio (float): the bottleneck has P = int(C * rd_ratio) channels. Default: 1/16.
         rd_channels (int, optional): P given directly; overrides ``rd_ratio``. Default: None.
+        rd_min (int, optional): a floor on P from ``rd_ratio`` (see :mod:`relnotes.nn.reduction`).
+            Default: None (no floor).
         pooling (str): ``"att"`` or ``"avg"``. Default: ``"att"``.
         transform (str): ``"bottleneck"`` (C -> P -> C) or ``"linear"`` (C -> C).
             Default: ``"bottleneck"``.
@@ -94,6 +96,7 @@ class ContextBlock(nn.Module):
         *,
         rd_ratio: float = 1 / 16,
         rd_channels: int | None = None,
+        rd_min: int | None = None,
         pooling: str = "att",
         transform: str = "bottleneck",
         layer_norm: bool = True,
@@ -108,13 +111,15 @@ class ContextBlock(nn.Module):
         fusion = tuple(fusion) if not isinstance(fusion, str) else (fusion,)
         if not fusion or any(f not in FUSIONS for f in fusion) or len(set(fusion)) != len(fusion):
             raise ValueError(f"fusion must be a non-empty subset of {FUSIONS}; got {fusion!r}")
-        if transform == "linear" and rd_channels is not None:
+        if transform == "linear" and (rd_channels is not None or rd_min is not None):
             raise ValueError("transform='linear' is one C -> C conv and has no bottleneck width; "
-                             f"got rd_channels={rd_channels}")
+                             f"got rd_channels={rd_channels}, rd_min={rd_min}")
         # P: the bottleneck width (the linear transform has none: C -> C)
-        rd = (reduced_channels(channels, rd_ratio, rd_channels, name="the bottleneck width P")
+        rd = (reduced_channels(channels, rd_ratio, rd_channels, rd_min=rd_min,
+                               name="the bottleneck width P")
               if transform == "bottleneck" else channels)
         self.channels, self.rd_ratio, self.rd_channels = channels, rd_ratio, rd
+        self.rd_min = rd_min
         self.pooling, self.transform_type, self.layer_norm = pooling, transform, layer_norm
         self.fusion, self.zero_init_last = fusion, zero_init_last
         # (a) W_k for attention pooling
@@ -187,7 +192,7 @@ class ContextBlock(nn.Module):
     def extra_repr(self) -> str:
         s = f"channels={self.channels}"
         if self.transform_type == "bottleneck":
-            s += ", " + rd_repr(self.channels, self.rd_ratio, self.rd_channels)
+            s += ", " + rd_repr(self.channels, self.rd_ratio, self.rd_channels, self.rd_min)
         if self.pooling != "att":
             s += f", pooling={self.pooling!r}"
         if self.transform_type != "bottleneck":

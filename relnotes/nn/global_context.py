@@ -32,6 +32,7 @@ class GlobalContextBlock(ContextBlock):
         channels (int): C, channels of the input and output.
         rd_ratio (float): r; the bottleneck has int(C * r) channels. Default: 1/16.
         rd_channels (int, optional): the bottleneck width given directly. Default: None.
+        rd_min (int, optional): a floor on the width from ``rd_ratio``. Default: None (no floor).
         pooling (str): ``"att"`` or ``"avg"``. Default: ``"att"``.
         layer_norm (bool): LayerNorm in the bottleneck. Default: True.
         fusion (tuple[str, ...]): a non-empty subset of ``("add", "mul")``. Default: ``("add",)``.
@@ -44,11 +45,13 @@ class GlobalContextBlock(ContextBlock):
         *,
         rd_ratio: float = 1 / 16,
         rd_channels: int | None = None,
+        rd_min: int | None = None,
         pooling: str = "att",
         layer_norm: bool = True,
         fusion: tuple[str, ...] = ("add",),
         zero_init_last: bool = True,
     ) -> None:
-        super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels, pooling=pooling,
+        super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels, rd_min=rd_min,
+                         pooling=pooling,
                          transform="bottleneck", layer_norm=layer_norm, fusion=fusion,
                          zero_init_last=zero_init_last)

@@ -90,10 +90,12 @@ class MultiHeadAttention(nn.Module):
     def copy_from(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
         """Load the weights of a ``torch.nn.MultiheadAttention`` (``batch_first`` or not) of the
         same size; its ``in_proj_weight`` stacks W_Q, W_K, W_V."""
-        if (mha.embed_dim, mha.num_heads) != (self.channels, self.num_heads) \
-                or mha.in_proj_weight is None:
-            raise ValueError(f"need a torch.nn.MultiheadAttention with embed_dim {self.channels}, "
-                             f"num_heads {self.num_heads} and one in_proj_weight")
+        if (mha.embed_dim, mha.num_heads) != (self.channels, self.num_heads):
+            raise ValueError(f"size mismatch: this module has (embed_dim, num_heads) = "
+                             f"{(self.channels, self.num_heads)}, the source "
+                             f"{(mha.embed_dim, mha.num_heads)}")
+        if mha.in_proj_weight is None:
+            raise ValueError("the source uses separate kdim/vdim projections; not supported")
         d = self.channels
         for i, proj in enumerate((self.query, self.key, self.value)):
             proj.weight.copy_(mha.in_proj_weight[i * d:(i + 1) * d])

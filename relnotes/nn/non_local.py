@@ -32,12 +32,18 @@ the elements are pixels, the neighbourhood is the whole image, and there is no g
 - the dot-product version has *signed* weights, which the relation formula
   (:math:`\omega = \omega^G e^{\omega^A} \ge 0`) cannot express: it is a plain matrix product.
 
-Options of the official code: ``sub_sample`` max-pools the input (2x2, stride 2) *before*
-:math:`\phi` and :math:`g` (``USE_MAXPOOL``; mmcv pools *after* the convs, which gives the same
-parameters but costs more), so the keys and values come from a quarter of the positions;
-``use_scale`` divides the embedded-Gaussian scores by :math:`\sqrt{C'}` (``USE_SCALE``; the mmdet
-v1 code multiplied by it instead, mmdetection#1447); ``norm_layer`` adds a normalisation after
-:math:`W_z` whose scale is zero-initialised, so that "the entire non-local block is an identity
+Options of the official code: ``sub_sample`` max-pools the input (2x2, stride 2, no padding)
+*before* :math:`\phi` and :math:`g` (``USE_MAXPOOL``; mmcv pools *after* the convs, which gives
+the same parameters but costs more), so the keys and values come from a quarter of the positions.
+On a side of odd length the pooling rounds down, as both official codes do (Caffe2's pooling
+without padding; mmcv's ``nn.MaxPool2d((2, 2))``): a 5 x 7 map keeps 2 x 3 = 6 keys, and the last
+row and column are never keys. ``use_scale`` divides the embedded-Gaussian scores by
+:math:`\sqrt{C'}` (``USE_SCALE``; the mmdet v1 code multiplied by it instead, mmdetection#1447).
+Both official codes default to ``use_scale=True`` (video-nonlocal-net's config ``USE_SCALE = True``,
+mmcv's ``NonLocal2d(use_scale=True)``); the default here is False, our choice, because it is NL
+Eq. (3) as the paper writes it (and the instance of the relation formula the opening chapter
+compares); pass ``use_scale=True`` to build the official block. ``norm_layer`` adds a
+normalisation after :math:`W_z` whose scale is zero-initialised, so that "the entire non-local block is an identity
 mapping" at the start (NL §4.1). Without a normalisation, ``zero_init_last`` zeroes :math:`W_z`
 instead (as the GCNet code does), with the same effect.
 
@@ -69,16 +75,17 @@ class NonLocal2d(nn.Module):
             Default: 1/2.
         rd_channels (int, optional): C' given directly; overrides ``rd_ratio``. Default: None.
         mode (str): the pairwise function f, one of ``NL_MODES``. Default: ``"embedded_gaussian"``.
-        sub_sample (bool): max-pool (2x2, stride 2) the input before phi and g, as the official
-            code does. Default: False.
-        use_scale (bool): divide the embedded-Gaussian scores by sqrt(C'). Default: False.
+        sub_sample (bool): max-pool (2x2, stride 2, rounding down on odd sides) the input before
+            phi and g, as the official code does. Default: False.
+        use_scale (bool): divide the embedded-Gaussian scores by sqrt(C'). Default: False (the
+            paper's Eq. (3); the official codes default to True, see the module docstring).
         norm_layer (type[nn.Module], optional): a normalisation after W_z, built as
             ``norm_layer(C)`` (e.g. ``nn.BatchNorm2d``); its weight starts at 0. Default: None.
         zero_init_last (bool): without ``norm_layer``, start W_z at 0, so that the block starts as
             the identity. Default: False (the opening chapter compares a random W_z).
 
     Shapes: x is Tensor[B, C, H, W]; the weights are Tensor[B, HW, M] with M = HW, or
-    ceil(H/2) * ceil(W/2) with ``sub_sample``.
+    floor(H/2) * floor(W/2) with ``sub_sample`` (which needs H, W >= 2).
     """
 
     def __init__(
@@ -110,7 +117,8 @@ class NonLocal2d(nn.Module):
         self.w_f = nn.Linear(2 * inner, 1, bias=False) if mode == "concatenation" else None
         self.w_z = nn.Conv2d(inner, channels, 1)
         self.norm = norm_layer(channels) if norm_layer is not None else None
-        self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True) if sub_sample else None
+        # official code: 2x2 max-pooling without padding, so odd sides round down (floor)
+        self.pool = nn.MaxPool2d(2, stride=2) if sub_sample else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -189,6 +197,9 @@ class NonLocal2d(nn.Module):
         """
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must be Tensor[B, {self.channels}, H, W]; got {tuple(x.shape)}")
+        if self.sub_sample and min(x.shape[2:]) < 2:
+            raise ValueError(f"sub_sample pools 2x2 and needs H, W >= 2; got H, W = "
+                             f"{tuple(x.shape[2:])}")
         y, w = self.context_modeling(x)
         z = self.fuse(x, self.transform(y))                           # NL Eq. (6)
         return (z, w) if return_weights else z

@@ -35,13 +35,17 @@ class SqueezeExcitation(nn.Module):
         rd_ratio (float): 1 / r; the hidden layer has int(C * rd_ratio) channels. Default: 1/16.
         rd_channels (int, optional): the hidden width given directly; overrides ``rd_ratio``.
             Default: None.
+        rd_min (int, optional): a floor on the width from ``rd_ratio`` (see
+            :mod:`relnotes.nn.reduction`). Default: None (no floor).
     """
 
     def __init__(self, channels: int, *, rd_ratio: float = 1 / 16,
-                 rd_channels: int | None = None) -> None:
+                 rd_channels: int | None = None, rd_min: int | None = None) -> None:
         super().__init__()
-        rd = reduced_channels(channels, rd_ratio, rd_channels, name="the hidden width C/r")
+        rd = reduced_channels(channels, rd_ratio, rd_channels, rd_min=rd_min,
+                              name="the hidden width C/r")
         self.channels, self.rd_ratio, self.rd_channels = channels, rd_ratio, rd
+        self.rd_min = rd_min
         self.fc1 = nn.Conv2d(channels, rd, 1)                        # W_1
         self.fc2 = nn.Conv2d(rd, channels, 1)                        # W_2
         self.reset_parameters()
@@ -66,4 +70,5 @@ class SqueezeExcitation(nn.Module):
         return x * e                                                 # SE Eq. (4)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, {rd_repr(self.channels, self.rd_ratio, self.rd_channels)}"
+        return (f"channels={self.channels}, "
+                f"{rd_repr(self.channels, self.rd_ratio, self.rd_channels, self.rd_min)}")

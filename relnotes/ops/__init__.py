@@ -8,6 +8,11 @@ from .local_relation import (
     local_relation, local_relation_macs, local_relation_reference, local_relation_unfold,
     local_relation_weights,
 )
+from .point_sets import points_to_box
+from .region_features import (
+    learned_region_weights, region_features, region_features_dense, roi_align_weights,
+    roi_pool_weights,
+)
 from .relation import relation, scaled_dot_product
 from .soft_nms import batched_soft_nms, greedy_nms, soft_nms
 
@@ -16,6 +21,7 @@ __all__ = [
     "renormalized_adjacency",
     "batched_soft_nms", "box_geometry", "box_geometry_embedding", "greedy_nms", "local_relation",
     "local_relation_macs", "local_relation_reference", "local_relation_unfold",
-    "local_relation_weights", "relation", "scaled_dot_product",
+    "local_relation_weights", "learned_region_weights", "points_to_box", "region_features",
+    "region_features_dense", "relation", "roi_align_weights", "roi_pool_weights", "scaled_dot_product",
     "sinusoidal_embedding", "soft_nms",
 ]

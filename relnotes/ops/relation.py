@@ -17,7 +17,7 @@ pixel),
   are: the learned box-geometry weight of RN Eq. (5), or the edge weight of a graph;
 - :math:`\mathcal{N}(i)` is the *neighbourhood*: all elements, the edges of a graph, a k x k window;
 - :math:`Z_{ij}` normalises the weights over :math:`j`: ``"softmax"``,
-  :math:`Z_i = \sum_k \omega_{ik}` (RN Eq. (2)); ``"symmetric"``,
+  :math:`Z_i = \sum_k \omega_{ik}` (RN Eq. (3)); ``"symmetric"``,
   :math:`Z_{ij} = \sqrt{d_i d_j}` with :math:`d_i = \sum_k \omega_{ik}` (Kipf & Welling's
   :math:`D^{-1/2}\tilde A D^{-1/2}`); or ``"none"``.
 
@@ -137,7 +137,7 @@ def relation(
         logits = logits.masked_fill(absent, float("-inf"))
 
     if normalization == "softmax":
-        # RN Eq. (2): w_ij = ω_ij / Σ_k ω_ik, shifted by the row maximum for stability
+        # RN Eq. (3): w_ij = ω_ij / Σ_k ω_ik, shifted by the row maximum for stability
         row_max = logits.amax(dim=-1, keepdim=True)
         row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
         omega = torch.exp(logits - row_max)                                      # [..., N, M]

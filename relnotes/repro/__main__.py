@@ -3,6 +3,11 @@
 See ``relnotes/repro/runner.py`` for what is written where. Exit status: 0 when every notebook ran
 and every artifact matched its reference, 1 otherwise, 2 for a usage error (unknown profile or
 notebook, a notebook without the required parameters or without an artifact).
+
+A profile whose references the repository does not keep (``gpu``, ``full``) runs in report-only mode
+(``--report-only`` asks for it on any profile): nothing is compared, the exit status is 0 when
+every notebook ran, and ``<build>/<profile>/report.json`` says what each one needed (wall and CPU
+seconds, peak GPU memory).
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import sys
 from pathlib import Path
 
 from .artifacts import format_diffs
+from .book_copy import write_book_copy
 from .profiles import PROFILES, UnknownProfileError, get_profile
 from .numerics import NUMERICS, PINNED, cpu_flags
 from .cache import Cache
 from .runner import (
-    NotebookError, check_artifacts, explain_failures, resolve, run_notebook, update_references,
+    NotebookError, check_artifacts, explain_failures, report_only, resolve, run_notebook,
+    update_references, write_report,
 )
 
 BOOK_GENERATED = Path("book/_generated")
@@ -60,12 +67,45 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--allow-dirty", action="store_true",
                            help="with --update-references: write them even from a tree with "
                                 "uncommitted changes (recorded in each reference)")
+            s.add_argument("--report-only", action="store_true",
+                           help="compare nothing; report what each notebook needed (wall, CPU, "
+                                "peak GPU memory) in <build-dir>/<profile>/report.json. The "
+                                "default on a profile without references (gpu, full)")
             s.add_argument("--list", action="store_true", help="list the notebooks and exit")
             s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
                                 "-p checkpoint_dir=/ckpt -p 'overrides={coco: {epochs: 1}}' "
                                 "-p device=cuda:1); repeatable")
+    d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs, data and "
+                                       "memory on a profile, without training")
+    d.add_argument("--profile", default="gpu", help=f"one of {', '.join(PROFILES)} (default: gpu)")
+    d.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
+    d.add_argument("--references", default=None,
+                   help="reference folder (default: <notebooks>/reference)")
+    d.add_argument("--data-root", default=None, help="real COCO / ImageNet (profile full)")
+    d.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="another parameter the notebooks declare, as for run; repeatable")
+    d.add_argument("--measured", action="append", default=[], metavar="REPORT",
+                   help="report.json of an earlier run on the profile: its peak GPU memory")
+    d.add_argument("--gpu-memory-gib", type=float, default=None,
+                   help="memory of the GPU to run on (default: this machine's first GPU)")
+    d.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
     return p
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from .dryrun import dry_run, format_dry_runs, gpu_memory_mib, measured_peaks
+
+    notebooks = resolve(args.names, args.notebooks)
+    references = Path(args.references or Path(args.notebooks) / "reference")
+    peaks = measured_peaks(args.profile, references, args.measured)
+    memory = gpu_memory_mib(args.gpu_memory_gib)
+    params = _parameters(args.param)
+    print(f"dry run, profile {args.profile}: {len(notebooks)} notebook(s)", flush=True)
+    results = [dry_run(nb, args.profile, data_root=args.data_root, parameters=params,
+                       peaks=peaks, gpu_memory_mib=memory) for nb in notebooks]
+    print(format_dry_runs(results))
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _parameters(pairs: list[str]) -> dict:
@@ -125,10 +165,18 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
             print(f"    {result.budget_warning()}", flush=True)
             print(result.budget_warning(), file=sys.stderr)
     artifacts = [p for r in results for p in r.artifacts]
+    report = write_report(results, args.profile, Path(args.build_dir) / args.profile / "report.json")
     if getattr(args, "update_references", False):
         for path in update_references(artifacts, args.profile, references,
                                       allow_dirty=args.allow_dirty):
             print(f"reference written: {path}")
+        return (1 if failed else 0), results
+    if getattr(args, "report_only", False) or report_only(args.profile, references):
+        why = ("--report-only" if getattr(args, "report_only", False) else
+               f"the repository keeps no {args.profile} references")
+        print(f"\nreport only ({why}): nothing compared")
+        print(_format_report(results))
+        print(f"\n{len(results) - failed} notebook(s) ran, {failed} failed; report: {report}")
         return (1 if failed else 0), results
     diffs = check_artifacts(artifacts, args.profile, references)
     if diffs:
@@ -142,14 +190,27 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
     return (1 if failed or bad else 0), results
 
 
-def _stage_book(results: list) -> None:
-    """Copy executed notebooks and artifacts to book/_generated, where the book pages find them."""
+def _format_report(results: list) -> str:
+    """One line per notebook: wall and CPU seconds, peak GPU memory (or that CUDA was not used)."""
+    lines = [f"{'notebook':<28} {'wall s':>8} {'CPU s':>8}  peak GPU memory"]
+    for r in results:
+        gpu = (f"{r.gpu['gpu_peak_mib']:,.0f} MiB on {r.gpu['gpu_name']}" if r.gpu
+               else "- (CUDA not used)")
+        status = "  FAILED" if r.error else ("  (cached)" if r.cached else "")
+        lines.append(f"{r.name:<28} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f}  {gpu}{status}")
+    return "\n".join(lines)
+
+
+def _stage_book(results: list, build_dir: str | Path) -> None:
+    """Copy executed notebooks (their book versions: :mod:`.book_copy`) and artifacts to
+    book/_generated, where the book pages find them."""
     if BOOK_GENERATED.exists():
         shutil.rmtree(BOOK_GENERATED)
     (BOOK_GENERATED / "notebooks").mkdir(parents=True)
     (BOOK_GENERATED / "artifacts").mkdir(parents=True)
     for r in results:
-        shutil.copy(r.output, BOOK_GENERATED / "notebooks" / r.output.name)
+        write_book_copy(r.output, BOOK_GENERATED / "notebooks" / r.output.name,
+                        Path(build_dir).resolve())
         for a in r.artifact_dir.iterdir():  # the JSON artifacts and any figures beside them
             if a.is_file():
                 shutil.copy(a, BOOK_GENERATED / "artifacts" / a.name)
@@ -163,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             for nb in resolve([], args.notebooks):
                 print(nb)
             return 0
+        if args.command == "dry-run":
+            return _dry_run(args)
         status, results = _run(args, args.names if args.command == "run" else [])
     except (UnknownProfileError, NotebookError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -174,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         if status:
             print("warning: some values differ from the references (see above); the book shows "
                   "this run's values", file=sys.stderr)
-        _stage_book(results)
+        _stage_book(results, args.build_dir)
         jb = Path(sys.executable).with_name("jupyter-book")
         cmd = [str(jb) if jb.exists() else "jupyter-book", "build", ".", "-W", "--keep-going"]
         print("$ " + " ".join(cmd), flush=True)

@@ -186,12 +186,33 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
     {
         # book/one-formula.md: the relation formula reproduces three familiar networks.
         # Sizes of the random inputs on which the instances are compared (float64).
+        # book/one-formula.md. Three knob groups: the float64 checks of three instances
+        # (n_tokens ... nl_size); the 1/sqrt(d_k) demonstration (dot products of random unit-
+        # variance vectors for every d_k, `scale_samples` pairs, softmax over `scale_keys` keys);
+        # the trained key-value lookup (relnotes.data.key_value: `lookup_pairs` memory elements,
+        # keys and values from vocabularies of `lookup_keys` and `lookup_values`, a one-layer
+        # attention of width `lookup_channels`, Adam with a cosine schedule, one run per seed).
         "one_formula": _every_profile(
-            smoke=dict(n_tokens=6, embed_dim=16, num_heads=4, batch=2, nl_channels=8, nl_size=5),
-            cpu=dict(n_tokens=32, embed_dim=64, num_heads=8, batch=4, nl_channels=32, nl_size=14),
-            gpu=dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28),
+            smoke=dict(n_tokens=6, embed_dim=16, num_heads=4, batch=2, nl_channels=8, nl_size=5,
+                       d_k=(4, 16, 64, 256), scale_samples=2000, scale_keys=16,
+                       lookup_pairs=4, lookup_keys=8, lookup_values=4, lookup_channels=16,
+                       lookup_train=2048, lookup_test=500, lookup_steps=120, lookup_lr=1e-2,
+                       lookup_batch=64),
+            cpu=dict(n_tokens=32, embed_dim=64, num_heads=8, batch=4, nl_channels=32, nl_size=14,
+                     d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
+                     lookup_pairs=8, lookup_keys=32, lookup_values=16, lookup_channels=32,
+                     lookup_train=8192, lookup_test=2000, lookup_steps=800, lookup_lr=1e-2,
+                     lookup_batch=64),
+            gpu=dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28,
+                     d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
+                     lookup_pairs=16, lookup_keys=64, lookup_values=32, lookup_channels=64,
+                     lookup_train=32768, lookup_test=5000, lookup_steps=3000, lookup_lr=1e-2,
+                     lookup_batch=128),
             full=dict(n_tokens=300, embed_dim=1024, num_heads=16, batch=8, nl_channels=256,
-                      nl_size=56),
+                      nl_size=56, d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
+                      lookup_pairs=16, lookup_keys=64, lookup_values=32, lookup_channels=64,
+                      lookup_train=32768, lookup_test=5000, lookup_steps=3000, lookup_lr=1e-2,
+                      lookup_batch=128),
         ),
         # book/local-relation.md: ResNet-26/50 vs LR-Net-26/50, parameters and MACs. The counts
         # are at the paper's 224 x 224 on every profile (meta tensors, no compute); the only knob
@@ -299,21 +320,30 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      deep_layers=(6, 6, 4), seeds=(0, 1, 2), tolerance=5.0),
                 seeds=(0, 1, 2, 3, 4)),
         ),
-        # book/gcnet.md, "Attention maps for different query positions": a ContextClassifier of
+        # book/gcnet.md, "Attention maps for different query positions", on every seed of the
+        # profile. (1) flag_*: the gcnet_ablations classifier (flag_widths) with one NL block
+        # after each of flag_stages, trained flag_epochs (Adam, flag_lr) on flag_n_train
+        # ContextFlags 32 x 32 images, distances on flag_n_test. (2) a ContextClassifier of
         # `widths` with one NL block (each of `modes`) trained `epochs` epochs on n_train crops
         # (crop px) of the scikit-image photographs resized to short_side; distances on n_test
         # held-out crops; attention maps drawn on vis_photos resized to vis_size. The gpu / full
         # knobs are plausible, not run here (the notebook reads no real data on any profile).
         "gcnet_attention": _every_profile(
-            smoke=dict(short_side=128, crop=32, n_train=160, n_test=64, epochs=1, batch_size=32,
+            smoke=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_n_train=128,
+                       flag_n_test=64, flag_epochs=1, flag_lr=3e-3,
+                       short_side=128, crop=32, n_train=160, n_test=64, epochs=3, batch_size=32,
                        lr=2e-3, widths=(4, 8, 16), modes=("embedded_gaussian",),
                        vis_photos=("astronaut", "coffee"), vis_size=64),
-            cpu=dict(short_side=128, crop=32, n_train=1280, n_test=320, epochs=3, batch_size=32,
+            cpu=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_n_train=1500,
+                     flag_n_test=500, flag_epochs=3, flag_lr=3e-3,
+                     short_side=128, crop=32, n_train=1280, n_test=320, epochs=3, batch_size=32,
                      lr=2e-3, widths=(8, 16, 32),
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=96),
             **_gpu_and_full(
-                dict(short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
+                dict(flag_widths=(16, 32, 64), flag_stages=(1, 2, 3), flag_n_train=20000,
+                     flag_n_test=4000, flag_epochs=20, flag_lr=2e-3,
+                     short_side=256, crop=64, n_train=20000, n_test=2000, epochs=20, batch_size=64,
                      lr=1e-3, widths=(32, 64, 128),
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192)),
@@ -321,16 +351,18 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # book/gcnet.md, "Ablations": ContextClassifier of `widths` with each block variant,
         # trained `epochs` epochs (Adam, lr) on n_train ContextFlags images of size px (designed
         # so that a small flag far from the glyph decides the label), tested on n_test, once per
-        # seed. gpu / full knobs are plausible, not run here.
+        # seed of the profile (Profile.seeds); every SE / GC bottleneck has at least rd_min
+        # channels (our choice: at these widths r = 1/16 would leave 1-2). gpu / full knobs are
+        # plausible, not run here.
         "gcnet_ablations": _every_profile(
-            smoke=dict(size=32, n_train=128, n_test=128, epochs=1, batch_size=32, lr=3e-3,
-                       widths=(8, 16, 32), seeds=(0,)),
-            cpu=dict(size=32, n_train=3000, n_test=1000, epochs=3, batch_size=32, lr=3e-3,
-                     widths=(8, 16, 32), seeds=(0,)),
+            smoke=dict(size=32, n_train=256, n_test=128, epochs=3, batch_size=32, lr=3e-3,
+                       widths=(8, 16, 64), rd_min=8),
+            cpu=dict(size=32, n_train=3000, n_test=1000, epochs=4, batch_size=32, lr=3e-3,
+                     widths=(8, 16, 64), rd_min=8),
             **_gpu_and_full(
                 dict(size=32, n_train=20000, n_test=4000, epochs=20, batch_size=128, lr=2e-3,
-                     widths=(16, 32, 64), seeds=(0, 1, 2)),
-                epochs=30, seeds=(0, 1, 2, 3, 4)),
+                     widths=(16, 32, 64), rd_min=8),
+                epochs=30),
         ),
         # book/gcnet.md, "AP of the four detectors": the talk's COCO table trained. Synthetic
         # profiles: a tiny Mask R-CNN (`tiny`: TinyResNet planes / blocks per stage, FPN width,
@@ -454,6 +486,52 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                  d_model=64, num_heads=4, layers=2, ff=128, steps=3000,
                                  batch_size=128, lr=3e-3)),
         ),
+        # book/tracking.md: online tracking by detection on the synthetic crowd of
+        # relnotes.data.mot (scene: synthetic_sequence's knobs; crowded and occluded, 6 groups),
+        # the IoU / motion baseline, the appearance embedding and the STRN-style relation model
+        # (strn: its constructor's knobs), trained `epochs` x `train_sequences` with Adam `lr`
+        # (one step per `chunk` frames); tracker: `max_age` frames missed before a tracklet
+        # dies, centre gate `gate` px per frame, min_score chosen per model from `thresholds`
+        # on the training sequences. Each seed draws its own sequences and initialisation.
+        # full: the same models on MOT17 training sequences read from data_root (not run here).
+        "strn_benchmark": _every_profile(
+            smoke=dict(scene=dict(n_frames=40, n_groups=5), train_sequences=2, test_sequences=1,
+                       epochs=6, lr=1e-2, chunk=20, max_age=30, gate=10.0,
+                       thresholds=(0.2, 0.5), d=16,
+                       strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                       mot17=()),
+            cpu=dict(scene=dict(n_frames=80, n_groups=6), train_sequences=4, test_sequences=3,
+                     epochs=10, lr=1e-2, chunk=20, max_age=30, gate=10.0,
+                     thresholds=(0.1, 0.2, 0.3, 0.5), d=16,
+                     strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                     mot17=()),
+            **_gpu_and_full(dict(scene=dict(n_frames=150, n_groups=8), train_sequences=12,
+                                 test_sequences=6, epochs=30, lr=1e-2, chunk=20, max_age=30,
+                                 gate=10.0, thresholds=(0.1, 0.2, 0.3, 0.5), d=16,
+                                 strn=dict(d_f=64, n_relations=8, d_k=16, d_g=32, window=8,
+                                           hidden=64), mot17=()),
+                            mot17=("MOT17-02-DPM", "MOT17-04-DPM", "MOT17-05-DPM",
+                                   "MOT17-09-DPM", "MOT17-10-DPM", "MOT17-11-DPM",
+                                   "MOT17-13-DPM")),
+        ),
+        # book/tracking.md, ablation of the relation model: each cue dropped, the spatial
+        # relation off, temporal attention off (uniform weights), the window length. Knobs as
+        # strn_benchmark; `windows`: the lengths compared.
+        "strn_ablation": _every_profile(
+            smoke=dict(scene=dict(n_frames=40, n_groups=5), train_sequences=1, test_sequences=1,
+                       epochs=6, lr=1e-2, chunk=20, max_age=30, gate=10.0, min_score=0.5, d=16,
+                       strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                       windows=(1,)),
+            cpu=dict(scene=dict(n_frames=80, n_groups=6), train_sequences=3, test_sequences=3,
+                     epochs=8, lr=1e-2, chunk=20, max_age=30, gate=10.0, min_score=0.5, d=16,
+                     strn=dict(d_f=32, n_relations=4, d_k=16, d_g=32, window=8, hidden=32),
+                     windows=(1, 4)),
+            **_gpu_and_full(dict(scene=dict(n_frames=150, n_groups=8), train_sequences=12,
+                                 test_sequences=6, epochs=30, lr=1e-2, chunk=20, max_age=30,
+                                 gate=10.0, min_score=0.5, d=16,
+                                 strn=dict(d_f=64, n_relations=8, d_k=16, d_g=32, window=8,
+                                           hidden=64), windows=(1, 2, 4, 16))),
+        ),
         "lrnet_figures": _every_profile(
             smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
@@ -537,6 +615,44 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      d_g=64, rank_dim=128, dedup_epochs=20, dedup_lr=1e-3, dedup_batch=8,
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), tolerance=1.0)),
+        ),
+        # book/region-deformable.md: RoIPool vs RoIAlign vs the learned region-feature extractor
+        # (LRF) as the box_roi_pool of the tiny Faster R-CNN on ContextShapes. Per seed the body is
+        # trained body_epochs with RoIAlign + 2fc, frozen, and each extractor + 2fc head trained
+        # head_epochs on it (Adam lr, batch_size, `proposals` RoIs per image). learned: the
+        # LearnedRegionFeatures knobs (our choices). memory_rois: RoIs of one image at which the
+        # peak memory of lean vs dense aggregation is measured (forward + backward). Seeds: the
+        # profile's. cpu: about 170 CPU-s per seed, estimated from one step of each head under load.
+        "region_extractors": _every_profile(
+            smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
+                       lr=3e-3, proposals=32, d_f=64, learned=dict(support="enlarged", d_e=32, d_k=32),
+                       memory_rois=32, n_show=3, tolerance=10.0),
+            cpu=dict(n_train=640, n_test=200, body_epochs=4, head_epochs=6, batch_size=16,
+                     lr=3e-3, proposals=32, d_f=256, learned=dict(support="enlarged", d_e=32, d_k=32),
+                     memory_rois=32, n_show=3, tolerance=5.0),
+            **_gpu_and_full(dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=12,
+                                 batch_size=32, lr=2e-3, proposals=64, d_f=256,
+                                 learned=dict(support="enlarged", d_e=32, d_k=32), memory_rois=64,
+                                 n_show=3, tolerance=3.0)),
+        ),
+        # book/region-deformable.md: DCN vs local relation vs both, as the one adaptive block of
+        # AdaptiveNet on affine digits (MNIST-5k rotated up to max_rotation degrees, scaled in
+        # scale_range; n_train / n_test images), trained `steps` Adam steps (cosine, lr,
+        # batch_size); LR layer kernel_size, channels_per_group; sampling points and weights
+        # drawn for n_queries pixels of n_images test images. Seeds: the profile's. cpu: about
+        # 220 CPU-s per seed (one thread), from single steps under load: deform_conv2d's CPU
+        # backward makes a DCN step ~0.3 s against ~0.02 s for the conv.
+        "region_deformable": _every_profile(
+            smoke=dict(n_train=320, n_test=200, max_rotation=60.0, scale_range=(0.6, 1.1),
+                       width=8, kernel_size=7, channels_per_group=8, steps=60, batch_size=32,
+                       lr=3e-3, n_images=2, n_queries=3, tolerance=10.0),
+            cpu=dict(n_train=4000, n_test=1000, max_rotation=60.0, scale_range=(0.6, 1.1),
+                     width=16, kernel_size=7, channels_per_group=8, steps=300, batch_size=32,
+                     lr=3e-3, n_images=2, n_queries=3, tolerance=3.0),
+            **_gpu_and_full(dict(n_train=4000, n_test=1000, max_rotation=60.0,
+                                 scale_range=(0.6, 1.1), width=32, kernel_size=7,
+                                 channels_per_group=8, steps=4000, batch_size=64, lr=2e-3,
+                                 n_images=2, n_queries=3, tolerance=2.0)),
         ),
     }
 )

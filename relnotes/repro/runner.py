@@ -13,7 +13,15 @@ For one notebook ``notebooks/<chapter>/<name>.ipynb`` on profile ``P`` the runne
   when a cell fails, so that the failure can be inspected);
 - ``<build>/P/artifacts/<name>/<id>.json``: the artifacts the notebook wrote;
 
-and compares every artifact with ``notebooks/reference/P/<id>.json``.
+and compares every artifact with ``notebooks/reference/P/<id>.json``. A profile whose
+references the repository does not keep (``gpu`` and ``full``) is run in *report-only* mode: nothing
+is compared, and ``<build>/P/report.json`` lists what each notebook needed (wall and CPU seconds,
+peak GPU memory), so that the book can publish it.
+
+**What a notebook needs.** After a notebook's last cell the runner executes one more cell of its
+own (a *probe*, removed again from the executed notebook) that reads
+``torch.cuda.max_memory_allocated`` in the kernel when the notebook used CUDA. Its peak, with the
+wall and CPU seconds the runner measures, goes into every artifact's ``environment["time"]``.
 
 Every notebook declares, in the cell tagged ``parameters``, at least ``profile`` and
 ``artifact_dir``; the runner injects both, and ``data_root`` when it is given and the notebook
@@ -22,6 +30,7 @@ declares it (notebooks that can read real COCO / ImageNet on the ``full`` profil
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -38,7 +47,8 @@ from .provenance import provenance
 
 __all__ = [
     "NotebookError", "NotebookResult", "discover", "resolve", "check_parameters", "run_notebook",
-    "check_artifacts", "explain_failures", "update_references", "DirtyTreeError",
+    "check_artifacts", "explain_failures", "update_references", "DirtyTreeError", "write_report",
+    "report_only", "REFERENCE_PROFILES",
 ]
 
 REQUIRED_PARAMETERS = ("profile", "artifact_dir")
@@ -68,6 +78,7 @@ class NotebookResult:
     environment_notes: list[str] = field(default_factory=list)
     cached: bool = False
     cache_note: str | None = None
+    gpu: dict[str, Any] | None = None  # {"gpu_peak_mib", "gpu_name"} when the kernel used CUDA
 
     @property
     def over_budget(self) -> bool:
@@ -222,14 +233,18 @@ def run_notebook(
         parameters["data_root"] = data_root
     result = NotebookResult(notebook, output, artifact_dir, numerics=numerics,
                             budget_s=prof.budget_s, cache_note=None if cache is None else why)
+    probe_file = build / "probes" / f"{notebook.stem}.json"
+    probe_file.parent.mkdir(parents=True, exist_ok=True)
+    probe_file.unlink(missing_ok=True)
     start = time.perf_counter()
     cpu_start = _children_cpu()
     try:
         with _numerics.applied(numerics) as notes:  # the kernel inherits this environment
             result.environment_notes = notes
             papermill.execute_notebook(
-                str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                cwd=str(notebook.parent), progress_bar=progress, execution_timeout=cell_timeout,
+                _with_probe(notebook, probe_file), str(output), parameters=parameters,
+                kernel_name="python3", cwd=str(notebook.parent), progress_bar=progress,
+                execution_timeout=cell_timeout,
             )
     except PapermillExecutionError as e:
         result.error = (
@@ -239,6 +254,9 @@ def run_notebook(
     finally:
         result.seconds = time.perf_counter() - start
         result.cpu_seconds = _children_cpu() - cpu_start  # the kernel: a child, ended and reaped
+        _strip_probe(output, notebook)
+    if probe_file.is_file():
+        result.gpu = json.loads(probe_file.read_text())
     if result.error is None:
         result.artifacts = sorted(artifact_dir.glob("*.json"))
         if not result.artifacts:
@@ -253,6 +271,52 @@ def run_notebook(
     return result
 
 
+PROBE_TAG = "relnotes-runner-probe"
+
+#: The runner's last cell: the kernel's peak GPU memory, when it used CUDA, into a JSON file.
+#: Only names starting with ``_relnotes`` are created, and deleted again.
+_PROBE = """\
+import json as _relnotes_json, sys as _relnotes_sys
+_relnotes_torch = _relnotes_sys.modules.get("torch")
+_relnotes_gpu = None
+if _relnotes_torch is not None and _relnotes_torch.cuda.is_initialized():
+    _relnotes_gpu = {
+        "gpu_peak_mib": round(max(_relnotes_torch.cuda.max_memory_allocated(i)
+                                  for i in range(_relnotes_torch.cuda.device_count())) / 2**20, 1),
+        "gpu_name": _relnotes_torch.cuda.get_device_name(),
+    }
+with open(PATH, "w") as _relnotes_f:
+    _relnotes_json.dump(_relnotes_gpu, _relnotes_f)
+del _relnotes_json, _relnotes_sys, _relnotes_torch, _relnotes_gpu, _relnotes_f
+"""
+
+
+def _with_probe(notebook: Path, probe_file: Path):
+    """The notebook with the runner's probe cell appended (in memory; the file is not touched)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = nbformat.v4.new_code_cell(_PROBE.replace("PATH", repr(str(probe_file.resolve()))))
+    cell.metadata["tags"] = [PROBE_TAG, "remove-cell"]
+    nb.cells.append(cell)
+    return nb
+
+
+def _strip_probe(output: Path, notebook: Path) -> None:
+    """Remove the probe cell from the executed notebook, so that it reads as the source does,
+    and put back papermill's ``input_path`` (given a notebook object instead of a path, papermill
+    stores the whole object there)."""
+    import nbformat
+
+    if not output.is_file():
+        return
+    nb = nbformat.read(output, as_version=4)
+    nb.cells = [c for c in nb.cells if PROBE_TAG not in c.get("metadata", {}).get("tags", [])]
+    if "papermill" in nb.metadata:
+        nb.metadata["papermill"]["input_path"] = str(notebook)
+    nbformat.write(nb, output)
+
+
 def parameters_data_root(data_root: str | None, declared: Mapping[str, Any]) -> str | None:
     """The data_root the notebook receives: only notebooks that declare it get it."""
     return data_root if data_root is not None and "data_root" in declared else None
@@ -265,15 +329,51 @@ def _children_cpu() -> float:
 
 
 def record_time(result: NotebookResult) -> None:
-    """Write the notebook's wall and CPU time into each of its artifacts' environment, under
-    ``time`` (never compared: time depends on the machine), with the profile's budget."""
+    """Write what the notebook needed into each of its artifacts' environment, under ``time``
+    (never compared: it depends on the machine): wall and CPU seconds, the profile's budget, and
+    when the kernel used CUDA its peak GPU memory (``gpu_peak_mib``, MiB = 2**20 bytes, the
+    largest ``torch.cuda.max_memory_allocated`` over the devices) and the GPU's name."""
     timing = {"wall_s": round(result.seconds, 2), "cpu_s": round(result.cpu_seconds, 2),
               "budget_s": None if result.budget_s == float("inf") else result.budget_s,
-              "over_budget": result.over_budget}
+              "over_budget": result.over_budget, **(result.gpu or {})}
     for path in result.artifacts:
         art = Artifact.read(path)
         art.environment = {**art.environment, "time": timing}
         art.write(path.parent)
+
+
+#: The profiles whose references the repository keeps; a run on another profile (``gpu``,
+#: ``full``: no machine of the project runs them) is report-only unless references exist.
+REFERENCE_PROFILES = ("smoke", "cpu")
+
+
+def report_only(profile: str, reference_root: str | os.PathLike) -> bool:
+    """Whether a run on ``profile`` only reports: the profile is not one whose references the
+    repository keeps (``REFERENCE_PROFILES``) and ``<reference_root>/<profile>/`` has none.
+    (A smoke or cpu run with a missing reference still fails: that reference is owed.)"""
+    return profile not in REFERENCE_PROFILES and not any(
+        (Path(reference_root) / profile).glob("*.json"))
+
+
+def write_report(results: Sequence[NotebookResult], profile: str,
+                 path: str | os.PathLike) -> Path:
+    """Write what each notebook needed on ``profile`` (the report-only mode's product) as JSON:
+    ``{"profile", "notebooks": [{"notebook", "wall_s", "cpu_s", "budget_s", "over_budget",
+    "gpu_peak_mib", "gpu_name", "artifacts", "error"}]}``; the GPU entries are None when the
+    notebook did not use CUDA. Returns ``path``."""
+    rows = []
+    for r in results:
+        gpu = r.gpu or {}
+        rows.append({"notebook": str(r.notebook), "wall_s": round(r.seconds, 2),
+                     "cpu_s": round(r.cpu_seconds, 2),
+                     "budget_s": None if r.budget_s == float("inf") else r.budget_s,
+                     "over_budget": r.over_budget, "gpu_peak_mib": gpu.get("gpu_peak_mib"),
+                     "gpu_name": gpu.get("gpu_name"), "cached": r.cached,
+                     "artifacts": [p.stem for p in r.artifacts], "error": r.error})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"profile": profile, "notebooks": rows}, indent=2) + "\n")
+    return path
 
 
 def check_artifacts(

@@ -65,7 +65,7 @@ def test_non_local_distances_match_a_transcription(mode):
     stats = non_local_distances(block, x)
     y, w = block.context_modeling(x)
     out = block.w_z(y)
-    assert set(stats) == {"input", "attention", "output"}
+    assert set(stats) == {"input", "attention", "output", "uniform"}
     for b in range(2):
         xi = x[b].flatten(1).T                                   # [HW, C]
         oi = out[b].flatten(1).T
@@ -109,3 +109,23 @@ def test_capture_input_gets_what_the_block_sees():
         capture_input(model, NonLocal2d(8), x)
     stats = non_local_distances(model.stage_block, seen, reduce=torch.mean)
     assert math.isfinite(stats["input"].item())
+
+
+def test_distance_to_uniform_by_hand():
+    from relnotes.analysis.attention import distance_to_uniform
+    assert distance_to_uniform(torch.full((2, 5, 7), 1 / 7)).tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+    # one-hot rows: cos(e_j, 1) = 1 / sqrt(M)
+    assert distance_to_uniform(torch.eye(9)).item() == pytest.approx(1 - 1 / 3)
+    # half the rows uniform, half one-hot over M = 4: mean of 0 and 1 - 1/2
+    w = torch.cat([torch.full((2, 4), 0.25), torch.eye(4)[:2]])
+    assert distance_to_uniform(w).item() == pytest.approx(0.25)
+
+
+def test_an_untrained_block_is_nearly_uniform_and_a_sharp_one_is_not():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 6)
+    block = NonLocal2d(8)
+    assert non_local_distances(block, x, reduce=torch.mean)["uniform"].item() < 0.2
+    with torch.no_grad():
+        block.theta.weight.mul_(30.0)
+    assert non_local_distances(block, x, reduce=torch.mean)["uniform"].item() > 0.3

@@ -106,3 +106,79 @@ def test_detections_with_weights_is_relation_weights_per_image(shapes):
     expected = out["weights"][0].mean(0)[idx][:, idx].numpy()
     assert np.array_equal(per_image[1]["w"], expected)
     assert np.array_equal(per_image[1]["labels"], out["labels"].numpy())
+
+
+def test_assign_to_ground_truth_by_hand():
+    from relnotes.analysis.relation_weights import assign_to_ground_truth
+    gt = torch.tensor([[0.0, 0, 10, 8], [5, 0, 15, 10]])
+    # RoI 0: IoU 80/100 = 0.8 with object 0, 50/150 = 1/3 with object 1; RoI 1: IoU 1 with
+    # object 1; RoI 2: IoU 25/(100+80-25) = 0.16 at most: none
+    rois = torch.tensor([[0.0, 0, 10, 10], [5, 0, 15, 10], [-5, -5, 5, 5]])
+    assert assign_to_ground_truth(rois, gt).tolist() == [0, 1, -1]
+    assert assign_to_ground_truth(rois, gt, iou_threshold=0.9).tolist() == [-1, 1, -1]
+    assert assign_to_ground_truth(rois, torch.zeros(0, 4)).tolist() == [-1, -1, -1]
+
+
+def test_deciding_neighbours_by_hand():
+    from relnotes.analysis.relation_weights import deciding_neighbours
+    # a small object at centre (22.5, 2.5): 2.5 px from the large box 0 (x2 = 20), 17.5 from
+    # the large box 1 (x1 = 40)
+    boxes = torch.tensor([[0.0, 0, 20, 20], [40, 0, 60, 20], [20, 0, 25, 5], [55, 30, 60, 35]])
+    labels = torch.tensor([1, 2, 4, 5])
+    assert deciding_neighbours(boxes, labels, {4, 5, 6}).tolist() == [-1, -1, 0, 1]
+    assert deciding_neighbours(boxes[2:], labels[2:], {4, 5, 6}).tolist() == [-1, -1]
+
+
+def test_neighbour_weight_mass_by_hand():
+    from relnotes.analysis.relation_weights import neighbour_weight_mass
+    # objects: 0 large, 1 large, 2 small (decided by 0). RoIs: 0, 1 on object 0; 2 on object 1;
+    # 3 on object 2 (the query); 4 background.
+    roi_gt = torch.tensor([0, 0, 1, 2, -1])
+    deciding = torch.tensor([-1, -1, 0])
+    w = torch.zeros(2, 5, 5, dtype=torch.float64)
+    w[0, 3] = torch.tensor([0.3, 0.2, 0.1, 0.25, 0.15])
+    w[1, 3] = torch.tensor([0.0, 0.0, 0.6, 0.4, 0.0])
+    mass = neighbour_weight_mass(w, roi_gt, deciding)
+    assert mass["deciding"].flatten().tolist() == pytest.approx([0.5, 0.0])
+    assert mass["own"].flatten().tolist() == pytest.approx([0.25, 0.4])
+    assert mass["other"].flatten().tolist() == pytest.approx([0.1, 0.6])
+    assert mass["background"].flatten().tolist() == pytest.approx([0.15, 0.0])
+    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.4])       # 2 of 5 keys
+
+
+class _GroundTruthRPN(torch.nn.Module):
+    """Proposals = the ground-truth boxes, so every object has a RoI of IoU 1."""
+
+    def __init__(self, boxes):
+        super().__init__()
+        self.boxes = boxes
+
+    def forward(self, images, features, targets=None):
+        return [self.boxes.clone()], {}
+
+
+def test_masked_key_detections(shapes):
+    from relnotes.analysis.relation_weights import masked_key_detections
+    model = small_detector(relations=(1, 1))
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[4] += 4.0       # small classes score
+    model.roi_heads.score_thresh = 0.0
+    image, target = shapes.torch_dataset()[0]
+    assert model.transform([image])[0].image_sizes[0] == tuple(image.shape[-2:])   # no resize
+    model.rpn = _GroundTruthRPN(target["boxes"])
+    small = {4, 5, 6}
+    plain = masked_key_detections(model, image, target, small, mask=None)
+    model.eval()
+    with torch.no_grad():
+        ref = model([image])[0]
+    for k in ("boxes", "scores", "labels"):
+        torch.testing.assert_close(plain[k], ref[k])                 # mask=None: the model's own
+    masked = masked_key_detections(model, image, target, small, mask="deciding")
+    rand = masked_key_detections(model, image, target, small, mask="random",
+                                 generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(masked["scores"], plain["scores"])       # removing keys changes scores
+    again = masked_key_detections(model, image, target, small, mask="random",
+                                  generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again["scores"], rand["scores"])     # the generator decides
+    with pytest.raises(ValueError, match=r"mask must be None, 'deciding' or 'random'"):
+        masked_key_detections(model, image, target, small, mask="nearest")

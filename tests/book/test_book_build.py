@@ -1,34 +1,28 @@
-"""The book builds (Sphinx warnings are errors), offline, and shows the executed artifacts.
+"""The book builds (Sphinx warnings are errors), offline, and shows the executed artifacts: checks
+of the HTML files (what a browser does with them: test_browser.py)."""
 
-Builds a copy of the repository on the smoke profile with the same command as `make book`.
-"""
-
-import shutil
-import subprocess
-import sys
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 
+# `html` (the smoke book, built once a session) comes from tests/book/conftest.py
+# the first test of the group builds the book (minutes): hence the timeout
 ROOT = Path(__file__).resolve().parents[2]
-IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "_generated", ".pytest_cache",
-                                "__pycache__")
+
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book"), pytest.mark.timeout(1500)]
 
 
-@pytest.fixture(scope="module")
-def html(tmp_path_factory):
-    work = tmp_path_factory.mktemp("book") / "repo"
-    shutil.copytree(ROOT, work, ignore=IGNORE)
-    run = subprocess.run([sys.executable, "-m", "relnotes.repro", "book", "--profile", "smoke"],
-                         cwd=work, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    return work / "_build" / "html"
+def _soup_and_table(html, page: str, table_class: str):
+    soup = BeautifulSoup((html / "book" / page).read_text(), "html.parser")
+    table = soup.find("table", class_=table_class)
+    assert table is not None, f"{page} has no table.{table_class}"
+    return soup, table, table.get_text(" ")
 
 
-@pytest.mark.book
-@pytest.mark.timeout(900)
 def test_every_page_loads_scripts_and_styles_locally(html):
     pages = list(html.rglob("*.html"))
     assert len(pages) >= 4
@@ -43,31 +37,42 @@ def test_every_page_loads_scripts_and_styles_locally(html):
                     f"{page.relative_to(html)} loads {url} from the network"
 
 
-@pytest.mark.book
 def test_math_is_rendered_by_a_local_mathjax(html):
     page = (html / "book" / "one-formula.html").read_text()
     assert "_static/mathjax/tex-chtml.js" in page
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
-@pytest.mark.book
 def test_chapter_shows_the_artifact_table_and_figure(html):
-    soup = BeautifulSoup((html / "book" / "one-formula.html").read_text(), "html.parser")
-    table = soup.find("table", class_="relnotes-artifact")
-    assert table is not None
-    text = table.get_text(" ")
+    soup, table, text = _soup_and_table(html, "one-formula.html", "relnotes-artifact")
     assert "profile smoke" in text and "torch.nn.MultiheadAttention" in text
     assert soup.find("img", src=lambda s: s and s.endswith("one_formula.png"))
     assert (html / "book" / "_generated" / "notebooks" / "one_formula.html").is_file()
 
 
-@pytest.mark.book
 def test_scorecard_page_lists_the_talk_with_statuses_and_the_intro_points_to_it(html):
-    soup = BeautifulSoup((html / "book" / "scorecard.html").read_text(), "html.parser")
-    table = soup.find("table", class_="relnotes-scorecard")
-    assert table is not None
-    text = table.get_text(" ")
+    _, table, text = _soup_and_table(html, "scorecard.html", "relnotes-scorecard")
     assert "not run here" in text and "Table 5: complexity of relation modules" in text
     assert table.find("a", href=lambda h: h and "#artifact-" in h) is not None
     intro = (html / "book" / "intro.html").read_text()
     assert 'href="scorecard.html"' in intro
+
+
+def test_launch_source_and_edit_links_open_files_of_this_repository(html):
+    """Colab, Binder, "show source" and "edit" buttons name a path in the repository: every one
+    must exist in this checkout (the executed copies under book/_generated are not in git)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = urlparse(config["repository"]["url"]).path.strip("/")       # org/name
+    patterns = [rf"colab\.research\.google\.com/github/{repo}/blob/main/(?P<path>[^\"'?#]+)",
+                rf"mybinder\.org/v2/gh/{repo}/main\?urlpath=lab/tree/(?P<path>[^\"'&#]+)",
+                rf"github\.com/{repo}/(?:blob|edit)/main/(?P<path>[^\"'?#]+)"]
+    seen, missing = 0, []
+    for page in html.rglob("*.html"):
+        text = page.read_text()
+        for pattern in patterns:
+            for match in re.finditer(pattern, text):
+                seen += 1
+                if not (ROOT / match["path"]).is_file():
+                    missing.append(f"{page.relative_to(html)}: {match.group(0)}")
+    assert seen >= 3 * len(list((ROOT / "notebooks").glob("*/*.ipynb")))   # colab, binder, edit
+    assert missing == []

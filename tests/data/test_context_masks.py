@@ -147,3 +147,35 @@ def test_shapes_are_balanced_enough():
     d = make_context_masks(60, seed=0)
     counts = np.bincount(np.concatenate(d.labels), minlength=7)[1:]
     assert counts.min() > 10 and len(SHAPES) == 3
+
+
+def test_box_ap50_equals_mask_ap50_when_every_match_is_the_same_and_differs_otherwise(data):
+    """Why gcnet_coco_ap shows box AP50 == mask AP50: the two evaluations rank the same detections
+    by the same scores, so AP at one threshold is the same whenever a detection reaches IoU 0.5 by
+    box exactly when it does by mask. A detector blind to the flag (perfect localisation, both
+    scenes at the same score) loses half its AP to the scene, in both. A mask that misses most of
+    its object while its box is right separates them, so the segm path does read the masks."""
+    from pycocotools import mask as mask_utils
+
+    from relnotes.data.coco_eval import encode_masks
+
+    blind = []
+    for a in data.coco["annotations"]:
+        shape = (a["category_id"] - 1) % 3
+        for scene in (0, 1):
+            blind.append(dict(image_id=a["image_id"], category_id=1 + shape + 3 * scene,
+                              bbox=a["bbox"], score=0.5, segmentation=a["segmentation"]))
+    box, segm = (coco_evaluate(data.coco, blind, iou_type=t) for t in ("bbox", "segm"))
+    assert box["mAP50"] == segm["mAP50"] and 0.35 < box["mAP50"] < 0.65
+    # the same boxes, but every other mask keeps only its top quarter of rows: mask IoU < 0.5
+    thin = []
+    for k, a in enumerate(data.coco["annotations"]):
+        m = mask_utils.decode(a["segmentation"]).astype(bool)
+        if k % 2:
+            rows = np.nonzero(m.any(axis=1))[0]
+            m[rows[0] + max(1, len(rows) // 4):] = False
+        thin.append(dict(image_id=a["image_id"], category_id=a["category_id"], bbox=a["bbox"],
+                         score=1.0, segmentation=encode_masks(torch.from_numpy(m)[None])[0]))
+    box, segm = (coco_evaluate(data.coco, thin, iou_type=t) for t in ("bbox", "segm"))
+    assert box["mAP50"] == pytest.approx(1.0)
+    assert segm["mAP50"] < 0.75

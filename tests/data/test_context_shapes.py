@@ -7,7 +7,7 @@ import torch
 from relnotes.data.collate import detection_collate
 from relnotes.data.context_shapes import (
     CATEGORIES, CONTEXT_RULE, LARGE_KINDS, SMALL_CLASSES, make_context_shapes,
-    point_box_distance,
+    make_crowded_shapes, point_box_distance,
 )
 
 
@@ -105,3 +105,56 @@ def test_bad_arguments_raise():
         make_context_shapes(0)
     with pytest.raises(ValueError, match="n_large"):
         make_context_shapes(2, n_large=(2, 4))
+
+
+def _pair_iou(a, b):
+    iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    return iw * ih / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih)
+
+
+def test_crowded_groups_overlap_within_the_iou_range():
+    crowded = make_crowded_shapes(40, seed=5)
+    assert np.array_equal(crowded.images, make_crowded_shapes(40, seed=5).images)
+    assert crowded.images.shape == (40, 64, 64, 3)
+    in_range = 0
+    for boxes, labels in zip(crowded.boxes, crowded.labels):
+        assert set(labels.tolist()) <= {1, 2, 3}                 # large kinds only
+        assert 2 <= len(set(labels.tolist())) <= 3               # 2-3 groups, one kind each
+        assert bool(((boxes[:, 2:] - boxes[:, :2]) >= 14).all())
+        assert bool(((boxes[:, 2:] - boxes[:, :2]) <= 22).all())
+        for i in range(len(boxes)):
+            same = [_pair_iou(boxes[i], boxes[j]) for j in range(len(boxes))
+                    if j != i and labels[j] == labels[i]]
+            other = [_pair_iou(boxes[i], boxes[j]) for j in range(len(boxes))
+                     if labels[j] != labels[i]]
+            assert all(v <= 0.7 + 1e-12 for v in same)          # no pair above the range
+            assert all(v == 0 for v in other)                    # groups stay apart
+            in_range += any(0.3 <= v <= 0.7 for v in same)
+    # every object but the few groups of one (no room) overlaps a groupmate at 0.3-0.7
+    assert in_range >= 0.9 * sum(len(b) for b in crowded.boxes)
+    assert crowded.coco["annotations"][0]["bbox"] == pytest.approx(
+        [float(crowded.boxes[0][0][0]), float(crowded.boxes[0][0][1]),
+         float(crowded.boxes[0][0][2] - crowded.boxes[0][0][0]),
+         float(crowded.boxes[0][0][3] - crowded.boxes[0][0][1])])
+
+
+def test_crowded_outline_separates_objects_of_one_colour():
+    crowded = make_crowded_shapes(1, seed=0, n_groups=(1, 1), group_size=(1, 1), noise=0.0)
+    x0, y0, x1, y1 = (int(v) for v in crowded.boxes[0][0])
+    img = crowded.images[0]
+    # the middle of the bottom row lies on the outline for every kind (rectangle, ellipse,
+    # triangle base): 0.3 x the fill colour seen at the centre
+    kind = int(crowded.labels[0][0]) - 1
+    centre = img[(y0 + y1) // 2 + (2 if kind == 2 else 0), (x0 + x1) // 2]
+    edge = img[y1 - 1, (x0 + x1) // 2]                            # bottom row: outline for all kinds
+    assert edge.sum() == pytest.approx(0.3 * centre.sum(), rel=1e-5)
+
+
+def test_crowded_bad_arguments_raise():
+    with pytest.raises(ValueError, match=r"pair_iou must be \(lo, hi\) with 0 < lo <= hi < 1"):
+        make_crowded_shapes(2, pair_iou=(0.5, 1.0))
+    with pytest.raises(ValueError, match=r"n_groups must be"):
+        make_crowded_shapes(2, n_groups=(0, 2))
+    with pytest.raises(ValueError, match=r"size must be"):
+        make_crowded_shapes(2, size=(10, 70))

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 import relnotes.engine.loop as loop
+import relnotes.engine.train_log as train_log
 import relnotes.engine.seed
 from relnotes.engine import (
     EpochBatchSampler,
@@ -365,3 +366,122 @@ def test_evaluate_rejects_bad_arguments():
         evaluate(model, make_dataset(), lambda m, b: {}, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="map-style Dataset with __len__; got generator"):
         evaluate(model, (x for x in range(3)), lambda m, b: {}, progress=False)
+
+
+# --- fit: mixed precision -------------------------------------------------------------------
+
+def dtype_recording_loss(seen):
+    def loss(model, batch):
+        inputs, targets = batch
+        logits = model(inputs)
+        seen.add(logits.dtype)
+        return F.cross_entropy(logits, targets)
+    return loss
+
+
+@pytest.mark.parametrize("precision, dtype", [("float32", torch.float32),
+                                              ("bfloat16", torch.bfloat16),
+                                              ("float16", torch.float16)])
+def test_precision_runs_the_forward_pass_under_autocast(precision, dtype):
+    seen = set()
+    model, history = train(loss=dtype_recording_loss(seen), precision=precision, epochs=1)
+    assert seen == {dtype}
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
+    assert all(math.isfinite(v) for v in history.step_losses)
+
+
+def test_float32_is_the_plain_loop():
+    default, _ = train(epochs=1)
+    explicit, _ = train(epochs=1, precision="float32")
+    assert_same_weights(explicit, default)
+    half, _ = train(epochs=1, precision="bfloat16")
+    assert differs(half, default)
+
+
+def test_float16_keeps_the_scaler_in_the_checkpoint_and_resumes_bit_identical(tmp_path):
+    reference, reference_history = train(precision="float16")
+    path = tmp_path / "ckpt.pt"
+    train(precision="float16", checkpoint_path=path, max_steps=10)
+    state = load_checkpoint(path)
+    assert state["scaler"]["scale"] == 2.0**16  # GradScaler's initial scale, no overflow yet
+    assert state["run"]["precision"] == "float16"
+    resumed, history = train(precision="float16", checkpoint_path=path)
+    assert_same_weights(resumed, reference)
+    assert history.step_losses == reference_history.step_losses
+
+
+def test_float16_skips_a_step_whose_gradients_overflow_and_backs_off(tmp_path):
+    def huge_loss(model, batch):  # d(loss)/d(logits) * 2**16 overflows float16 (max 65504)
+        inputs, _ = batch
+        return model(inputs).float().sum() * 1e3
+
+    before, _, _ = make_training()
+    path = tmp_path / "ckpt.pt"
+    after, _ = train(loss=huge_loss, precision="float16", checkpoint_path=path, max_steps=1)
+    assert_same_weights(after, before)  # the step was skipped
+    assert load_checkpoint(path)["scaler"]["scale"] == 2.0**15
+
+
+def test_resume_with_another_precision_is_refused(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    train(checkpoint_path=path, max_steps=3, precision="bfloat16")
+    with pytest.raises(ValueError, match=r"written with precision='bfloat16', but this call has "
+                                         r"precision='float32'"):
+        train(checkpoint_path=path)
+    path = tmp_path / "fp32.pt"
+    train(checkpoint_path=path, max_steps=3)
+    assert "precision" not in load_checkpoint(path)["run"]  # as float32 checkpoints always were
+    with pytest.raises(ValueError, match=r"written with precision='float32', but this call has "
+                                         r"precision='float16'"):
+        train(checkpoint_path=path, precision="float16")
+    with pytest.raises(ValueError, match=r"precision must be one of 'float32', 'bfloat16', "
+                                         r"'float16'; got 'fp8'"):
+        train(precision="fp8")
+
+
+# --- fit: the JSON-lines log -----------------------------------------------------------------
+
+def read_log(path):
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_log_beside_the_checkpoint_has_every_step_and_epoch(tmp_path):
+    _, history = train(checkpoint_path=tmp_path / "ckpt.pt", eval_dataset=make_dataset())
+    records = read_log(tmp_path / "ckpt.log.jsonl")
+    steps = [r for r in records if r["event"] == "step"]
+    epochs = [r for r in records if r["event"] == "epoch"]
+    assert [r["step"] for r in steps] == list(range(1, STEPS + 1))
+    assert [r["loss"] for r in steps] == history.step_losses
+    assert [(r["epoch"], r["batch"]) for r in steps[:8]] == [(1, b) for b in range(1, 8)] + [(2, 1)]
+    assert steps[0]["lr"] == [0.01] and steps[BATCHES]["lr"] == [pytest.approx(0.007)]
+    assert [r["loss"] for r in epochs] == history.epoch_losses
+    assert [r["metrics"] for r in epochs] == history.metrics
+    assert (tmp_path / "ckpt.tb").exists() == train_log._tensorboard_available()
+    train(checkpoint_path=tmp_path / "quiet.pt", log=False)
+    assert not (tmp_path / "quiet.log.jsonl").exists()
+
+
+def test_the_log_of_a_resumed_run_shows_each_step_once(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    calls = 0
+
+    def crashing_loss(model, batch):
+        nonlocal calls
+        calls += 1
+        if calls == 11:
+            raise KeyboardInterrupt
+        return loss_fn(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(loss=crashing_loss, checkpoint_path=path, checkpoint_every=4)
+    assert [r["step"] for r in read_log(tmp_path / "ckpt.log.jsonl")
+            if r["event"] == "step"] == list(range(1, 11))  # 9 and 10 came after the checkpoint
+    _, history = train(checkpoint_path=path, checkpoint_every=4)
+    records = read_log(tmp_path / "ckpt.log.jsonl")
+    assert [r["step"] for r in records if r["event"] == "step"] == list(range(1, STEPS + 1))
+    assert [r["loss"] for r in records if r["event"] == "step"] == history.step_losses
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2, 3]
+    _, fresh = train(checkpoint_path=path, resume=False, epochs=1)
+    assert len(read_log(tmp_path / "ckpt.log.jsonl")) == BATCHES + 1  # a fresh run starts over

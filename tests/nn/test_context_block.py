@@ -125,10 +125,28 @@ def test_errors():
             ContextBlock(8, fusion=bad)
     with pytest.raises(ValueError, match="bottleneck width P must be >= 1; got 0"):
         ContextBlock(8)                                                      # 8 / 16 = 0
-    with pytest.raises(ValueError, match="has no bottleneck width; got rd_channels=4"):
+    with pytest.raises(ValueError, match="has no bottleneck width; got rd_channels=4, rd_min=None"):
         ContextBlock(8, transform="linear", rd_channels=4)
     with pytest.raises(ValueError, match="hidden width C/r must be >= 1"):
         SqueezeExcitation(8)
     for block in (ContextBlock(32), SimplifiedNonLocal2d(32), SqueezeExcitation(32)):
         with pytest.raises(ValueError, match=r"x must be Tensor\[B, 32, H, W\]; got \(2, 16, 3, 3\)"):
             block(torch.randn(2, 16, 3, 3))
+
+
+def test_rd_min_floors_the_bottleneck_and_shows_in_the_repr():
+    # C = 32, r = 1/16: P = 2 without the floor; rd_min=8 gives 8, and a LayerNorm over 8 channels
+    assert ContextBlock(32).rd_channels == 2
+    gc = GlobalContextBlock(32, rd_min=8)
+    assert gc.rd_channels == 8 and gc.transform_add[0].out_channels == 8
+    assert gc.transform_add[1].normalized_shape == (8, 1, 1)
+    assert "rd_ratio=0.0625, rd_min=8" in repr(gc)
+    assert GlobalContextBlock(256, rd_min=8).rd_channels == 16        # above the floor: unchanged
+    assert repr(GlobalContextBlock(256, rd_min=8)) == repr(GlobalContextBlock(256))
+    se = SqueezeExcitation(16, rd_min=8)
+    assert se.rd_channels == 8 and se.fc1.out_channels == 8 and "rd_min=8" in repr(se)
+    assert GlobalContextBlock(32, rd_channels=4, rd_min=8).rd_channels == 4  # explicit width wins
+    with pytest.raises(ValueError, match="has no bottleneck width; got rd_channels=None, rd_min=8"):
+        ContextBlock(8, transform="linear", rd_min=8)
+    with pytest.raises(ValueError, match="rd_min must be None or an int >= 1; got 0"):
+        GlobalContextBlock(32, rd_min=0)

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,7 +34,7 @@ def test_rd_ratio_sets_the_embedding_width_and_bad_input():
 def _transcription(block, x):
     """NL Eqs. (1)-(6) written out with the block's weights; float64."""
     B, C, H, W = x.shape
-    x_j = F.max_pool2d(x, 2, 2, ceil_mode=True) if block.sub_sample else x
+    x_j = F.max_pool2d(x, 2, 2) if block.sub_sample else x                  # floor, official
     g = F.conv2d(x_j, block.g.weight, block.g.bias).flatten(2)              # [B, C', M]
     M = g.shape[2]
     if block.mode == "gaussian":
@@ -70,7 +72,7 @@ def test_every_mode_matches_the_transcription(mode, sub_sample):
     x = torch.randn(2, 6, 5, 4, dtype=torch.float64)
     z, w = block(x, return_weights=True)
     z_ref, w_ref = _transcription(block, x)
-    M = 3 * 2 if sub_sample else 20
+    M = 2 * 2 if sub_sample else 20                      # 5 x 4 pools to 2 x 2 (floor)
     assert z.shape == x.shape and w.shape == (2, 20, M)
     torch.testing.assert_close(z, z_ref, rtol=0, atol=1e-12)
     torch.testing.assert_close(w, w_ref, rtol=0, atol=1e-12)
@@ -137,4 +139,35 @@ def test_errors_and_dtypes():
     for dtype in (torch.float32, torch.float64, torch.bfloat16):
         block = NonLocal2d(8, sub_sample=True).to(dtype)
         z, w = block(torch.randn(1, 8, 5, 5, dtype=dtype), return_weights=True)
-        assert z.dtype == w.dtype == dtype and w.shape == (1, 25, 9)
+        assert z.dtype == w.dtype == dtype and w.shape == (1, 25, 4)
+    with pytest.raises(ValueError, match=r"sub_sample pools 2x2 and needs H, W >= 2; got H, W = \(1, 4\)"):
+        NonLocal2d(8, sub_sample=True)(torch.randn(1, 8, 1, 4))
+
+
+def test_sub_sample_on_odd_sides_follows_the_official_floor_pooling():
+    """A 3 x 5 map, worked out by hand. The Gaussian mode with C = C' = 1, g and W_z the identity:
+    z_i = x_i + sum_j softmax_j(x_i k_j) v_j over the pooled keys k_j = v_j. Floor pooling (the
+    official Caffe2 code, mmcv's nn.MaxPool2d((2, 2))) keeps the 1 x 2 windows rows 0-1 x cols 0-1
+    and rows 0-1 x cols 2-3: k = (max(1, 0, 0, 0), max(0, 2, 0, 0)) = (1, 2); the 9s in the last
+    row and column are never keys. (Ceil pooling would keep 2 x 3 = 6 keys, the 9s among them.)"""
+    block = NonLocal2d(1, rd_channels=1, mode="gaussian", sub_sample=True).double()
+    with torch.no_grad():
+        for conv in (block.g, block.w_z):
+            conv.weight.fill_(1.0)
+            conv.bias.zero_()
+    x = torch.tensor([[1., 0., 0., 2., 9.],
+                      [0., 0., 0., 0., 9.],
+                      [9., 9., 9., 9., 9.]], dtype=torch.float64).reshape(1, 1, 3, 5)
+    z, w = block(x, return_weights=True)
+    assert w.shape == (1, 15, 2)
+    e = math.e
+    # query x_i = 0: weights (1/2, 1/2), y = (1 + 2) / 2
+    assert w[0, 1].tolist() == pytest.approx([0.5, 0.5], abs=1e-15)
+    assert z[0, 0, 0, 1].item() == pytest.approx(1.5, abs=1e-15)
+    # query x_i = 1: weights (e, e^2) / (e + e^2), y = (e + 2 e^2) / (e + e^2) = (1 + 2e) / (1 + e)
+    assert w[0, 0].tolist() == pytest.approx([1 / (1 + e), e / (1 + e)], abs=1e-15)
+    assert z[0, 0, 0, 0].item() == pytest.approx(1 + (1 + 2 * e) / (1 + e), abs=1e-14)
+    # query x_i = 2: y = (e^2 + 2 e^4) / (e^2 + e^4) = (1 + 2 e^2) / (1 + e^2)
+    assert z[0, 0, 0, 3].item() == pytest.approx(2 + (1 + 2 * e ** 2) / (1 + e ** 2), abs=1e-14)
+    # query x_i = 9: y = (1 + 2 e^9) / (1 + e^9)
+    assert z[0, 0, 2, 4].item() == pytest.approx(9 + (1 + 2 * e ** 9) / (1 + e ** 9), abs=1e-14)

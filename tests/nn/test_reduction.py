@@ -14,3 +14,13 @@ def test_reduced_channels():
 def test_rd_repr_names_what_was_given():
     assert rd_repr(64, 1 / 16, 4) == "rd_ratio=0.0625"
     assert rd_repr(64, 1 / 16, 3) == "rd_channels=3"
+
+
+def test_rd_min_is_a_floor_on_the_ratio_only():
+    assert reduced_channels(32, 1 / 16, rd_min=8) == 8
+    assert reduced_channels(256, 1 / 16, rd_min=8) == 16
+    assert reduced_channels(32, 1 / 16, rd_channels=3, rd_min=8) == 3
+    assert rd_repr(32, 1 / 16, 8, rd_min=8) == "rd_ratio=0.0625, rd_min=8"
+    assert rd_repr(256, 1 / 16, 16, rd_min=8) == "rd_ratio=0.0625"
+    with pytest.raises(ValueError, match="rd_min must be None or an int >= 1; got True"):
+        reduced_channels(32, 1 / 16, rd_min=True)

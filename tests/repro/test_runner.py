@@ -216,3 +216,63 @@ def test_a_notebook_over_its_budget_is_warned_about(tree, tmp_path, monkeypatch,
             str(tree), "--no-progress"]
     main(args)
     assert "over the profile's budget" in capsys.readouterr().err
+
+
+FAKE_CUDA = """
+import sys, types
+cuda = types.SimpleNamespace(is_initialized=lambda: True, device_count=lambda: 2,
+                             max_memory_allocated=lambda i: [3 * 2**20, 5 * 2**20][i],
+                             get_device_name=lambda: "Fake GPU")
+sys.modules["torch"] = types.SimpleNamespace(cuda=cuda)  # after the artifact: the probe reads it
+"""
+
+
+def test_peak_gpu_memory_goes_into_the_artifact_when_the_kernel_used_cuda(tree, tmp_path):
+    nb = write_nb(tree / "ch" / "cuda.ipynb", WRITE_ARTIFACT.replace("VALUE", "1"), FAKE_CUDA)
+    result = run_notebook(nb, "gpu", tmp_path / "build", notebooks_root=tree)
+    assert result.error is None
+    assert result.gpu == {"gpu_peak_mib": 5.0, "gpu_name": "Fake GPU"}  # the larger device
+    timing = Artifact.read(result.artifacts[0]).environment["time"]
+    assert timing["gpu_peak_mib"] == 5.0 and timing["gpu_name"] == "Fake GPU"
+    assert timing["wall_s"] == round(result.seconds, 2) and timing["budget_s"] == 3600
+
+
+def test_the_probe_cell_leaves_no_trace_in_the_executed_notebook(tree, tmp_path):
+    result = run_notebook(tree / "ch" / "good.ipynb", "smoke", tmp_path / "build",
+                          notebooks_root=tree)
+    assert result.gpu is None  # torch imported, CUDA never initialised: absent, not zero
+    assert "gpu_peak_mib" not in Artifact.read(result.artifacts[0]).environment["time"]
+    executed = nbformat.read(result.output, as_version=4)
+    # the parameters cell, papermill's injected parameters, the artifact cell; no probe
+    assert len(executed.cells) == 3
+    assert "_relnotes" not in result.output.read_text()  # nor in papermill's metadata
+    assert executed.metadata.papermill.input_path == str(tree / "ch" / "good.ipynb")
+
+
+def test_a_profile_without_kept_references_runs_report_only(tree, tmp_path, capsys):
+    import json
+
+    args = ["run", "--profile", "gpu", "--build-dir", str(tmp_path / "b"), "--notebooks",
+            str(tree), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "report only (the repository keeps no gpu references): nothing compared" in out
+    assert "no reference" not in out and "- (CUDA not used)" in out
+    report = json.loads((tmp_path / "b" / "gpu" / "report.json").read_text())
+    assert report["profile"] == "gpu"
+    [row] = report["notebooks"]
+    assert row["artifacts"] == ["tiny"] and row["error"] is None
+    assert row["gpu_peak_mib"] is None and row["budget_s"] == 3600 and row["wall_s"] > 0
+    # a failing notebook still fails the report-only run
+    write_nb(tree / "ch" / "broken.ipynb", "1 / 0")
+    assert main(args) == 1
+    assert "broken" in capsys.readouterr().out
+
+
+def test_report_only_on_a_profile_with_references_compares_nothing(tree, tmp_path, capsys):
+    args = ["run", "--profile", "smoke", "--build-dir", str(tmp_path / "b"), "--notebooks",
+            str(tree), "--no-progress"]
+    assert main(args) == 1  # smoke keeps references: a missing one fails
+    assert "no reference" in capsys.readouterr().out
+    assert main(args + ["--report-only"]) == 0
+    assert "report only (--report-only): nothing compared" in capsys.readouterr().out

@@ -1,0 +1,49 @@
+"""Every source notebook starts with the cell that installs relnotes on Colab / Binder."""
+
+from pathlib import Path
+
+import nbformat
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from relnotes.repro.launch import INSTALL_CELL, REPOSITORY, add_install_cell, has_install_cell, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_source_notebook_has_the_install_cell_first():
+    notebooks = sorted((ROOT / "notebooks").glob("*/*.ipynb"))
+    assert len(notebooks) >= 10
+    assert main(["--check", *map(str, notebooks)]) == 0
+
+
+def test_the_cell_names_the_repository_of_the_book_config():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == REPOSITORY
+    assert f"git+{REPOSITORY}" in INSTALL_CELL
+
+
+def test_the_cell_does_not_pin_torch():
+    assert "torch" not in INSTALL_CELL.split("import", 1)[1]
+
+
+def test_adding_puts_it_first_replaces_an_old_one_and_is_idempotent():
+    nb = new_notebook(cells=[new_markdown_cell("# t"),
+                             new_code_cell('profile = "smoke"', metadata={"tags": ["parameters"]})])
+    assert not has_install_cell(nb)
+    assert add_install_cell(nb) and has_install_cell(nb)
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
+    assert nb.cells[1].metadata["tags"] == ["install-relnotes", "remove-cell"]
+    assert not add_install_cell(nb)
+    nb.cells[1].source = "# an older install cell"
+    assert add_install_cell(nb)
+    assert [c.source for c in nb.cells].count(INSTALL_CELL) == 1 and len(nb.cells) == 3
+    nbformat.validate(nb)
+
+
+def test_check_lists_a_notebook_without_it(tmp_path, capsys):
+    path = tmp_path / "x.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), path)
+    assert main(["--check", str(path)]) == 1
+    assert "x.ipynb" in capsys.readouterr().out
+    assert main([str(path)]) == 0 and main(["--check", str(path)]) == 0
