@@ -407,7 +407,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "lrnet_kernel_size": _every_profile(
             smoke=dict(kernel_sizes=(3, 7), width=8, steps=40, batch_size=32, lr=2e-3,
                        train_size=480, test_size=200, sigma=1.0,
-                       pilot_designs=("earlier book", "locality prior",
+                       pilot_designs=("layer defaults", "locality prior",
                                       "locality prior, larger maps"),
                        pilot_kernels=(3, 7), pilot_seeds=(0,), pilot_steps=10),
             # cpu: pilot_steps = steps and pilot_seeds within the profile's seeds, so the sweep
@@ -415,13 +415,13 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             # (0.45-0.75 and 0.2-0.35 CPU-s per step with 2 threads, 10-step runs, loaded machine)
             cpu=dict(kernel_sizes=(3, 5, 7, 9), width=8, steps=100, batch_size=32, lr=2e-3,
                      train_size=2000, test_size=500, sigma=1.0,
-                     pilot_designs=("earlier book", "locality prior",
+                     pilot_designs=("layer defaults", "locality prior",
                                     "locality prior, larger maps"),
                      pilot_kernels=(3, 7), pilot_seeds=(0,), pilot_steps=100),
             **_gpu_and_full(
                 dict(kernel_sizes=(3, 5, 7, 9), width=16, steps=3000, batch_size=64, lr=2e-3,
                      train_size=4000, test_size=1000, sigma=1.0,
-                     pilot_designs=("earlier book", "locality prior",
+                     pilot_designs=("layer defaults", "locality prior",
                                     "locality prior, larger maps"),
                      pilot_kernels=(3, 7), pilot_seeds=(0, 1, 2), pilot_steps=1000)),
         ),
