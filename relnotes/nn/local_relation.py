@@ -144,8 +144,8 @@ class LocalRelation2d(nn.Module):
         """Query and key weights from N(0, 0.01²): the appearance term Φ starts near 0, so a new
         layer aggregates with its geometry prior alone and learns the appearance on top.
 
-        An assumption of ours, measured by the kernel-size notebook of the book
-        (``lrnet_kernel_size``, its "Kaiming q/k" row): with a ResNet's Kaiming init (std
+        An assumption of ours, measured by an earlier version of the book's kernel-size
+        notebook (``lrnet_kernel_size``, its "Kaiming q/k" row): with a ResNet's Kaiming init (std
         sqrt(2 / G) for a C -> G 1x1, about 1 for G = 2) the logits Φ(q, k) of a narrow layer
         start large, the softmax is nearly one-hot on arbitrary neighbours, and LR-Net-26-mini
         hardly learns in a short schedule.
