@@ -31,6 +31,7 @@ from ..ops.region_features import (
     SUPPORTS, boxes_to_rois, box_embedding, check_rois, deformable_roi_pool,
     learned_region_weights, pixel_centres, pixel_embedding, region_features, support_mask,
 )
+from ._checks import check_feature_map
 
 __all__ = ["DeformableRoIPool", "LearnedRegionFeatures"]
 
@@ -203,13 +204,7 @@ class DeformableRoIPool(nn.Module):
 
     def forward(self, input: Tensor, boxes: Tensor | list[Tensor], *,
                 return_offsets: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        if input.dim() != 4 or input.shape[1] != self.channels:
-            raise ValueError(f"input must be Tensor[N, {self.channels}, H, W]; got "
-                             f"{tuple(input.shape)}")
-        weight = self.offset_fc.weight
-        if input.dtype != weight.dtype or input.device != weight.device:
-            raise TypeError(f"input must have the module's dtype and device ({weight.dtype}, "
-                            f"{weight.device}); got ({input.dtype}, {input.device})")
+        check_feature_map(input, self.channels, self.offset_fc.weight)
         rois = boxes_to_rois(boxes)
         check_rois(input, rois, self.spatial_scale)
         plain = roi_align(input, rois, self.output_size, self.spatial_scale,

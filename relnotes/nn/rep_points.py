@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
 from ..ops.point_sets import CONVERSIONS, from_flat, points_to_box
+from ._checks import check_feature_map
 
 __all__ = ["RepPointsHead"]
 
@@ -107,13 +108,7 @@ class RepPointsHead(nn.Module):
         nn.init.zeros_(self.moment_transfer)
 
     def forward(self, input: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if input.dim() != 4 or input.shape[1] != self.channels:
-            raise ValueError(f"input must be Tensor[B, {self.channels}, H, W]; got "
-                             f"{tuple(input.shape)}")
-        weight = self.cls_conv.weight
-        if input.dtype != weight.dtype or input.device != weight.device:
-            raise TypeError(f"input must have the module's dtype and device ({weight.dtype}, "
-                            f"{weight.device}); got ({input.dtype}, {input.device})")
+        check_feature_map(input, self.channels, self.cls_conv.weight)
         cls_feat, pts_feat = self.cls_conv(input).relu(), self.reg_conv(input).relu()
         # step 1: Δp^init, [B, 2n, H, W]
         pts_init = self.pts_init_out(self.pts_init_conv(pts_feat).relu())

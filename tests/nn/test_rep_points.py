@@ -100,7 +100,7 @@ def test_errors_and_repr():
     with pytest.raises(ValueError, match="transform must be one of"):
         RepPointsHead(4, transform="box")
     head = _head()
-    with pytest.raises(ValueError, match=r"Tensor\[B, 4, H, W\]; got \(1, 3, 5, 5\)"):
+    with pytest.raises(ValueError, match=r"Tensor\[N, 4, H, W\]; got \(1, 3, 5, 5\)"):
         head(torch.zeros(1, 3, 5, 5))
     with pytest.raises(TypeError, match="module's dtype and device"):
         head(torch.zeros(1, 4, 5, 5, dtype=torch.float64))
