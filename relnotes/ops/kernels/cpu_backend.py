@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
@@ -35,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..local_relation_args import COMPOSABILITY_MODES
+from .build import build_library, cxx
 
 __all__ = ["SOURCE", "available", "why_unavailable", "compile_flags", "library_path",
            "local_relation_cpu", "DTYPES"]
@@ -42,10 +39,6 @@ __all__ = ["SOURCE", "available", "why_unavailable", "compile_flags", "library_p
 SOURCE = Path(__file__).with_name("local_relation_cpu.cpp")
 #: The dtypes the library is compiled for.
 DTYPES = {torch.float32: "float", torch.float64: "double"}
-
-
-def _cxx() -> str | None:
-    return os.environ.get("CXX") or shutil.which("g++")
 
 
 def _has_avx2_fma() -> bool:
@@ -67,38 +60,11 @@ def compile_flags() -> tuple[str, ...]:
     return ("-std=c++17", "-O3", "-shared", "-fPIC", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *march)
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("RELNOTES_KERNEL_CACHE",
-                               Path(tempfile.gettempdir()) / "relnotes-kernels"))
-
-
 @functools.lru_cache(maxsize=1)
 def library_path() -> Path:
     """Build (once per source hash) and return the path of the library."""
-    cxx = _cxx()
-    if cxx is None:
-        raise RuntimeError("the fused CPU local relation needs a C++ compiler: install g++ or "
-                           "set $CXX")
-    flags = compile_flags()
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join((cxx, *flags)).encode(), version.encode()):
-        digest.update(part)
-        digest.update(b"\0")
-    out_dir = _cache_dir()
-    lib = out_dir / f"liblr_cpu_{digest.hexdigest()[:16]}.so"
-    if lib.exists():
-        return lib
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        target = Path(tmp) / lib.name
-        cmd = [cxx, *flags, str(SOURCE), "-o", str(target)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"building the fused CPU local relation failed "
-                               f"({' '.join(cmd)}):\n{result.stderr}")
-        os.replace(target, lib)  # atomic: a concurrent builder finds a complete file or none
-    return lib
+    return build_library("lr_cpu", {SOURCE.name: SOURCE.read_bytes()}, SOURCE.name, compile_flags(),
+                         what="the fused CPU local relation")
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,7 +86,7 @@ def why_unavailable() -> str | None:
     """None when the fused CPU path can run here; else the reason (decided once per process)."""
     if os.environ.get("RELNOTES_LR_CPU", "").lower() == "reference":
         return "RELNOTES_LR_CPU=reference"
-    if _cxx() is None:
+    if cxx() is None:
         return "no C++ compiler (g++ or $CXX)"
     try:
         _load()

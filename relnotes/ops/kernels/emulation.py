@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .build import build_library, cxx
 from .launch import CTYPES, KERNELS, SOURCE, Launch, LaunchConfig
 
 __all__ = ["HEADER", "CXX_FLAGS", "available", "driver_source", "library_path", "load", "launch",
@@ -35,13 +31,9 @@ CXX_FLAGS = ("-std=c++20", "-O1", "-shared", "-fPIC", "-pthread")
 DEFAULT_CONFIG = LaunchConfig(threads=32, max_blocks=2, max_prior_chunks=2)
 
 
-def _cxx() -> str | None:
-    return os.environ.get("CXX") or shutil.which("g++")
-
-
 def available() -> bool:
     """True when a C++ compiler (``$CXX`` or ``g++``) is on the PATH."""
-    return _cxx() is not None
+    return cxx() is not None
 
 
 def symbol(name_expression: str) -> str:
@@ -60,43 +52,14 @@ def driver_source() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("RELNOTES_KERNEL_CACHE",
-                               Path(tempfile.gettempdir()) / "relnotes-kernels"))
-
-
 @functools.lru_cache(maxsize=1)
 def library_path() -> Path:
-    """Build (once per source hash) and return the path of the emulation library."""
-    cxx = _cxx()
-    if cxx is None:
-        raise RuntimeError("the CUDA emulation needs a C++20 compiler: install g++ (>= 11) or "
-                           "set $CXX")
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    driver = driver_source()
-    digest = hashlib.sha256()
-    for part in (HEADER.read_bytes(), SOURCE.read_bytes(), driver.encode(),
-                 " ".join((cxx, *CXX_FLAGS)).encode(), version.encode()):
-        digest.update(part)
-        digest.update(b"\0")
-    out_dir = _cache_dir()
-    lib = out_dir / f"liblr_emulation_{digest.hexdigest()[:16]}.so"
-    if lib.exists():
-        return lib
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        tmp = Path(tmp)
-        for f in (HEADER, SOURCE):
-            shutil.copy(f, tmp / f.name)  # the .cu is included under its own name
-        (tmp / "driver.cpp").write_text(driver)
-        target = tmp / lib.name
-        cmd = [cxx, *CXX_FLAGS, str(tmp / "driver.cpp"), "-o", str(target)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"building the CUDA emulation failed ({' '.join(cmd)}):\n"
-                               f"{result.stderr}")
-        os.replace(target, lib)  # atomic: a concurrent builder finds a complete file or none
-    return lib
+    """Build (once per source hash) and return the path of the emulation library (C++20: the
+    header and the .cu, included under their own names by the driver)."""
+    sources = {HEADER.name: HEADER.read_bytes(), SOURCE.name: SOURCE.read_bytes(),
+               "driver.cpp": driver_source().encode()}
+    return build_library("lr_emulation", sources, "driver.cpp", CXX_FLAGS,
+                         what="the CUDA emulation (C++20, g++ >= 11)")
 
 
 @functools.lru_cache(maxsize=1)
