@@ -196,8 +196,10 @@ def test_resume_mid_epoch_is_bit_identical(tmp_path, interval):
     assert load_checkpoint(path)["step"] == STEPS
 
 
-def test_resume_after_a_crash_redoes_the_steps_since_the_last_checkpoint(tmp_path):
-    reference, _ = train()
+@pytest.fixture
+def crashed_checkpoint(tmp_path):
+    """A run with a checkpoint every 4 steps, interrupted in its 11th step: the checkpoint's path
+    (tmp_path / "ckpt.pt", saved at step 8; steps 9 and 10 ran after it)."""
     path = tmp_path / "ckpt.pt"
     calls = 0
 
@@ -211,7 +213,12 @@ def test_resume_after_a_crash_redoes_the_steps_since_the_last_checkpoint(tmp_pat
     with pytest.raises(KeyboardInterrupt):
         train(loss=crashing_loss, checkpoint_path=path, checkpoint_every=4)
     assert load_checkpoint(path)["step"] == 8
-    resumed, _ = train(checkpoint_path=path, checkpoint_every=4)
+    return path
+
+
+def test_resume_after_a_crash_redoes_the_steps_since_the_last_checkpoint(crashed_checkpoint):
+    reference, _ = train()
+    resumed, _ = train(checkpoint_path=crashed_checkpoint, checkpoint_every=4)
     assert_same_weights(resumed, reference)
 
 
@@ -463,19 +470,8 @@ def test_the_log_beside_the_checkpoint_has_every_step_and_epoch(tmp_path):
     assert not (tmp_path / "quiet.log.jsonl").exists()
 
 
-def test_the_log_of_a_resumed_run_shows_each_step_once(tmp_path):
-    path = tmp_path / "ckpt.pt"
-    calls = 0
-
-    def crashing_loss(model, batch):
-        nonlocal calls
-        calls += 1
-        if calls == 11:
-            raise KeyboardInterrupt
-        return loss_fn(model, batch)
-
-    with pytest.raises(KeyboardInterrupt):
-        train(loss=crashing_loss, checkpoint_path=path, checkpoint_every=4)
+def test_the_log_of_a_resumed_run_shows_each_step_once(tmp_path, crashed_checkpoint):
+    path = crashed_checkpoint
     assert [r["step"] for r in read_log(tmp_path / "ckpt.log.jsonl")
             if r["event"] == "step"] == list(range(1, 11))  # 9 and 10 came after the checkpoint
     _, history = train(checkpoint_path=path, checkpoint_every=4)
