@@ -425,6 +425,12 @@ def compare(ours: Artifact, reference: Artifact) -> list[Diff]:
     reported as failures, as is a profile mismatch. Also compared, exactly: the number of seeds
     of a seeded cell, the paper's values (a changed paper value is a reviewed change), the notes,
     and every claim's truth value and statement (a failure names the claim).
+
+    A claim that reads only columns which are not compared (``Column(checked=False)``: times and
+    memory on the CPU, which depend on the machine and its load) is *machine-dependent*: its truth
+    value is still re-computed from our numbers, but it is not required to equal the reference's
+    (a row reports both, marked as not compared), since a time cannot promise the same verdict on
+    another machine when it cannot promise the same number.
     """
     diffs: list[Diff] = []
     aid = reference.id
@@ -494,10 +500,12 @@ def compare(ours: Artifact, reference: Artifact) -> list[Diff]:
             diffs.append(Diff(aid, "claim", cid, ref_claim["holds"], None, "exact", False,
                               f"claim {cid!r} ({statement!r}) missing"))
             continue
-        ok = mine["holds"] == ref_claim["holds"]
+        ok = mine["holds"] == ref_claim["holds"] or machine_dependent(ref_claim, reference)
         reason = "" if ok else (f"claim {cid!r} ({statement!r}) is now "
                                 f"{_truth(mine['holds'])}, the reference says "
                                 f"{_truth(ref_claim['holds'])}")
+        if mine["holds"] != ref_claim["holds"] and ok:
+            reason = "machine-dependent (reads only columns that are not compared): not compared"
         if ok and mine["statement"] != statement:
             ok, reason = False, (f"claim {cid!r}: statement changed from {statement!r} to "
                                  f"{mine['statement']!r}")
@@ -507,6 +515,18 @@ def compare(ours: Artifact, reference: Artifact) -> list[Diff]:
         diffs.append(Diff(aid, "claim", cid, None, mine["holds"], "-", False,
                           f"claim {cid!r} ({mine['statement']!r}) not in reference"))
     return diffs
+
+
+def machine_dependent(claim: dict[str, Any], art: Artifact) -> bool:
+    """Whether ``claim`` (a stored claim of ``art``) reads cells only, all in columns that are
+    not compared (``checked=False``); a claim against a plain number is not machine-dependent."""
+    cells = claim.get("numbers", {}).get("cells", [])
+    if not cells or not all(isinstance(claim.get(side), dict) for side in ("left", "right")):
+        return False
+    try:
+        return all(not art.column(c["metric"]).checked for c in cells)
+    except KeyError:
+        return False
 
 
 def _truth(holds: bool) -> str:

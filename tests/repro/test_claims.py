@@ -216,3 +216,30 @@ def test_editing_a_number_in_a_written_artifact_so_a_claim_flips_fails_naming_it
         "reference says true",
     ]
     assert any(x.metric == "ap" and x.row == "2fc" for x in failures)   # and the value itself
+
+
+def timed(fused=40.0, conv=10.0):
+    art = Artifact("bench", "Bench", profile="cpu",
+                   columns=[Column("ms", "time", unit="ms", checked=False), Column("macs", "MACs")])
+    art.add_row("fused", ms=fused, macs=100)
+    art.add_row("conv", ms=conv, macs=100)
+    art.claim("fused-within-3x", "fused within 3x of conv", Cell("fused", "ms"), "<",
+              Cell("conv", "ms", times=3))
+    art.claim("fused-under-50", "fused under 50 ms", Cell("fused", "ms"), "<", 50.0)
+    art.claim("equal-macs", "equal MACs", Cell("fused", "macs"), "~", Cell("conv", "macs"))
+    return art
+
+
+def test_a_claim_on_uncompared_columns_only_is_machine_dependent_and_not_compared():
+    ref = timed(fused=40.0, conv=10.0)                 # 40 > 30: false on the reference machine
+    ours = timed(fused=25.0, conv=10.0)                # true on a faster one
+    diffs = {d.metric: d for d in compare(ours, ref) if d.row == "claim"}
+    assert diffs["fused-within-3x"].ok
+    assert diffs["fused-within-3x"].reference is False and diffs["fused-within-3x"].ours is True
+    assert "machine-dependent" in diffs["fused-within-3x"].reason
+    # a threshold given as a plain number is a promise about the time itself: still compared
+    slow = timed(fused=60.0, conv=10.0)
+    bad = {d.metric: d for d in compare(slow, ref) if not d.ok}
+    assert set(bad) == {"fused-under-50"}
+    # a claim on a compared column keeps failing when it flips
+    assert not any(d.ok is False and d.metric == "equal-macs" for d in compare(ours, ref))
