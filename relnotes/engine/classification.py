@@ -11,8 +11,9 @@ and robustness study) train small classifiers with :func:`relnotes.engine.fit` a
 - :func:`train_classifier`: the fixed recipe of the LR-Net kernel-size sweep
   (``notebooks/lrnet/lrnet_kernel_size.ipynb``), so that every cell of the sweep is trained the
   same way: Adam (lr ``lr``, no weight decay), a cosine decay of the learning rate to 0 over
-  ``steps`` optimizer steps (stepped every step), cross-entropy, batches drawn in the engine's
-  seeded order. Deterministic on CPU for fixed threads.
+  ``steps`` optimizer steps (stepped every step), cross-entropy (or a given ``loss_fn``, e.g.
+  the adversarial loss of the robustness study), batches drawn in the engine's seeded order.
+  Deterministic on CPU for fixed threads.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from .loop import evaluate, fit
+from .loop import LossFn, evaluate, fit
 
 __all__ = ["cross_entropy_loss", "accuracy", "accuracy_metric", "accuracy_loss_metric",
            "train_classifier"]
@@ -58,6 +59,7 @@ def accuracy_loss_metric(model: nn.Module, batch) -> dict[str, Tensor]:
 
 def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
                      *, steps: int, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+                     loss_fn: LossFn = cross_entropy_loss,
                      progress: bool = False) -> dict[str, float]:
     """Train ``model`` for ``steps`` steps on ``train`` and evaluate it on ``test``.
 
@@ -69,11 +71,15 @@ def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple
         batch_size (int): Default: 32.
         lr (float): Adam's peak learning rate. Default: 2e-3.
         seed (int): seeds the order of the examples (and the global generators). Default: 0.
+        loss_fn (callable): ``loss_fn(model, (images, labels)) -> Tensor[]``, the training loss
+            (e.g. :func:`relnotes.analysis.adversarial.adversarial_loss_fn`); the test loss is
+            always the clean cross-entropy. Default: :func:`cross_entropy_loss`.
         progress (bool): tqdm bars. Default: False.
 
     Returns:
         dict[str, float]: ``accuracy`` and ``loss`` on ``test``, ``train_loss`` (mean of the
-        last 10 % of the steps' losses), ``seconds`` (wall time of training + evaluation).
+        last 10 % of the steps' ``loss_fn`` values), ``seconds`` (wall time of training +
+        evaluation).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}")
@@ -83,7 +89,7 @@ def train_classifier(model: nn.Module, train: tuple[Tensor, Tensor], test: tuple
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    history = fit(model, dataset, cross_entropy_loss, optimizer, epochs=epochs,
+    history = fit(model, dataset, loss_fn, optimizer, epochs=epochs,
                   batch_size=batch_size, seed=seed, scheduler=scheduler,
                   scheduler_interval="step", max_steps=steps, progress=progress)
     metrics = evaluate(model, TensorDataset(*test), accuracy_loss_metric, batch_size=256,

@@ -28,3 +28,23 @@ def test_train_classifier_learns_a_separable_problem():
     assert out["accuracy"] > 0.9
     with pytest.raises(ValueError, match="steps must be a positive int"):
         train_classifier(model, (x, y), (x, y), steps=0)
+
+
+def test_train_classifier_uses_the_given_loss_fn():
+    torch.manual_seed(0)
+    x = torch.randn(64, 2)
+    y = (x[:, 0] > 0).long()
+    calls = []
+
+    def doubled(model, batch):
+        calls.append(len(batch[1]))
+        return 2 * cross_entropy_loss(model, batch)
+
+    torch.manual_seed(1)
+    plain = train_classifier(nn.Linear(2, 2), (x, y), (x, y), steps=5, batch_size=16)
+    torch.manual_seed(1)
+    out = train_classifier(nn.Linear(2, 2), (x, y), (x, y), steps=5, batch_size=16,
+                           loss_fn=doubled)
+    assert calls == [16] * 5
+    # the reported training loss is the given loss_fn's
+    assert out["train_loss"] > 1.2 * plain["train_loss"]
