@@ -15,14 +15,15 @@ comes from a model of :mod:`relnotes.models.strn`. Every frame t:
    nothing is reported for a tracklet while it is unmatched, no interpolation).
 
 An optional gate (our choice, the same for every model) forbids pairs whose centres are further
-apart than ``gate * (frames since last seen) + box height`` pixels.
+apart than ``gate * (frames since last seen) + box height`` pixels (:func:`gate_mask`).
 
 **Training** (:func:`train_pair_scorer`). Labels come from the ground truth: at frame t, the
 "oracle" tracklets are the identities' own detections in the previous ``max_age`` frames (each
 false detection of that span is a tracklet of its own), and a pair is positive when the detection
 of frame t has the tracklet's identity. The loss is the binary cross-entropy over all pairs of
 all frames of a sequence (one optimiser step per sequence, sequences in a seeded order; our
-choice). Features are recomputed with gradients every step, so the spatial relation inside
+choice). With ``gate``, only the pairs the gated tracker can ever score enter the loss: the
+negatives left are the nearby, hard ones (the second design of the chapter's pilot; our choice). Features are recomputed with gradients every step, so the spatial relation inside
 ``encode`` is trained through every frame of the history.
 """
 
@@ -38,8 +39,8 @@ from torch import Tensor, nn
 
 from ..data.mot import MOTSequence
 
-__all__ = ["encode_sequence", "oracle_pairs", "train_pair_scorer", "track", "TrackOutput",
-           "xywh_to_xyxy"]
+__all__ = ["encode_sequence", "gate_mask", "oracle_pairs", "train_pair_scorer", "track",
+           "TrackOutput", "xywh_to_xyxy"]
 
 
 def xywh_to_xyxy(b: np.ndarray | Tensor) -> Tensor:
@@ -114,6 +115,36 @@ def oracle_pairs(seq: MOTSequence, *, history: int, max_age: int,
     return out
 
 
+def gate_mask(last_boxes: Tensor, since: np.ndarray | Tensor, det_boxes: Tensor,
+              gate: float) -> np.ndarray:
+    """Which (tracklet, detection) pairs the gate allows: the detection's centre lies within
+    ``gate * since + height`` pixels of the centre of the tracklet's last box.
+
+    Args:
+        last_boxes (Tensor[K, 4]): each tracklet's last box (x1, y1, x2, y2).
+        since (array[K]): frames since that box.
+        det_boxes (Tensor[N, 4]): the detections.
+        gate (float): pixels per frame.
+
+    Returns:
+        BoolArray[K, N]
+    """
+    last, det = np.asarray(last_boxes), np.asarray(det_boxes)          # float32, as the boxes
+    c_last = (last[:, :2] + last[:, 2:]) / 2
+    c_det = (det[:, :2] + det[:, 2:]) / 2
+    dist = np.linalg.norm(c_last[:, None] - c_det[None], axis=-1)
+    reach = gate * np.asarray(since)[:, None] + (last[:, 3] - last[:, 1])[:, None]
+    return dist <= reach
+
+
+def _gate_pairs(pairs: list[_Pairs], boxes: Tensor, gate: float | None) -> list[Tensor | None]:
+    """Per frame, the float mask of the pairs inside the gate (None: no gate)."""
+    if gate is None:
+        return [None] * len(pairs)
+    return [torch.as_tensor(gate_mask(boxes[p.hist[:, -1]], p.ages[:, -1], boxes[p.det], gate),
+                            dtype=torch.float32) for p in pairs]
+
+
 def _gather(feats: Tensor, boxes: Tensor, hist: np.ndarray, ages: np.ndarray):
     idx = torch.as_tensor(hist)
     mask = idx >= 0
@@ -123,7 +154,8 @@ def _gather(feats: Tensor, boxes: Tensor, hist: np.ndarray, ages: np.ndarray):
 
 def train_pair_scorer(model: nn.Module, sequences: list[MOTSequence], *, epochs: int,
                       lr: float = 3e-3, max_age: int = 30, seed: int = 0,
-                      pos_weight: float | str = "balanced", chunk: int = 20) -> list[float]:
+                      pos_weight: float | str = "balanced", chunk: int = 20,
+                      gate: float | None = None) -> list[float]:
     """Train ``model`` with binary cross-entropy on same-identity labels (module docstring).
 
     One Adam step per ``chunk`` frames of a sequence (the features of the frames they need are
@@ -131,7 +163,8 @@ def train_pair_scorer(model: nn.Module, sequences: list[MOTSequence], *, epochs:
     ``"balanced"`` (our choice) is #negatives / #positives over the training pairs, so that the
     classes weigh the same and a probability of 0.5 means "as likely the same object as not"
     whatever the crowd size (without it, about 1 pair in 20 is positive and an undertrained
-    model scores every pair below 0.5).
+    model scores every pair below 0.5). ``gate`` (pixels per frame, as :func:`track`'s): only
+    the pairs inside the gate are in the loss and in the balance. Default: None (all pairs).
 
     Returns:
         list[float]: the mean loss of each epoch.
@@ -140,11 +173,14 @@ def train_pair_scorer(model: nn.Module, sequences: list[MOTSequence], *, epochs:
     pairs = [oracle_pairs(s, history=history, max_age=max_age) for s in sequences]
     chunk = max(int(chunk), 1)
     boxes = [xywh_to_xyxy(s.det[:, 2:6]) for s in sequences]
+    inside = [_gate_pairs(ps, b, gate) for ps, b in zip(pairs, boxes)]    # None: every pair
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = np.random.default_rng(seed)
     if pos_weight == "balanced":
-        n_pos = sum(float(p.labels.sum()) for ps in pairs for p in ps)
-        n_all = sum(p.labels.size for ps in pairs for p in ps)
+        weight = lambda p, g: torch.as_tensor(p.labels) if g is None else torch.as_tensor(p.labels) * g
+        n_pos = sum(float(weight(p, g).sum()) for ps, gs in zip(pairs, inside) for p, g in zip(ps, gs))
+        n_all = sum(float(p.labels.size if g is None else g.sum())
+                    for ps, gs in zip(pairs, inside) for p, g in zip(ps, gs))
         pos_weight = (n_all - n_pos) / max(n_pos, 1.0)
     pw = torch.tensor(float(pos_weight))
     losses = []
@@ -154,19 +190,20 @@ def train_pair_scorer(model: nn.Module, sequences: list[MOTSequence], *, epochs:
         for i in gen.permutation(len(sequences)):
             seq, frames = sequences[i], sequences[i].det[:, 0].astype(int)
             for lo in range(0, len(pairs[i]), chunk):
-                part = pairs[i][lo: lo + chunk]
+                part, part_in = pairs[i][lo: lo + chunk], inside[i][lo: lo + chunk]
                 # the detections these frames need: from max_age frames before the first one
                 first, last = part[0].frame - max_age, part[-1].frame
                 rows = np.nonzero((frames >= first) & (frames <= last))[0]
                 enc = _encode_rows(model, seq, boxes[i], rows)
                 feats = enc.new_zeros(len(frames), enc.shape[1]).index_copy(0, torch.as_tensor(rows), enc)
                 loss, n_pairs = 0.0, 0
-                for p in part:
+                for p, g in zip(part, part_in):
                     h, hb, m, a = _gather(feats, boxes[i], p.hist, p.ages)
                     logits = model(h, hb, m, a, feats[p.det], boxes[i][p.det])
                     loss = loss + F.binary_cross_entropy_with_logits(
-                        logits, torch.as_tensor(p.labels), pos_weight=pw, reduction="sum")
-                    n_pairs += p.labels.size
+                        logits, torch.as_tensor(p.labels), weight=g, pos_weight=pw,
+                        reduction="sum")
+                    n_pairs += p.labels.size if g is None else int(g.sum())
                 loss = loss / max(n_pairs, 1)
                 opt.zero_grad()
                 loss.backward()
@@ -227,12 +264,7 @@ def track(model: nn.Module, seq: MOTSequence, *, min_score: float = 0.5, max_age
                 raw, weights = model(h, hb, m, a, feats[det], boxes[det]), None
             s = (torch.sigmoid(raw) if model.logits else raw).numpy().astype(np.float64)
             if gate is not None:
-                last = boxes[hist[:, -1]].numpy()
-                c_last = (last[:, :2] + last[:, 2:]) / 2
-                c_det = ((boxes[det, :2] + boxes[det, 2:]) / 2).numpy()
-                dist = np.linalg.norm(c_last[:, None] - c_det[None], axis=-1)
-                reach = gate * ages[:, -1:] + (last[:, 3] - last[:, 1])[:, None]
-                s = np.where(dist <= reach, s, -np.inf)
+                s = np.where(gate_mask(boxes[hist[:, -1]], ages[:, -1], boxes[det], gate), s, -np.inf)
             pairs = _assign(s, min_score)
             for k, n in pairs:
                 if weights is not None:

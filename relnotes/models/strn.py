@@ -37,6 +37,12 @@ The models:
      did (needs the spatial relation);
   4. a two-layer classifier on the concatenated cues, one logit, trained with binary
      cross-entropy on same-identity labels.
+  5. optionally (``iou_prior=True``, the chapter's second design): the classifier's logit is
+     *added to* the IoU baseline's score instead of replacing it,
+     ``logit = s_0 IoU(b_k, b_n) + c_0 + classifier(...)``, the classifier's last layer
+     zero-initialised, so that the untrained model is the IoU tracker and training learns a
+     correction from the relation cues (``s_0``, ``c_0`` learned, initialised at 10 and -3: a
+     probability of 0.5 at IoU 0.3).
 """
 
 from __future__ import annotations
@@ -157,13 +163,16 @@ class STRN(nn.Module):
         temporal (bool): attention over the window; ``False`` uses the mean of the window's
             entries (uniform weights). Default: True.
         hidden (int): classifier width. Default: 32.
+        iou_prior (bool): add the classifier's logit to ``s_0 IoU + c_0`` (item 5 of the
+            module docstring), the classifier's last layer starting at zero. Default: False.
     """
 
     logits = True
 
     def __init__(self, in_features: int, *, d_f: int = 32, n_relations: int = 4, d_k: int = 16,
                  d_g: int = 32, window: int = 8, cues: tuple[str, ...] = CUES,
-                 spatial: bool = True, temporal: bool = True, hidden: int = 32) -> None:
+                 spatial: bool = True, temporal: bool = True, hidden: int = 32,
+                 iou_prior: bool = False) -> None:
         super().__init__()
         cues = tuple(cues)
         unknown = sorted(set(cues) - set(CUES))
@@ -185,6 +194,12 @@ class STRN(nn.Module):
         width = {"appearance": 1 + n_app, "location": 6, "topology": 1}
         self.classifier = nn.Sequential(nn.Linear(sum(width[c] for c in cues), hidden), nn.ReLU(),
                                         nn.Linear(hidden, 1))
+        self.iou_prior = iou_prior
+        if iou_prior:
+            self.prior_scale = nn.Parameter(torch.tensor(10.0))     # s_0, our init
+            self.prior_shift = nn.Parameter(torch.tensor(-3.0))     # c_0
+            nn.init.zeros_(self.classifier[-1].weight)              # untrained: the IoU tracker
+            nn.init.zeros_(self.classifier[-1].bias)
 
     def encode(self, boxes: Tensor, descriptors: Tensor) -> Tensor:
         """``[h, f_R]`` of one frame's detections, ``Tensor[N, 2 d_f]``; boxes (x1, y1, x2, y2)."""
@@ -225,8 +240,12 @@ class STRN(nn.Module):
             parts.append(F.cosine_similarity(r_track, r_det[None].expand(k, n, d), dim=-1,
                                              eps=1e-12)[..., None])
         logits = self.classifier(torch.cat(parts, dim=-1)).squeeze(-1)       # [K, N]
+        if self.iou_prior:                                                   # the IoU score + a correction
+            iou = box_iou_xyxy(predict_boxes(history_boxes, mask, ages), boxes)
+            logits = logits + self.prior_scale * iou + self.prior_shift
         return (logits, w) if return_weights else logits
 
     def extra_repr(self) -> str:
         return (f"{self.in_features}, d_f={self.d_f}, window={self.window}, cues={self.cues}, "
-                f"spatial={self.spatial_on}, temporal={self.temporal_on}")
+                f"spatial={self.spatial_on}, temporal={self.temporal_on}"
+                + (", iou_prior=True" if self.iou_prior else ""))

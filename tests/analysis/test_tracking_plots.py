@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from relnotes.analysis.mot_metrics import accumulate  # noqa: E402
 from relnotes.analysis.tracking_plots import history_visibility, occluded_attention, plot_tracks  # noqa: E402
@@ -27,3 +28,25 @@ def test_history_visibility_and_occluded_attention():
     rec = (int(seq.det[same[5], 0]), 1, same[:5], np.full(5, 0.2), int(same[5]))
     picked = occluded_attention(seq, [rec])
     assert picked is None or picked is rec
+
+
+def test_animate_tracks_writes_a_small_gif_with_every_frame(tmp_path):
+    from PIL import Image
+
+    from relnotes.analysis.mot_metrics import accumulate
+    from relnotes.analysis.tracking_plots import animate_tracks
+    from relnotes.data.mot import synthetic_sequence
+    from relnotes.engine.tracking import track
+    from relnotes.models.strn import IoUMotion
+
+    seq = synthetic_sequence(n_frames=12, n_groups=2, seed=0)
+    rows = track(IoUMotion(), seq, min_score=0.2).rows
+    acc = accumulate(seq.gt, rows)
+    n = animate_tracks(tmp_path / "a.gif", seq, rows, acc, title="IoU", dpi=40)
+    assert n == sum(kind == "SWITCH" for _, kind, *_ in acc.events)
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 12 and im.size[0] == 240
+    assert (tmp_path / "a.gif").stat().st_size < 1_000_000
+    animate_tracks(tmp_path / "empty.gif", seq, np.zeros((0, 7)), accumulate(seq.gt, np.zeros((0, 7))))
+    with pytest.raises(ValueError, match="hold and fps"):
+        animate_tracks(tmp_path / "b.gif", seq, rows, acc, hold=0)

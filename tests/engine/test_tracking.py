@@ -64,3 +64,34 @@ def test_training_lowers_the_loss_and_tracks():
     out = track(model, seqs[0], return_attention=True)
     assert out.rows.shape[1] == 7 and len(out.rows) > 0
     assert all(abs(w.sum() - 1) < 1e-5 for *_, w, _ in out.attention)
+
+
+def test_gate_mask_by_hand():
+    """Centre distance <= gate * frames since + the last box's height."""
+    from relnotes.engine.tracking import gate_mask
+
+    last = torch.tensor([[0.0, 0.0, 10.0, 20.0]])            # centre (5, 10), height 20
+    det = torch.tensor([[30.0, 0.0, 40.0, 20.0],              # centre (35, 10): 30 px away
+                        [31.0, 0.0, 41.0, 20.0]])             # 31 px away
+    np.testing.assert_array_equal(gate_mask(last, np.array([2]), det, 5.0), [[True, False]])
+    np.testing.assert_array_equal(gate_mask(last, np.array([1]), det, 5.0), [[False, False]])
+
+
+def test_gated_training_keeps_the_pairs_inside_the_gate():
+    """Two walkers 190 px apart: with a 5 px/frame gate only the same-identity pairs (and no
+    cross pair) are in the loss; a gate wider than the image changes nothing."""
+    from relnotes.engine.tracking import _gate_pairs, xywh_to_xyxy
+
+    seq = two_walkers(n_frames=4)
+    pairs = oracle_pairs(seq, history=2, max_age=5)
+    inside = _gate_pairs(pairs, xywh_to_xyxy(seq.det[:, 2:6]), 5.0)
+    for p, g in zip(pairs, inside):
+        np.testing.assert_array_equal(g.numpy(), p.labels)
+    assert _gate_pairs(pairs, xywh_to_xyxy(seq.det[:, 2:6]), None) == [None] * len(pairs)
+    seqs = [synthetic_sequence(n_frames=15, n_groups=2, seed=0)]
+    runs = []
+    for gate in (None, 1e6, 5.0):
+        torch.manual_seed(0)
+        model = STRN(16, d_f=8, n_relations=2, d_k=4, d_g=8, window=3)
+        runs.append(train_pair_scorer(model, seqs, epochs=2, lr=1e-2, seed=0, gate=gate))
+    assert runs[0] == runs[1] and runs[2] != runs[0]

@@ -77,3 +77,59 @@ def test_box_head_on_boxes_errors():
         BoxHeadOnBoxes(heads, [torch.zeros(3, 5)])
     with pytest.raises(ValueError, match="2 images but boxes has 1"):
         BoxHeadOnBoxes(heads, [torch.zeros(3, 4)])(torch.zeros(2, 64, 16, 16))
+
+
+def _full_setting(**coco):
+    """region_extractors' full profile, shrunk to seconds on the tiny COCO folder of conftest."""
+    from relnotes.repro import get_profile
+
+    return get_profile("full").scale("region_extractors", {"coco": {
+        "train_split": "val2017", "image_size": 96, "anchor_sizes": (8, 16, 32), **coco}})
+
+
+def test_the_full_profile_reads_coco_and_every_extractor_trains_on_it(tiny_coco_root):
+    """What region_extractors runs on full, on four images: coco_splits of its setting (boxes
+    only), the body trained with RoIAlign, each extractor + head trained one epoch on the frozen
+    body, COCO AP with COCO's category ids."""
+    import math
+
+    from relnotes.engine.coco import coco_splits
+    from relnotes.engine.detection import (
+        evaluate_detector, load_body, train_body, train_detector, trainable_parameters)
+
+    S = _full_setting()
+    train, test = coco_splits(tiny_coco_root, S.coco)
+    assert len(train) == 3 and len(test) == 4 and "masks" not in test[0][1]
+    kw = dict(num_classes=len(test.label_to_category), image_size=S.coco["image_size"],
+              anchor_sizes=S.coco["anchor_sizes"], proposals=8, box_batch_size_per_image=8,
+              representation_size=16)
+    torch.manual_seed(0)
+    state = train_body(region_faster_rcnn("roi_align", **kw), train, lr=1e-3, epochs=1, batch_size=2)
+    for kind in ("roi_pool", "roi_align", "learned"):
+        model = load_body(region_faster_rcnn(kind, learned=dict(d_e=8, d_k=8) if kind == "learned"
+                                             else None, **kw), state)
+        assert model.transform.min_size == (96,) and model.roi_heads.box_predictor.cls_score.out_features == 4
+        hist = train_detector(model, train, torch.optim.Adam(trainable_parameters(model), lr=1e-3),
+                              epochs=1, batch_size=2)
+        assert len(hist.step_losses) == 2 and all(math.isfinite(x) for x in hist.step_losses), kind
+        r = evaluate_detector(model, test, test.coco_gt, label_to_category=test.label_to_category,
+                              batch_size=2)
+        assert 0.0 <= r["mAP"] <= 1.0 and set(r["per_class"]) == {"person", "dog", "toothbrush"}
+
+
+def test_the_full_profile_says_what_is_missing(tmp_path):
+    from relnotes.engine.coco import coco_splits
+    from relnotes.repro import get_profile
+
+    with pytest.raises(ValueError, match="needs data_root"):
+        get_profile("full").data_path(None)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        get_profile("full").data_path(tmp_path / "nowhere")
+    S = _full_setting(train_split="train2017")
+    with pytest.raises(FileNotFoundError, match="instances_train2017.json"):
+        coco_splits(tmp_path, S.coco)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train2017.json").write_text(
+        '{"images": [], "annotations": [], "categories": []}')
+    with pytest.raises(FileNotFoundError, match="no image folder .*train2017"):
+        coco_splits(tmp_path, S.coco)

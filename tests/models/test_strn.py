@@ -89,3 +89,18 @@ def test_strn_rejects_topology_without_spatial_and_unknown_cues():
         STRN(6, spatial=False)
     with pytest.raises(ValueError, match="cues must be"):
         STRN(6, cues=("colour",))
+
+
+def test_strn_with_iou_prior_starts_as_the_iou_tracker_and_learns_a_correction():
+    """iou_prior: untrained, the logit is s_0 IoU + c_0 (10 IoU - 3) exactly, whatever the cues;
+    the classifier's correction gets gradients."""
+    torch.manual_seed(0)
+    m = STRN(6, d_f=8, n_relations=2, d_k=4, d_g=8, window=4, iou_prior=True)
+    boxes, desc, hb, mask, ages = batch()
+    f = m.encode(boxes, desc)
+    logits = m(f[:3, None].expand(3, 8, -1), hb, mask, ages, f, boxes)
+    iou = IoUMotion()(None, hb, mask, ages, f, boxes)
+    torch.testing.assert_close(logits, 10.0 * iou - 3.0)
+    logits.sum().backward()
+    assert m.classifier[-1].weight.grad.abs().sum() > 0 and m.prior_scale.grad is not None
+    assert "iou_prior=True" in repr(m) and "iou_prior" not in repr(STRN(6, d_f=8, d_k=4, d_g=8))

@@ -80,6 +80,11 @@ FULL_SMALL = {
         coco=dict(train_split="val2017", pretrained_backbone=False, min_size=64, max_size=96,
                   epochs=1, batch_size=2, warmup_steps=1, lr_steps=[], num_workers=0,
                   eval_batch_size=2)),
+    "region_extractors": dict(
+        n_show=1, d_f=16, proposals=8, memory_rois=4, head_epochs=1, body_epochs=1, batch_size=2,
+        learned=dict(support="enlarged", d_e=8, d_k=8),
+        coco=dict(train_split="val2017", image_size=96, anchor_sizes=[8, 16, 32],
+                  eval_batch_size=2)),
     "rn_duplicate_removal": dict(
         n_test=4, d_f=16, n_relations=2, d_k=8, d_g=16, rank_dim=16, first_n=8, proposals=20,
         dedup_epochs=1, dedup_batch=2,
