@@ -369,8 +369,8 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # book/gcnet.md, "AP of the four detectors": the talk's COCO table trained. Synthetic
         # profiles: a tiny Mask R-CNN (`tiny`: TinyResNet planes / blocks per stage, FPN width,
         # head widths, RPN proposals, RoIs per image), without its mask branch when `masks` is
-        # False (a box-only Faster R-CNN: on cpu the mask branch is what made four detectors too
-        # slow), on n_train / n_test ContextMasks images (64 x 64, designed so that a far-away
+        # False (a box-only Faster R-CNN, our choice on cpu: the blocks should change the class
+        # of a box), on n_train / n_test ContextMasks images (64 x 64, designed so that a far-away
         # flag of flag_size px decides half of every class; 8 on cpu, our choice after the
         # 4 px flag was read by no detector), `epochs` of `batch_size` with `optimizer` ("sgd":
         # momentum 0.9, the GCNet configs'; "adam": what the ablations learn the flag with) at lr,
