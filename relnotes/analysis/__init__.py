@@ -6,6 +6,7 @@
 - :mod:`.relation_weights` (imported by its path): what a trained relation head looks at (RN
   Figure 4, the co-occurrence slide).
 - :mod:`.scene_accuracy` (by its path): does a detector tell the scene of an object (GCNet).
+- :mod:`.scene_probe` (by its path): is the scene in its features at all (linear probes).
 - :mod:`.lr_benchmark` (by its path): memory and speed of the local relation implementations.
 - :mod:`.plots` (by its path): small figures shared by the notebooks.
 """

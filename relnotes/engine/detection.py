@@ -32,7 +32,7 @@ from ..data.collate import detection_collate
 from .loop import History, fit
 
 __all__ = ["freeze_detector_body", "detector_loss", "body_state", "load_body",
-           "trainable_parameters", "warmup_step_lr", "train_detector", "train_body",
+           "trainable_parameters", "warmup_step_lr", "train_detector", "step_seconds", "train_body",
            "train_head_on_body", "predict_coco", "evaluate_detector"]
 
 _BODY = ("backbone.", "rpn.")
@@ -172,6 +172,27 @@ def train_detector(model: torch.nn.Module, dataset, optimizer: torch.optim.Optim
                seed=seed, scheduler=scheduler, scheduler_interval="step",
                collate_fn=detection_collate, device=device, checkpoint_path=checkpoint_path,
                num_workers=num_workers, progress=progress)
+
+
+def step_seconds(model: torch.nn.Module, dataset, *, batch_size: int, steps: int = 3) -> float:
+    """Median wall-clock seconds of one training step (forward, backward, an SGD step) of a
+    torchvision detector on the first ``batch_size`` items of ``dataset``, after one warm-up
+    step. It trains ``model`` a little: pass a throw-away copy. What a part of the detector costs
+    to train (the mask branch, for instance) is the difference of two such numbers.
+    """
+    import time
+
+    batch = detection_collate([dataset[i] for i in range(min(batch_size, len(dataset)))])
+    optimizer = torch.optim.SGD(trainable_parameters(model), lr=1e-4)
+    model.train()
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        detector_loss(model, batch).backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[steps // 2]
 
 
 def train_body(model: FasterRCNN, dataset, *, lr: float, epochs: int, batch_size: int,

@@ -141,10 +141,11 @@ class MaskRCNNDummyForward(nn.Module):
     levels, ``num_box_rois`` RoI features through the box head and predictor, and the first
     ``num_mask_rois`` through the mask head and predictor. RoIAlign, NMS and the pre-processing
     are skipped (they are not multiply-accumulates, and cannot run on ``device="meta"``): the RoI
-    features are zeros of the right shape, which is all a MAC count needs.
+    features are zeros of the right shape, which is all a MAC count needs. A detector without a
+    mask branch (torchvision ``FasterRCNN``) stops after the box head.
 
     Args:
-        model (MaskRCNN): the detector.
+        model (MaskRCNN or FasterRCNN): the detector.
         image_size (tuple[int, int]): (H, W) of the input. Default: (800, 1280), i.e.
             mmdetection's ``--shape 1280 800``.
         num_box_rois (int): Default: 1000.
@@ -168,6 +169,8 @@ class MaskRCNNDummyForward(nn.Module):
         box_size = m.roi_heads.box_roi_pool.output_size             # [7, 7]
         rois = torch.zeros(self.num_box_rois, m.backbone.out_channels, *box_size, device=device)
         scores, boxes = m.roi_heads.box_predictor(m.roi_heads.box_head(rois))
+        if not m.roi_heads.has_mask():                              # a box-only Faster R-CNN
+            return scores, boxes, *objectness, *deltas
         mask_size = m.roi_heads.mask_roi_pool.output_size           # [14, 14]
         rois = torch.zeros(self.num_mask_rois, m.backbone.out_channels, *mask_size, device=device)
         masks = m.roi_heads.mask_predictor(m.roi_heads.mask_head(rois))

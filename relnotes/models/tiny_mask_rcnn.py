@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
@@ -92,8 +92,10 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
                    anchor_sizes: Sequence[int] = (8, 16, 32, 64, 128),
                    proposals: int = 64, box_batch_size_per_image: int = 64,
                    score_thresh: float = 0.01, nms_thresh: float = 0.5,
-                   detections_per_img: int = 100) -> MaskRCNN:
-    """Build the tiny Mask R-CNN (see the module docstring).
+                   detections_per_img: int = 100, masks: bool = True) -> MaskRCNN | FasterRCNN:
+    """Build the tiny Mask R-CNN (see the module docstring), or with ``masks=False`` the same
+    detector without its mask branch (a torchvision ``FasterRCNN``: boxes only, about a third of
+    the training cost).
 
     Args:
         num_classes (int): classes with the background (ContextMasks: 7). Default: 7.
@@ -111,6 +113,8 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
         score_thresh, nms_thresh (float): test-time score threshold and per-class NMS IoU.
             Defaults: 0.01, 0.5.
         detections_per_img (int): at most this many detections per image. Default: 100.
+        masks (bool): with the mask branch (Mask R-CNN) or without it (Faster R-CNN).
+            Default: True.
     """
     body = TinyResNet() if body is None else body
     if len(anchor_sizes) != 5:
@@ -120,8 +124,8 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
                                list(body.out_channels), fpn_channels)
     anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * 5)
     levels = ["0", "1", "2", "3"]
-    return MaskRCNN(
-        backbone, num_classes=None, min_size=image_size, max_size=image_size,
+    common = dict(
+        num_classes=None, min_size=image_size, max_size=image_size,
         image_mean=[0.45] * 3, image_std=[0.25] * 3, rpn_anchor_generator=anchors,
         rpn_pre_nms_top_n_train=4 * proposals, rpn_pre_nms_top_n_test=4 * proposals,
         rpn_post_nms_top_n_train=proposals, rpn_post_nms_top_n_test=proposals,
@@ -130,7 +134,11 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
         box_head=TwoMLPHead(fpn_channels * 49, representation_size),
         box_predictor=FastRCNNPredictor(representation_size, num_classes),
         box_batch_size_per_image=box_batch_size_per_image, box_score_thresh=score_thresh,
-        box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img,
+        box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img)
+    if not masks:
+        return FasterRCNN(backbone, **common)
+    return MaskRCNN(
+        backbone, **common,
         mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
         mask_head=MaskRCNNHeads(fpn_channels, list(mask_layers), dilation=1),
         mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))

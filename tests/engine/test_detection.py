@@ -186,3 +186,13 @@ def test_train_body_then_head_equals_the_steps_written_out(shapes):
     for (k, v), w in zip(head.state_dict().items(), ref.state_dict().values()):
         assert torch.equal(v, w), k
 
+
+
+def test_step_seconds_is_a_positive_time_and_trains_the_copy(masks):
+    from relnotes.engine.detection import step_seconds
+
+    model = tiny_mask_rcnn(masks=False)
+    before = [p.detach().clone() for p in model.parameters()]
+    t = step_seconds(model, masks.torch_dataset(), batch_size=2, steps=2)
+    assert 0 < t < 60
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))

@@ -92,3 +92,27 @@ def test_detector_loss_trains(data):
         opt.step()
         first = first if first is not None else loss.item()
     assert loss.item() < first
+
+
+def test_without_masks_it_is_the_same_detector_less_the_mask_branch(data):
+    from torchvision.models.detection import FasterRCNN
+
+    from relnotes.analysis import count_macs
+    from relnotes.models import MaskRCNNDummyForward
+
+    torch.manual_seed(0)
+    with_masks = tiny_mask_rcnn()
+    torch.manual_seed(0)
+    boxes_only = tiny_mask_rcnn(masks=False)
+    assert type(boxes_only) is FasterRCNN and not boxes_only.roi_heads.has_mask()
+    mask_branch = sum(map(count_parameters, (with_masks.roi_heads.mask_head,
+                                             with_masks.roi_heads.mask_predictor)))
+    assert count_parameters(boxes_only) == count_parameters(with_masks) - mask_branch > 0
+    losses = boxes_only(*detection_collate([data.torch_dataset()[i] for i in range(2)]))
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    # the MAC count of the dummy forward stops after the box head: less by the mask head's MACs
+    # on 16 RoIs: two 3x3 convs 64 -> 64 at 14 x 14, the 2x2 transposed conv, a 1x1 to 7 at 28 x 28
+    full = count_macs(MaskRCNNDummyForward(with_masks, (64, 64), 64, 16))
+    box = count_macs(MaskRCNNDummyForward(boxes_only, (64, 64), 64, 16))
+    mask_head = 16 * (14 * 14 * (64 * 64 * 9) * 2 + 14 * 14 * 64 * 64 * 4 + 28 * 28 * 64 * 7)
+    assert full - box == mask_head
