@@ -268,8 +268,11 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
     For a query RoI :math:`n` that covers a small object :math:`s`, the weights
     :math:`\omega^{mn}` of one module over its keys :math:`m` are split by the object each key
     covers: the deciding neighbour of :math:`s`, the object :math:`s` itself (its duplicates),
-    the other objects, and no object (background RoIs). ``chance`` is the share of the keys that
-    cover the deciding neighbour: the mass it would get if the weights were uniform.
+    the other objects, and no object (background RoIs). ``share`` is the share of the keys that
+    cover the deciding neighbour, and ``chance`` the mass the deciding neighbour would get if the
+    row's weight were spread uniformly over the keys: ``share`` times the row's total (1, or 0
+    where the geometry term removes every key: a relation that gives a query no weight at all
+    gives its deciding neighbour nothing either, and chance is then 0 too).
 
     Args:
         weights (Tensor[N_r, K, K]): :math:`\omega^{mn}` of one module, query n in rows, all K
@@ -279,8 +282,8 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
 
     Returns:
         dict of Tensor[N_r, Q] (float64), Q the query RoIs that cover a small object with a
-        deciding neighbour: ``deciding``, ``own``, ``other``, ``background``, ``chance``
-        (``chance`` is the same for every relation). The first four sum to each row's total.
+        deciding neighbour: ``deciding``, ``own``, ``other``, ``background``, ``chance``,
+        ``share`` (the same for every relation). The first four sum to each row's total.
     """
     w = torch.as_tensor(weights).double()
     roi_gt = torch.as_tensor(roi_gt, dtype=torch.int64)
@@ -295,7 +298,8 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
     wq = w[:, queries]                                                       # [N_r, Q, K]
     mass = {name: (wq * m[None]).sum(-1) for name, m in
             (("deciding", dec), ("own", own), ("other", other), ("background", bg))}
-    mass["chance"] = (dec.double().sum(-1) / max(w.shape[-1], 1)).expand(w.shape[0], -1)
+    mass["share"] = (dec.double().sum(-1) / max(w.shape[-1], 1)).expand(w.shape[0], -1)
+    mass["chance"] = mass["share"] * wq.sum(-1)                              # uniform over keys
     return mass
 
 
@@ -483,6 +487,9 @@ def read_relations(model: FasterRCNN, dataset, small_ids, num_classes: int, *, n
         dict with ``mass``: Tensor[M, N_r, 5] (float64), module, relation and
         ``MASS_PARTS`` (``deciding``, ``own``, ``other``, ``background``, ``chance``), each the
         mean over the query RoIs on small objects; ``n_queries`` (int) those RoIs;
+        ``queries`` Tensor[M, N_r, Q, 5], the same per query RoI, and ``query_image``
+        Tensor[Q] (int64) the item each comes from (to select on some images and read on
+        others);
         ``class_mass`` Tensor[M, N_r, C, C], the mean over the query RoIs of each class a of
         :func:`roi_class_mass`; ``n_class_queries`` Tensor[C].
     """
@@ -490,6 +497,7 @@ def read_relations(model: FasterRCNN, dataset, small_ids, num_classes: int, *, n
 
     model.to(device)
     parts, cls_sum, cls_n = None, None, torch.zeros(num_classes, dtype=torch.float64)
+    query_image = []
     for i in tqdm(range(n_images), desc="relation weights", disable=not progress):
         image, target = dataset[i]
         out = relation_weights(model, image.to(device), score_thresh=1.0 + 1e-6)
@@ -504,12 +512,14 @@ def read_relations(model: FasterRCNN, dataset, small_ids, num_classes: int, *, n
             class_mass, count = roi_class_mass(w, roi_gt, gt_labels, num_classes)
             per_class.append(class_mass)
         image_parts = torch.stack(per_module)                                   # [M, N_r, Q, 5]
+        query_image += [i] * image_parts.shape[2]
         parts = image_parts if parts is None else torch.cat([parts, image_parts], 2)
         image_cls = torch.stack(per_class)                                      # [M, N_r, C, C]
         cls_sum = image_cls if cls_sum is None else cls_sum + image_cls
         cls_n += count                                      # the same for every module
     n_queries = parts.shape[2]
     return dict(mass=parts.mean(2) if n_queries else parts.sum(2), n_queries=int(n_queries),
+                queries=parts, query_image=torch.tensor(query_image, dtype=torch.int64),
                 class_mass=cls_sum / cls_n.clamp(min=1)[:, None], n_class_queries=cls_n)
 
 

@@ -143,7 +143,12 @@ def test_neighbour_weight_mass_by_hand():
     assert mass["own"].flatten().tolist() == pytest.approx([0.25, 0.4])
     assert mass["other"].flatten().tolist() == pytest.approx([0.1, 0.6])
     assert mass["background"].flatten().tolist() == pytest.approx([0.15, 0.0])
-    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.4])       # 2 of 5 keys
+    assert mass["share"].flatten().tolist() == pytest.approx([0.4, 0.4])        # 2 of 5 keys
+    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.4])       # rows sum to 1
+    w[1, 3] = 0.0                                # relation 2: the geometry removes every key
+    mass = neighbour_weight_mass(w, roi_gt, deciding)
+    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.0])
+    assert mass["share"].flatten().tolist() == pytest.approx([0.4, 0.4])
 
 
 class _GroundTruthRPN(torch.nn.Module):
@@ -247,6 +252,10 @@ def test_read_relations_is_the_per_image_readings(shapes):
             every = torch.cat([p[module][part] for p in per_image], 1)     # [N_r, Q]
             assert every.shape[1] == out["n_queries"] > 0
             torch.testing.assert_close(out["mass"][module, :, k], every.mean(1))
+            torch.testing.assert_close(out["queries"][module, :, :, k], every)
+    assert out["query_image"].tolist() == sorted(out["query_image"].tolist())
+    assert len(out["query_image"]) == out["n_queries"]
+    assert set(out["query_image"].tolist()) <= {0, 1, 2}
     parts = out["mass"][..., :4].sum(-1)              # rows sum to 1 (0: geometry removed all)
     assert torch.all(parts <= 1 + 1e-5) and (parts - 1).abs().min() < 1e-5
     assert out["mass"][..., 1].max() > 0 and out["mass"][..., 3].max() > 0     # own, background
