@@ -288,7 +288,11 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
     w = torch.as_tensor(weights).double()
     roi_gt = torch.as_tensor(roi_gt, dtype=torch.int64)
     own_obj = roi_gt.clamp(min=0)
-    target = torch.where(roi_gt >= 0, deciding[own_obj], -1)                 # [K]
+    deciding = torch.as_tensor(deciding, dtype=torch.int64)
+    if len(deciding) == 0:                                  # an image without objects
+        target = torch.full_like(roi_gt, -1)
+    else:
+        target = torch.where(roi_gt >= 0, deciding[own_obj], -1)             # [K]
     queries = torch.nonzero(target >= 0).flatten()                           # [Q]
     keys_obj = roi_gt[None, :]                                               # [1, K]
     dec = keys_obj == target[queries, None]                                  # [Q, K]

@@ -149,6 +149,9 @@ def test_neighbour_weight_mass_by_hand():
     mass = neighbour_weight_mass(w, roi_gt, deciding)
     assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.0])
     assert mass["share"].flatten().tolist() == pytest.approx([0.4, 0.4])
+    # an image without objects (COCO has some): no query
+    empty = neighbour_weight_mass(w, torch.full((5,), -1), torch.zeros(0, dtype=torch.int64))
+    assert all(v.shape == (2, 0) for v in empty.values())
 
 
 class _GroundTruthRPN(torch.nn.Module):
