@@ -282,11 +282,13 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # (body, then the head on the frozen body), once per seed of `seeds`; readings on the
         # n_test images through their ground truth (RoIs at IoU >= 0.5), the causal test (keys
         # masked) and the class matrices; n_show reference objects drawn. tolerance: abs, on
-        # weights and r below two seeds. full (not run here): the whole R50-FPN 2fc + RM {1, 1}
-        # detector trained on COCO as in rn_ablation_head's full profile (_RN_COCO); the
-        # readings on the first n_test val images.
+        # weights and r below two seeds. smoke trains the body long enough (8 epochs of 3
+        # steps) for some RoIs to cover small objects, so that every claim is computed. full
+        # (not run here): the whole R50-FPN 2fc + RM {1, 1} detector trained on COCO as in
+        # rn_ablation_head's full profile (_RN_COCO); the readings on the first n_test val
+        # images.
         "rn_figures": _every_profile(
-            smoke=dict(n_train=48, n_test=16, body_epochs=1, head_epochs=1, batch_size=16,
+            smoke=dict(n_train=48, n_test=24, body_epochs=8, head_epochs=2, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
                        geometry_scale=100.0, n_show=4, seeds=(0,), tolerance=0.5,
                        coco=None),
