@@ -21,7 +21,8 @@ from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 __all__ = ["relation_weights", "cooccurrence_matrix", "class_relation_matrix",
            "top_weight_on_nearest", "detections_with_weights", "assign_to_ground_truth",
            "deciding_neighbours", "neighbour_weight_mass", "roi_weights_on_ground_truth",
-           "masked_key_detections"]
+           "masked_key_detections", "roi_class_mass", "matrix_correlation",
+           "read_relations", "masked_key_ap", "MASS_PARTS"]
 
 
 @torch.no_grad()
@@ -267,8 +268,11 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
     For a query RoI :math:`n` that covers a small object :math:`s`, the weights
     :math:`\omega^{mn}` of one module over its keys :math:`m` are split by the object each key
     covers: the deciding neighbour of :math:`s`, the object :math:`s` itself (its duplicates),
-    the other objects, and no object (background RoIs). ``chance`` is the share of the keys that
-    cover the deciding neighbour: the mass it would get if the weights were uniform.
+    the other objects, and no object (background RoIs). ``share`` is the share of the keys that
+    cover the deciding neighbour, and ``chance`` the mass the deciding neighbour would get if the
+    row's weight were spread uniformly over the keys: ``share`` times the row's total (1, or 0
+    where the geometry term removes every key: a relation that gives a query no weight at all
+    gives its deciding neighbour nothing either, and chance is then 0 too).
 
     Args:
         weights (Tensor[N_r, K, K]): :math:`\omega^{mn}` of one module, query n in rows, all K
@@ -278,13 +282,17 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
 
     Returns:
         dict of Tensor[N_r, Q] (float64), Q the query RoIs that cover a small object with a
-        deciding neighbour: ``deciding``, ``own``, ``other``, ``background``, ``chance``
-        (``chance`` is the same for every relation). The first four sum to each row's total.
+        deciding neighbour: ``deciding``, ``own``, ``other``, ``background``, ``chance``,
+        ``share`` (the same for every relation). The first four sum to each row's total.
     """
     w = torch.as_tensor(weights).double()
     roi_gt = torch.as_tensor(roi_gt, dtype=torch.int64)
     own_obj = roi_gt.clamp(min=0)
-    target = torch.where(roi_gt >= 0, deciding[own_obj], -1)                 # [K]
+    deciding = torch.as_tensor(deciding, dtype=torch.int64)
+    if len(deciding) == 0:                                  # an image without objects
+        target = torch.full_like(roi_gt, -1)
+    else:
+        target = torch.where(roi_gt >= 0, deciding[own_obj], -1)             # [K]
     queries = torch.nonzero(target >= 0).flatten()                           # [Q]
     keys_obj = roi_gt[None, :]                                               # [1, K]
     dec = keys_obj == target[queries, None]                                  # [Q, K]
@@ -294,7 +302,8 @@ def neighbour_weight_mass(weights: Tensor, roi_gt: Tensor, deciding: Tensor) -> 
     wq = w[:, queries]                                                       # [N_r, Q, K]
     mass = {name: (wq * m[None]).sum(-1) for name, m in
             (("deciding", dec), ("own", own), ("other", other), ("background", bg))}
-    mass["chance"] = (dec.double().sum(-1) / max(w.shape[-1], 1)).expand(w.shape[0], -1)
+    mass["share"] = (dec.double().sum(-1) / max(w.shape[-1], 1)).expand(w.shape[0], -1)
+    mass["chance"] = mass["share"] * wq.sum(-1)                              # uniform over keys
     return mass
 
 
@@ -390,3 +399,185 @@ def masked_key_detections(model: FasterRCNN, image: Tensor, target: dict, small_
     finally:
         model.train(was_training)
     return det
+
+
+def roi_class_mass(weights: Tensor, roi_gt: Tensor, gt_labels: Tensor, num_classes: int
+                   ) -> tuple[Tensor, Tensor]:
+    r"""The class co-occurrence a relation module has learnt, read on one image through the
+    ground truth: for each query RoI on an object of class :math:`a`, the total weight it sends
+    to the RoIs on *other* objects of class :math:`b`, per relation.
+
+    Keys on no object (background RoIs) and keys on the query's own object (its duplicates) are
+    left out, so the reading is about objects, not about the RPN's redundancy.
+
+    Args:
+        weights (Tensor[N_r, K, K]): :math:`\omega^{mn}` of one module, query n in rows.
+        roi_gt (Tensor[K]): :func:`assign_to_ground_truth` of the RoIs (-1: none).
+        gt_labels (Tensor[G]): class ids 1 ... ``num_classes`` of the image's objects.
+        num_classes (int): K (the number of classes; not the RoIs' K).
+
+    Returns:
+        (Tensor[N_r, C, C], Tensor[C]) (float64), C = ``num_classes``: row a, column b, the
+        *sum* over the image's query RoIs of class a (sum these over images, then divide by the
+        counts); and the number of query RoIs of each class.
+
+    Example: RoIs 0, 1 on object 0 (class 1), RoI 2 on object 1 (class 2); query 0 sends 0.5 to
+    RoI 1 (its own object, left out) and 0.3 to RoI 2, so ``mass[r, 0, 1] == 0.3``.
+    """
+    w = torch.as_tensor(weights).double()
+    roi_gt = torch.as_tensor(roi_gt, dtype=torch.int64)
+    labels = torch.as_tensor(gt_labels, dtype=torch.int64)
+    on = torch.nonzero(roi_gt >= 0).flatten()                                # RoIs on objects
+    obj = roi_gt[on]                                                         # [Q]
+    cls = labels[obj] - 1                                                    # [Q]
+    other = (obj[:, None] != obj[None, :]).double()                         # [Q(n), Q(m)]
+    wq = w[:, on][:, :, on] * other[None]                                    # [N_r, Q, Q]
+    # to_class[r, n, b] = sum over keys m of class b of w[r, n, m]
+    to_class = wq.new_zeros(w.shape[0], len(on), num_classes).index_add_(2, cls, wq)
+    mass = wq.new_zeros(w.shape[0], num_classes, num_classes).index_add_(1, cls, to_class)
+    count = torch.zeros(num_classes, dtype=torch.float64).index_add_(
+        0, cls, torch.ones(len(on), dtype=torch.float64))
+    return mass, count
+
+
+def matrix_correlation(reference: Tensor, learnt: Tensor, rows: Tensor) -> float | None:
+    """Pearson r between two class matrices after normalising each row to sum to one, over the
+    entries of the rows in ``rows`` (the talk's slide puts the two matrices side by side; r is
+    our number for "they look alike").
+
+    Args:
+        reference, learnt (Tensor[C, C]): e.g. :func:`cooccurrence_matrix` and a mean of
+            :func:`roi_class_mass`.
+        rows (Tensor[C] bool): the rows to compare (classes that were queried).
+
+    Returns:
+        float, or None when fewer than two rows are given or either side is constant.
+
+    Example: ``matrix_correlation(M, 2 * M, rows)`` is 1 (row normalisation removes the scale).
+    """
+    def rownorm(x):
+        x = torch.as_tensor(x, dtype=torch.float64)
+        return x / x.sum(1, keepdim=True).clamp(min=1e-12)
+
+    rows = torch.as_tensor(rows, dtype=torch.bool)
+    x, y = rownorm(reference)[rows].flatten(), rownorm(learnt)[rows].flatten()
+    if int(rows.sum()) < 2 or float(x.std()) == 0 or float(y.std()) == 0:
+        return None
+    return float(torch.corrcoef(torch.stack([x, y]))[0, 1])
+
+
+@torch.no_grad()
+def read_relations(model: FasterRCNN, dataset, small_ids, num_classes: int, *, n_images: int,
+                   iou_threshold: float = 0.5, device: str | torch.device = "cpu",
+                   progress: bool = False) -> dict:
+    r"""Every relation module and every relation of ``model``, read on the first ``n_images``
+    items of ``dataset`` through their ground truth, in one pass.
+
+    Per image: :func:`relation_weights` (every RoI), :func:`assign_to_ground_truth` at
+    ``iou_threshold``, then per module :func:`neighbour_weight_mass` (small objects) and
+    :func:`roi_class_mass` (every object).
+
+    Args:
+        model (FasterRCNN): with a relation box head; moved to ``device``.
+        dataset: ``(image, target)`` items, ``target["boxes"]`` in the image's pixels.
+        small_ids (set of int): labels of the context-decided classes.
+        num_classes (int): C, labels 1 ... C.
+        n_images (int): the first items read.
+        iou_threshold (float): Default: 0.5.
+        device (str or torch.device): Default: ``"cpu"``.
+        progress (bool): a tqdm bar. Default: False.
+
+    Returns:
+        dict with ``mass``: Tensor[M, N_r, 5] (float64), module, relation and
+        ``MASS_PARTS`` (``deciding``, ``own``, ``other``, ``background``, ``chance``), each the
+        mean over the query RoIs on small objects; ``n_queries`` (int) those RoIs;
+        ``queries`` Tensor[M, N_r, Q, 5], the same per query RoI, and ``query_image``
+        Tensor[Q] (int64) the item each comes from (to select on some images and read on
+        others);
+        ``class_mass`` Tensor[M, N_r, C, C], the mean over the query RoIs of each class a of
+        :func:`roi_class_mass`; ``n_class_queries`` Tensor[C].
+    """
+    from tqdm.auto import tqdm
+
+    model.to(device)
+    parts, cls_sum, cls_n = None, None, torch.zeros(num_classes, dtype=torch.float64)
+    query_image = []
+    for i in tqdm(range(n_images), desc="relation weights", disable=not progress):
+        image, target = dataset[i]
+        out = relation_weights(model, image.to(device), score_thresh=1.0 + 1e-6)
+        gt_boxes, gt_labels = target["boxes"].to(device), target["labels"]
+        roi_gt = assign_to_ground_truth(out["rois"], gt_boxes, iou_threshold).cpu()
+        deciding = deciding_neighbours(target["boxes"], gt_labels, small_ids)
+        per_module, per_class = [], []
+        for w in out["weights"]:
+            w = w.cpu()
+            mass = neighbour_weight_mass(w, roi_gt, deciding)
+            per_module.append(torch.stack([mass[k] for k in MASS_PARTS], -1))     # [N_r, Q, 5]
+            class_mass, count = roi_class_mass(w, roi_gt, gt_labels, num_classes)
+            per_class.append(class_mass)
+        image_parts = torch.stack(per_module)                                   # [M, N_r, Q, 5]
+        query_image += [i] * image_parts.shape[2]
+        parts = image_parts if parts is None else torch.cat([parts, image_parts], 2)
+        image_cls = torch.stack(per_class)                                      # [M, N_r, C, C]
+        cls_sum = image_cls if cls_sum is None else cls_sum + image_cls
+        cls_n += count                                      # the same for every module
+    n_queries = parts.shape[2]
+    return dict(mass=parts.mean(2) if n_queries else parts.sum(2), n_queries=int(n_queries),
+                queries=parts, query_image=torch.tensor(query_image, dtype=torch.int64),
+                class_mass=cls_sum / cls_n.clamp(min=1)[:, None], n_class_queries=cls_n)
+
+
+MASS_PARTS = ("deciding", "own", "other", "background", "chance")
+
+
+@torch.no_grad()
+def masked_key_ap(model: FasterRCNN, dataset, coco_gt: dict, small_ids, group, *,
+                  mask: str | None, n_images: int, seed: int = 0, iou_threshold: float = 0.5,
+                  device: str | torch.device = "cpu", progress: bool = False) -> dict:
+    """COCO AP of the detections of :func:`masked_key_detections` on the first ``n_images``
+    items of ``dataset``: the causal side of the figures.
+
+    Args:
+        model (FasterRCNN): with a relation box head; moved to ``device``.
+        dataset: ``(image, target)`` items, ``target["image_id"]`` the id in ``coco_gt``.
+        coco_gt (dict): COCO-format ground truth (its other images count as missed if any).
+        small_ids (set of int): labels of the context-decided classes.
+        group (sequence of str): category names whose mean AP is ``ap_group``.
+        mask (str or None): as in :func:`masked_key_detections`.
+        n_images (int): the first items used.
+        seed (int): seeds the generator of ``mask="random"``. Default: 0.
+        iou_threshold (float): RoI to object assignment. Default: 0.5.
+        device (str or torch.device), progress (bool): Defaults: ``"cpu"``, False.
+
+    Returns:
+        dict: ``mAP``, ``ap_group`` and ``ap_rest`` (floats in [0, 1]).
+    """
+    import math
+
+    from tqdm.auto import tqdm
+
+    from ..data.coco_eval import coco_evaluate, detections_to_coco
+
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    dets = []
+    for i in tqdm(range(n_images), desc=f"masked keys ({mask})", disable=not progress):
+        image, target = dataset[i]
+        target = dict(boxes=target["boxes"].to(device), labels=target["labels"],
+                      image_id=target["image_id"])
+        out = masked_key_detections(model, image.to(device), target, small_ids, mask=mask,
+                                    iou_threshold=iou_threshold, generator=generator)
+        dets += detections_to_coco([int(target["image_id"])], [out])
+    ids = {int(dataset[i][1]["image_id"]) for i in range(n_images)}
+    gt = dict(coco_gt, images=[im for im in coco_gt["images"] if im["id"] in ids],
+              annotations=[a for a in coco_gt["annotations"] if a["image_id"] in ids])
+    result = coco_evaluate(gt, dets)
+    per_class = result["per_class"]
+
+    def mean(names):
+        vals = [per_class[n] for n in names if not math.isnan(per_class[n])]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    names = list(per_class)
+    return dict(mAP=result["mAP"], ap_group=mean([n for n in names if n in group]),
+                ap_rest=mean([n for n in names if n not in group]))

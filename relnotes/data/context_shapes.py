@@ -185,9 +185,7 @@ def make_context_shapes(n_images: int, *, seed: int = 0, image_size: int = 64,
         raise ValueError(f"gap must be (lo, hi) with 0 <= lo <= hi; got {gap}")
     rng = np.random.default_rng(seed)
     images = np.empty((n_images, image_size, image_size, 3), np.float32)
-    coco = dict(images=[], annotations=[], categories=[dict(c) for c in CATEGORIES])
-    all_boxes, all_labels = [], []
-    ann_id = 1
+    layouts = []
     for i in range(n_images):
         img = (0.45 + noise * rng.standard_normal((image_size, image_size, 3))).clip(0, 1)
         large_boxes, kinds = _place_large(rng, image_size, large_size, n_large)
@@ -203,18 +201,31 @@ def make_context_shapes(n_images: int, *, seed: int = 0, image_size: int = 64,
         images[i] = img
         boxes = np.concatenate([np.reshape(large_boxes, (-1, 4)), np.reshape(small_boxes, (-1, 4))])
         labels = np.array([k + 1 for k in kinds] + [k + 4 for k in small_kinds], np.int64)
+        layouts.append((boxes, labels))
+    return _shapes_set(images, layouts, first_image_id, "context_shapes")
+
+
+def _shapes_set(images: np.ndarray, layouts: list, first_image_id: int,
+                file_prefix: str) -> ContextShapes:
+    """The :class:`ContextShapes` of drawn ``images`` (ndarray[N, H, W, 3]) and their
+    ``layouts``, per image ``(boxes ndarray[K, 4], labels ndarray[K])``: the COCO dict (image
+    ids from ``first_image_id``, file names ``<file_prefix>_<id>.png``, one annotation per box)
+    and the boxes as float32."""
+    size = images.shape[1]
+    coco = dict(images=[], annotations=[], categories=[dict(c) for c in CATEGORIES])
+    ann_id = 1
+    for i, (boxes, labels) in enumerate(layouts):
         image_id = first_image_id + i
-        coco["images"].append(dict(id=image_id, width=image_size, height=image_size,
-                                   file_name=f"context_shapes_{image_id:06d}.png"))
+        coco["images"].append(dict(id=image_id, width=size, height=size,
+                                   file_name=f"{file_prefix}_{image_id:06d}.png"))
         for b, c in zip(boxes, labels):
             w, h = float(b[2] - b[0]), float(b[3] - b[1])
             coco["annotations"].append(dict(id=ann_id, image_id=image_id, category_id=int(c),
                                             bbox=[float(b[0]), float(b[1]), w, h], area=w * h,
                                             iscrowd=0))
             ann_id += 1
-        all_boxes.append(boxes.astype(np.float32))
-        all_labels.append(labels)
-    return ContextShapes(images, coco, all_boxes, all_labels)
+    return ContextShapes(images, coco, [b.astype(np.float32) for b, _ in layouts],
+                         [labels for _, labels in layouts])
 
 
 def _place_large(rng, size, large_size, n_large, tries=200):
@@ -337,9 +348,7 @@ def make_crowded_shapes(n_images: int, *, seed: int = 0, image_size: int = 64,
         raise ValueError(f"pair_iou must be (lo, hi) with 0 < lo <= hi < 1; got {pair_iou}")
     rng = np.random.default_rng(seed)
     images = np.empty((n_images, image_size, image_size, 3), np.float32)
-    coco = dict(images=[], annotations=[], categories=[dict(c) for c in CATEGORIES])
-    all_boxes, all_labels = [], []
-    ann_id = 1
+    layouts = []
     for i in range(n_images):
         img = (0.45 + noise * rng.standard_normal((image_size, image_size, 3))).clip(0, 1)
         groups = _place_groups(rng, image_size, size, n_groups, group_size, pair_iou)
@@ -357,19 +366,8 @@ def make_crowded_shapes(n_images: int, *, seed: int = 0, image_size: int = 64,
                 labels.append(kind + 1)
         images[i] = img
         boxes = np.reshape(np.array(boxes, np.float64), (-1, 4))
-        labels = np.array(labels, np.int64)
-        image_id = first_image_id + i
-        coco["images"].append(dict(id=image_id, width=image_size, height=image_size,
-                                   file_name=f"crowded_shapes_{image_id:06d}.png"))
-        for b, c in zip(boxes, labels):
-            w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            coco["annotations"].append(dict(id=ann_id, image_id=image_id, category_id=int(c),
-                                            bbox=[float(b[0]), float(b[1]), w, h], area=w * h,
-                                            iscrowd=0))
-            ann_id += 1
-        all_boxes.append(boxes.astype(np.float32))
-        all_labels.append(labels)
-    return ContextShapes(images, coco, all_boxes, all_labels)
+        layouts.append((boxes, np.array(labels, np.int64)))
+    return _shapes_set(images, layouts, first_image_id, "crowded_shapes")
 
 
 def _place_groups(rng, image_size, size, n_groups, group_size, pair_iou, tries=200):

@@ -143,7 +143,15 @@ def test_neighbour_weight_mass_by_hand():
     assert mass["own"].flatten().tolist() == pytest.approx([0.25, 0.4])
     assert mass["other"].flatten().tolist() == pytest.approx([0.1, 0.6])
     assert mass["background"].flatten().tolist() == pytest.approx([0.15, 0.0])
-    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.4])       # 2 of 5 keys
+    assert mass["share"].flatten().tolist() == pytest.approx([0.4, 0.4])        # 2 of 5 keys
+    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.4])       # rows sum to 1
+    w[1, 3] = 0.0                                # relation 2: the geometry removes every key
+    mass = neighbour_weight_mass(w, roi_gt, deciding)
+    assert mass["chance"].flatten().tolist() == pytest.approx([0.4, 0.0])
+    assert mass["share"].flatten().tolist() == pytest.approx([0.4, 0.4])
+    # an image without objects (COCO has some): no query
+    empty = neighbour_weight_mass(w, torch.full((5,), -1), torch.zeros(0, dtype=torch.int64))
+    assert all(v.shape == (2, 0) for v in empty.values())
 
 
 class _GroundTruthRPN(torch.nn.Module):
@@ -182,3 +190,110 @@ def test_masked_key_detections(shapes):
     torch.testing.assert_close(again["scores"], rand["scores"])     # the generator decides
     with pytest.raises(ValueError, match=r"mask must be None, 'deciding' or 'random'"):
         masked_key_detections(model, image, target, small, mask="nearest")
+
+
+def test_roi_class_mass_by_hand():
+    from relnotes.analysis.relation_weights import roi_class_mass
+    # objects: 0 (class 1), 1 (class 2), 2 (class 1). RoIs: 0, 1 on object 0; 2 on object 1;
+    # 3 on object 2; 4 on no object.
+    roi_gt = torch.tensor([0, 0, 1, 2, -1])
+    labels = torch.tensor([1, 2, 1])
+    w = torch.zeros(1, 5, 5, dtype=torch.float64)
+    w[0, 0] = torch.tensor([0.1, 0.4, 0.3, 0.1, 0.1])    # own object 0.5 (left out), class 2: 0.3
+    w[0, 2] = torch.tensor([0.2, 0.2, 0.1, 0.4, 0.1])    # class 1: 0.2 + 0.2 + 0.4
+    w[0, 4] = torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0])    # background query: left out
+    mass, count = roi_class_mass(w, roi_gt, labels, 3)
+    expected = torch.zeros(1, 3, 3, dtype=torch.float64)
+    expected[0, 0, 0] = 0.1                               # RoI 0 -> RoI 3 (object 2, class 1)
+    expected[0, 0, 1] = 0.3
+    expected[0, 1, 0] = 0.8
+    torch.testing.assert_close(mass, expected)
+    assert count.tolist() == [3.0, 1.0, 0.0]              # RoIs 0, 1, 3 of class 1; RoI 2
+
+
+def test_matrix_correlation():
+    from relnotes.analysis.relation_weights import matrix_correlation
+    m = torch.tensor([[1.0, 3.0, 0.0], [2.0, 1.0, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    rows = torch.tensor([True, True, False])
+    assert matrix_correlation(m, 5 * m, rows) == pytest.approx(1.0)   # rows are normalised
+    flipped = m[:, [2, 1, 0]]
+    x = (m / m.sum(1, keepdim=True))[:2].flatten()
+    y = (flipped / flipped.sum(1, keepdim=True))[:2].flatten()
+    r = float(np.corrcoef(x.numpy(), y.numpy())[0, 1])
+    assert matrix_correlation(m, flipped, rows) == pytest.approx(r)
+    assert matrix_correlation(m, m, torch.tensor([True, False, False])) is None    # one row
+
+
+class _CyclingRPN(torch.nn.Module):
+    """Proposals of image i on call i (cycling): its ground-truth boxes, the same boxes shifted
+    by one pixel (a second RoI on each object) and one box on no object."""
+
+    def __init__(self, targets):
+        super().__init__()
+        self.proposals = [torch.cat([t["boxes"], t["boxes"] + 1.0,
+                                     torch.tensor([[0.0, 0.0, 3.0, 3.0]])]) for t in targets]
+        self.calls = 0
+
+    def forward(self, images, features, targets=None):
+        self.calls += 1
+        return [self.proposals[(self.calls - 1) % len(self.proposals)].clone()], {}
+
+
+def test_read_relations_is_the_per_image_readings(shapes):
+    from relnotes.analysis.relation_weights import (MASS_PARTS, read_relations, roi_class_mass,
+                                                     roi_weights_on_ground_truth)
+    model = small_detector(relations=(1, 1))
+    data = shapes.torch_dataset()
+    small = {4, 5, 6}
+    model.rpn = _CyclingRPN([data[i][1] for i in range(3)])
+    out = read_relations(model, data, small, 6, n_images=3)
+    assert out["mass"].shape == (2, 4, 5) and out["class_mass"].shape == (2, 4, 6, 6)
+    per_image = [roi_weights_on_ground_truth(model, data[i][0], data[i][1], small)
+                 for i in range(3)]
+    for module in range(2):
+        for k, part in enumerate(MASS_PARTS):
+            every = torch.cat([p[module][part] for p in per_image], 1)     # [N_r, Q]
+            assert every.shape[1] == out["n_queries"] > 0
+            torch.testing.assert_close(out["mass"][module, :, k], every.mean(1))
+            torch.testing.assert_close(out["queries"][module, :, :, k], every)
+    assert out["query_image"].tolist() == sorted(out["query_image"].tolist())
+    assert len(out["query_image"]) == out["n_queries"]
+    assert set(out["query_image"].tolist()) <= {0, 1, 2}
+    parts = out["mass"][..., :4].sum(-1)              # rows sum to 1 (0: geometry removed all)
+    assert torch.all(parts <= 1 + 1e-5) and (parts - 1).abs().min() < 1e-5
+    assert out["mass"][..., 1].max() > 0 and out["mass"][..., 3].max() > 0     # own, background
+    # the class matrix: the sum of the images' roi_class_mass over the query counts
+    total, count = 0, 0
+    for i in range(3):
+        w = relation_weights(model, data[i][0], score_thresh=2.0)
+        from relnotes.analysis.relation_weights import assign_to_ground_truth
+        roi_gt = assign_to_ground_truth(w["rois"], data[i][1]["boxes"])
+        m, c = roi_class_mass(w["weights"][1], roi_gt, data[i][1]["labels"], 6)
+        total, count = total + m, count + c
+    torch.testing.assert_close(out["class_mass"][1], total / count.clamp(min=1)[:, None])
+    torch.testing.assert_close(out["n_class_queries"], count)
+
+
+def test_masked_key_ap_without_mask_is_the_models_ap(shapes):
+    from relnotes.analysis.relation_weights import masked_key_ap
+    from relnotes.engine.detection import evaluate_detector
+    model = small_detector(relations=(1, 1))
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[1:] += 4.0      # every class scores
+    model.roi_heads.score_thresh = 0.0
+    data = shapes.torch_dataset()
+    model.rpn = _CyclingRPN([data[i][1] for i in range(len(data))])   # one pass = one cycle
+    group = ("glove", "cup", "apple")
+    ours = masked_key_ap(model, data, shapes.coco, {4, 5, 6}, group, mask=None, n_images=len(data))
+    ref = evaluate_detector(model, data, shapes.coco, group=group, batch_size=1)
+    assert ref["mAP"] > 0 and ref["ap_group"] > 0
+    for k in ("mAP", "ap_group", "ap_rest"):
+        assert ours[k] == pytest.approx(ref[k])
+    masked = masked_key_ap(model, data, shapes.coco, {4, 5, 6}, group, mask="deciding",
+                           n_images=len(data))
+    assert masked["ap_rest"] != pytest.approx(ref["ap_rest"]) or \
+        masked["ap_group"] != pytest.approx(ref["ap_group"])        # the masks change something
+    again = masked_key_ap(model, data, shapes.coco, {4, 5, 6}, group, mask="random",
+                          n_images=len(data), seed=3)
+    assert again == masked_key_ap(model, data, shapes.coco, {4, 5, 6}, group, mask="random",
+                                  n_images=len(data), seed=3)       # the seed decides

@@ -76,7 +76,7 @@ FULL_SMALL = {
                   epochs=1, batch_size=2, warmup_steps=1, lr_steps=[], num_workers=0,
                   eval_batch_size=2)),
     "rn_figures": dict(
-        n_test=4, d_f=32, n_relations=4, d_k=8, d_g=16, proposals=20, score_thresh=0.0,
+        n_test=4, d_f=32, n_relations=4, d_k=8, d_g=16, proposals=20,
         coco=dict(train_split="val2017", pretrained_backbone=False, min_size=64, max_size=96,
                   epochs=1, batch_size=2, warmup_steps=1, lr_steps=[], num_workers=0,
                   eval_batch_size=2)),
