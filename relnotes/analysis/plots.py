@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["show_context_shapes", "draw_detections"]
+__all__ = ["show_context_shapes", "draw_detections", "show_relation_pairs", "show_class_matrices"]
 
 
 def show_context_shapes(data, n: int = 6, *, figsize=(12, 2.2)):
@@ -74,3 +74,61 @@ def plot_loss_curves(ax, curves: dict, *, points: int = 20, title: str | None = 
         ax.set_title(title)
     ax.legend(fontsize=7)
     return w
+
+
+def show_relation_pairs(pairs, image_of, names, *, title: str = "", top: int = 3):
+    """The talk's "object pairs with high relation weights": per item of
+    :func:`relnotes.analysis.relation_weights.reference_pairs`, the query RoI (blue), the ``top``
+    RoIs on other objects or background it weighs most (yellow, dashed on background, each with
+    its weight) and the deciding neighbour's ground-truth box (green). ``image_of(item)`` gives
+    the image to draw, ``names[label - 1]`` the class name. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = max(len(pairs), 1)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), squeeze=False)
+    for ax, (i, rois, w, roi_gt, q, dec, target) in zip(axes[0], pairs):
+        ax.imshow(image_of(i))
+        keys = [m for m in np.argsort(-w[q]) if roi_gt[m] != roi_gt[q]][:top]
+        if dec >= 0:
+            g = target["boxes"][dec].numpy()
+            ax.add_patch(plt.Rectangle(g[:2], g[2] - g[0], g[3] - g[1], fill=False, color="lime", lw=1.5))
+        cq = (rois[q][:2] + rois[q][2:]) / 2
+        for m in keys:
+            b = rois[m]
+            ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, color="yellow",
+                                       lw=1.2, ls="-" if roi_gt[m] >= 0 else "--"))
+            cm = (b[:2] + b[2:]) / 2
+            ax.plot([cq[0], cm[0]], [cq[1], cm[1]], color="yellow", lw=0.8)
+            ax.text(cm[0], cm[1], f"{w[q, m]:.2f}", color="k", fontsize=7,
+                    bbox=dict(facecolor="yellow", alpha=0.8, pad=0.5, lw=0))
+        b = rois[q]
+        ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, color="blue", lw=1.5))
+        ax.set_title(names[int(target["labels"][roi_gt[q]]) - 1], fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_class_matrices(matrices: dict, names, *, title: str = ""):
+    """Class-by-class matrices side by side (``{panel title: array [K, K]}``), each
+    row-normalised: row a, column b, as a reference class a and another class b. Returns the
+    matplotlib figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    k = len(names)
+    fs = 8 if k <= 10 else 3                                # COCO: 80 names
+    fig, axes = plt.subplots(1, len(matrices), figsize=(9, 4) if k <= 10 else (16, 8), squeeze=False)
+    for ax, (panel, mat) in zip(axes[0], matrices.items()):
+        mat = np.asarray(mat, dtype=float)
+        ax.imshow(mat / np.maximum(mat.sum(1, keepdims=True), 1e-12), cmap="viridis", vmin=0)
+        ax.set_xticks(range(k), names, rotation=45 if k <= 10 else 90, fontsize=fs)
+        ax.set_yticks(range(k), names, fontsize=fs)
+        ax.set_xlabel("b (other object)")
+        ax.set_ylabel("a (reference object)")
+        ax.set_title(panel, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

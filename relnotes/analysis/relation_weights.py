@@ -22,7 +22,8 @@ __all__ = ["relation_weights", "cooccurrence_matrix", "class_relation_matrix",
            "top_weight_on_nearest", "detections_with_weights", "assign_to_ground_truth",
            "deciding_neighbours", "neighbour_weight_mass", "roi_weights_on_ground_truth",
            "masked_key_detections", "roi_class_mass", "matrix_correlation",
-           "read_relations", "masked_key_ap", "MASS_PARTS"]
+           "read_relations", "held_out_best", "reference_pairs", "masked_key_ap", "MASS_PARTS",
+           "READING_NOTES", "figures_notes"]
 
 
 @torch.no_grad()
@@ -528,6 +529,110 @@ def read_relations(model: FasterRCNN, dataset, small_ids, num_classes: int, *, n
 
 
 MASS_PARTS = ("deciding", "own", "other", "background", "chance")
+
+
+#: What the readings of this module measure, for an artifact's notes (rn_figures).
+READING_NOTES = (
+    "Every RoI is assigned to the ground-truth object of highest IoU if it is >= 0.5. Weight rows: "
+    "for the RoIs on small objects, the mean weight of one relation (or the mean over a module's "
+    "relations, or over all) on the RoIs of the deciding neighbour (the nearest large object), on "
+    "the RoIs of other objects, and chance (the share of the RoIs that cover the deciding neighbour "
+    "times the query's total weight, 1 or 0). One relation per seed: the one whose weight on the "
+    "deciding neighbour is furthest above chance on the even-numbered test images, read on the "
+    "odd-numbered ones. Masked rows: the context classes' AP when each small object's RoIs are "
+    "classified with the keys of its deciding neighbour, or of a random other object, removed from "
+    "every module. r: Pearson r between the training set's P(b | a) and the mean weight from RoIs "
+    "on objects of class a to RoIs on other objects of class b, both row-normalised (our "
+    "reconstruction of the talk's slide, whose recipe is not published). Training loss: the body's "
+    "(2fc head) first training stage. The paper shows no numbers for these figures."
+)
+
+def figures_notes(S, *, seeds, coco=None, n_images: int | None = None) -> str:
+    """The notes of the rn_figures artifact: the detector and data of the run (``S``, the
+    profile's knobs; ``coco``, the COCO setting on ``full``, else None), its seeds and
+    :data:`READING_NOTES`."""
+    if coco is None:
+        run = (f"Ours: tiny Faster R-CNN (d_f = {S.d_f}, 2fc + RM {{1, 1}}, N_r = {S.n_relations}, "
+               f"d_k = {S.d_k}, d_g = {S.d_g}, geometry x{S.geometry_scale:g} as in the official "
+               f"code, {S.proposals} RoIs per image) on ContextShapes (synthetic, designed so that "
+               f"the nearest large object decides the three small classes); per seed, body trained "
+               f"{S.body_epochs} epochs with a 2fc head on {S.n_train} images, then frozen, head "
+               f"trained {S.head_epochs} epochs (Adam, lr {S.lr:g}); {S.n_test} test images. ")
+    else:
+        C = coco
+        run = (f"Ours: torchvision Faster R-CNN R50-FPN with the 2fc + RM {{1, 1}} head (d_f = "
+               f"{S.d_f}, N_r = {S.n_relations}, d_k = {S.d_k}, d_g = {S.d_g}, geometry "
+               f"x{S.geometry_scale:g}, {S.proposals} RoIs per image, ImageNet backbone: "
+               f"{C['pretrained_backbone']}) trained end to end on COCO {C['train_split']} "
+               f"({C['epochs']} epochs, batch {C['batch_size']}, SGD lr {C['lr']}, x0.1 at epoch "
+               f"{list(C['lr_steps'])}); AP on {C['val_split']}, relation weights on its first "
+               f"{n_images} images. ")
+    return (run + f"Seeds {list(seeds)} (one detector each; every value is the mean over them). "
+            + READING_NOTES)
+
+def held_out_best(reading: dict) -> tuple[int, int, Tensor] | None:
+    """The relation chosen on some images and read on others, so that the choice does not
+    flatter the reading.
+
+    Args:
+        reading (dict): from :func:`read_relations` (``queries`` [M, N_r, Q, 5], ``query_image``).
+
+    Returns:
+        (int, int, Tensor[5]) or None: the module and relation whose mean weight on the deciding
+        neighbour is furthest above chance over the queries of the even-numbered items, and its
+        ``MASS_PARTS`` averaged over the queries of the odd-numbered items; None when either half
+        has no query.
+    """
+    q, img = reading["queries"], reading["query_image"]
+    even, odd = img % 2 == 0, img % 2 == 1
+    if not even.any() or not odd.any():
+        return None
+    dec, chance = MASS_PARTS.index("deciding"), MASS_PARTS.index("chance")
+    lift = (q[:, :, even, dec] - q[:, :, even, chance]).mean(-1)             # [M, N_r]
+    m, r = divmod(int(lift.argmax()), q.shape[1])
+    return m, r, q[m, r][odd].mean(0)
+
+
+@torch.no_grad()
+def reference_pairs(model: FasterRCNN, dataset, small_ids, module: int, relation: int, *,
+                    n_images: int, n_show: int, device: str | torch.device = "cpu") -> list[tuple]:
+    """The talk's "object pairs with high relation weights", read off one relation: for the first
+    items of ``dataset`` that have one, a query RoI on an object and its weights to every RoI.
+
+    With ``small_ids`` (ContextShapes), the query is a RoI on a context-decided object that has a
+    deciding neighbour, in an image with at least two large objects; without (COCO), on the first
+    object any RoI covers. The query is the RoI of highest IoU with its object.
+
+    Returns:
+        list of ``(item, rois [R, 4], weights [R, R], roi_gt [R], query, deciding, target)``
+        (numpy arrays; ``deciding`` the deciding neighbour's index, -1 without ``small_ids``), at
+        most ``n_show`` of them, from the first ``n_images`` items.
+    """
+    shown = []
+    for i in range(n_images):
+        image, target = dataset[i]
+        out = relation_weights(model, image.to(device), score_thresh=1.0 + 1e-6)
+        roi_gt = assign_to_ground_truth(out["rois"], target["boxes"].to(device)).cpu()
+        if small_ids:
+            deciding = deciding_neighbours(target["boxes"], target["labels"], small_ids)
+            large = int((~torch.isin(target["labels"], torch.tensor(sorted(small_ids)))).sum())
+            objects = [s for s in torch.nonzero(deciding >= 0).flatten().tolist()
+                       if (roi_gt == s).any()]
+            if large < 2:
+                objects = []
+        else:
+            objects = sorted(set(roi_gt[roi_gt >= 0].tolist()))[:1]
+        if not objects:
+            continue
+        s = objects[0]
+        rois = out["rois"].cpu()
+        iou = torch.where(roi_gt == s, box_iou(rois, target["boxes"][s][None].to(rois))[:, 0], -1.0)
+        n = int(iou.argmax())
+        shown.append((i, rois.numpy(), out["weights"][module][relation].cpu().numpy(),
+                      roi_gt.numpy(), n, int(deciding[s]) if small_ids else -1, target))
+        if len(shown) == n_show:
+            break
+    return shown
 
 
 @torch.no_grad()

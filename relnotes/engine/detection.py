@@ -33,7 +33,7 @@ from .loop import History, fit
 
 __all__ = ["freeze_detector_body", "detector_loss", "body_state", "load_body",
            "trainable_parameters", "warmup_step_lr", "train_detector", "step_seconds", "train_body",
-           "train_head_on_body", "predict_coco", "evaluate_detector"]
+           "train_head_on_body", "train_body_then_head", "predict_coco", "evaluate_detector"]
 
 _BODY = ("backbone.", "rpn.")
 
@@ -215,6 +215,31 @@ def train_head_on_body(model: FasterRCNN, state: dict[str, Tensor], dataset, *, 
     train_detector(model, dataset, torch.optim.Adam(trainable_parameters(model), lr=lr),
                    epochs=epochs, batch_size=batch_size, seed=seed, device=device)
     return model
+
+
+def train_body_then_head(make_body, make_model, dataset, *, lr: float, body_epochs: int,
+                         head_epochs: int, batch_size: int, seed: int = 0,
+                         threads: int | None = None,
+                         device: str | torch.device = "cpu") -> tuple[FasterRCNN, History]:
+    """Both stages of the head ablations for one seed: seed, build ``make_body()`` and train the
+    whole detector (:func:`train_detector`, Adam ``lr``, ``body_epochs``); seed again, build
+    ``make_model()`` (the detector with the head to study) and train its head on the frozen body
+    (:func:`train_head_on_body`, ``head_epochs``). The models are built after their seeding, so a
+    run equals the two calls written out.
+
+    Returns:
+        (FasterRCNN, History): the trained model in eval mode, and the body's training history.
+    """
+    from .seed import seed_everything
+
+    seed_everything(seed, threads=threads)
+    body = make_body()
+    history = train_detector(body, dataset, torch.optim.Adam(trainable_parameters(body), lr=lr),
+                             epochs=body_epochs, batch_size=batch_size, seed=seed, device=device)
+    seed_everything(seed, threads=threads)
+    model = train_head_on_body(make_model(), body_state(body), dataset, lr=lr, epochs=head_epochs,
+                               batch_size=batch_size, seed=seed, device=device)
+    return model.eval(), history
 
 
 @torch.no_grad()

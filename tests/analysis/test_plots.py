@@ -39,3 +39,30 @@ def test_plot_loss_curves_averages_windows():
     y = ax.lines[0].get_ydata()
     assert len(y) == 22 and y[0] == 0.5 and y[-1] == 42.5      # steps 44 left out
     plt.close(fig)
+
+
+def test_show_relation_pairs_draws_query_top_keys_and_deciding_box():
+    from relnotes.analysis.plots import show_relation_pairs
+
+    rois = np.array([[0, 0, 4, 4], [10, 10, 14, 14], [20, 20, 24, 24], [0, 20, 4, 24]], float)
+    w = np.full((4, 4), 0.1)
+    w[0, 1], w[0, 2] = 0.5, 0.3
+    roi_gt = np.array([0, 1, -1, 2])                        # RoI 2 lies on background
+    target = {"boxes": torch.tensor(rois, dtype=torch.float32), "labels": torch.tensor([4, 1, 2])}
+    fig = show_relation_pairs([(0, rois, w, roi_gt, 0, 1, target)], lambda i: np.zeros((30, 30, 3)),
+                              ["player", "table", "tree", "glove"], top=2, title="t")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4                              # deciding box, 2 keys, the query
+    assert sorted(t.get_text() for t in ax.texts) == ["0.30", "0.50"] and ax.get_title() == "glove"
+    assert [p.get_linestyle() for p in ax.patches[1:3]] == ["-", "--"]   # key on background dashed
+    plt.close(fig)
+
+
+def test_show_class_matrices_row_normalises_each_panel():
+    from relnotes.analysis.plots import show_class_matrices
+
+    fig = show_class_matrices({"a": np.array([[1.0, 3.0], [0.0, 0.0]]), "b": np.eye(2)}, ["x", "y"])
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    shown = fig.axes[0].images[0].get_array()
+    assert np.allclose(shown, [[0.25, 0.75], [0.0, 0.0]])    # an empty row stays 0
+    plt.close(fig)

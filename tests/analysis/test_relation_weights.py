@@ -297,3 +297,35 @@ def test_masked_key_ap_without_mask_is_the_models_ap(shapes):
                           n_images=len(data), seed=3)
     assert again == masked_key_ap(model, data, shapes.coco, {4, 5, 6}, group, mask="random",
                                   n_images=len(data), seed=3)       # the seed decides
+
+
+def test_held_out_best_chooses_on_even_items_and_reads_on_odd_ones():
+    from relnotes.analysis.relation_weights import MASS_PARTS, held_out_best
+
+    dec, chance = MASS_PARTS.index("deciding"), MASS_PARTS.index("chance")
+    q = torch.zeros(2, 3, 4, len(MASS_PARTS), dtype=torch.float64)   # [M, N_r, Q, 5]
+    image = torch.tensor([0, 1, 2, 3])                                # queries 0, 2 even; 1, 3 odd
+    q[1, 2, [0, 2], dec] = 0.9                                        # chosen: module 1, relation 2
+    q[0, 0, [1, 3], dec] = 1.0                                        # best on odd items only: ignored
+    q[1, 2, 1, dec], q[1, 2, 3, dec], q[..., chance] = 0.2, 0.4, 0.1
+    m, r, parts = held_out_best({"queries": q, "query_image": image})
+    assert (m, r) == (1, 2)
+    assert parts[dec].item() == pytest.approx(0.3)                   # mean over the odd queries
+    assert parts[chance].item() == pytest.approx(0.1)
+    assert held_out_best({"queries": q[:, :, [0, 2]], "query_image": image[[0, 2]]}) is None
+
+
+def test_figures_notes_name_the_run_its_seeds_and_the_readings():
+    from types import SimpleNamespace
+
+    from relnotes.analysis.relation_weights import READING_NOTES, figures_notes
+
+    S = SimpleNamespace(d_f=64, n_relations=4, d_k=16, d_g=64, geometry_scale=100.0, proposals=32,
+                        body_epochs=8, n_train=96, head_epochs=2, lr=3e-3, n_test=24)
+    notes = figures_notes(S, seeds=(0, 1))
+    assert notes.startswith("Ours: tiny Faster R-CNN (d_f = 64,") and "ContextShapes" in notes
+    assert "Seeds [0, 1] (one detector each" in notes and notes.endswith(READING_NOTES)
+    coco = dict(pretrained_backbone=True, train_split="train2017", epochs=12, batch_size=16,
+                lr=0.02, lr_steps=(8, 11), val_split="val2017")
+    assert "R50-FPN" in figures_notes(S, seeds=(0,), coco=coco, n_images=50)
+    assert "its first 50 images" in figures_notes(S, seeds=(0,), coco=coco, n_images=50)

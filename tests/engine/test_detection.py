@@ -196,3 +196,25 @@ def test_step_seconds_is_a_positive_time_and_trains_the_copy(masks):
     t = step_seconds(model, masks.torch_dataset(), batch_size=2, steps=2)
     assert 0 < t < 60
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+def test_one_call_body_then_head_equals_the_two_stages_with_their_seeding(shapes):
+    """train_body_then_head seeds, builds and trains exactly as rn_figures wrote it out."""
+    from relnotes.engine import seed_everything
+    from relnotes.engine.detection import train_body_then_head
+
+    build = lambda **kw: tiny_faster_rcnn(channels=(8, 8, 8), representation_size=32, proposals=16,
+                                          box_batch_size_per_image=16, d_k=8, **kw)
+    data = shapes.torch_dataset()
+    model, history = train_body_then_head(build, lambda: build(relations=(1, 1)), data, lr=3e-3,
+                                          body_epochs=1, head_epochs=1, batch_size=4, seed=3)
+    seed_everything(3)
+    body = build()
+    ref_history = train_detector(body, data, adam(body, 3e-3), epochs=1, batch_size=4, seed=3)
+    seed_everything(3)
+    ref = train_head_on_body(build(relations=(1, 1)), body_state(body), data, lr=3e-3, epochs=1,
+                             batch_size=4, seed=3)
+    assert history.step_losses == ref_history.step_losses and len(history.step_losses) == 2
+    assert not model.training
+    for (k, v), w in zip(model.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(v, w), k
