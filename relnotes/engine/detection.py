@@ -196,13 +196,16 @@ def step_seconds(model: torch.nn.Module, dataset, *, batch_size: int, steps: int
 
 
 def train_body(model: FasterRCNN, dataset, *, lr: float, epochs: int, batch_size: int,
-               seed: int = 0, device: str | torch.device = "cpu") -> dict[str, Tensor]:
+               seed: int = 0, device: str | torch.device = "cpu", return_history: bool = False
+               ) -> dict[str, Tensor] | tuple[dict[str, Tensor], History]:
     """Step 1 of the head ablations: train the whole detector (its 2fc head included) with Adam
     (``lr``) through :func:`train_detector`, and return its :func:`body_state`, the backbone and
-    RPN weights every head is then trained on (:func:`train_head_on_body`)."""
-    train_detector(model, dataset, torch.optim.Adam(trainable_parameters(model), lr=lr),
-                   epochs=epochs, batch_size=batch_size, seed=seed, device=device)
-    return body_state(model)
+    RPN weights every head is then trained on (:func:`train_head_on_body`); with
+    ``return_history``, also the :class:`~relnotes.engine.loop.History` of that training (whether
+    the body learnt)."""
+    history = train_detector(model, dataset, torch.optim.Adam(trainable_parameters(model), lr=lr),
+                             epochs=epochs, batch_size=batch_size, seed=seed, device=device)
+    return (body_state(model), history) if return_history else body_state(model)
 
 
 def train_head_on_body(model: FasterRCNN, state: dict[str, Tensor], dataset, *, lr: float,
@@ -233,11 +236,11 @@ def train_body_then_head(make_body, make_model, dataset, *, lr: float, body_epoc
     from .seed import seed_everything
 
     seed_everything(seed, threads=threads)
-    body = make_body()
-    history = train_detector(body, dataset, torch.optim.Adam(trainable_parameters(body), lr=lr),
-                             epochs=body_epochs, batch_size=batch_size, seed=seed, device=device)
+    state, history = train_body(make_body(), dataset, lr=lr, epochs=body_epochs,
+                                batch_size=batch_size, seed=seed, device=device,
+                                return_history=True)
     seed_everything(seed, threads=threads)
-    model = train_head_on_body(make_model(), body_state(body), dataset, lr=lr, epochs=head_epochs,
+    model = train_head_on_body(make_model(), state, dataset, lr=lr, epochs=head_epochs,
                                batch_size=batch_size, seed=seed, device=device)
     return model.eval(), history
 

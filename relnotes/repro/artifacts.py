@@ -45,7 +45,8 @@ from typing import Any, Iterable
 
 from .claims import Cell, Claim, ClaimError, Spread
 
-__all__ = ["Artifact", "Column", "Row", "Source", "Diff", "compare", "environment", "FORMAT"]
+__all__ = ["Artifact", "Column", "Row", "Source", "Diff", "compare", "machine_dependent", "environment",
+           "FORMAT"]
 
 FORMAT = "relnotes-artifact/2"
 READABLE_FORMATS = ("relnotes-artifact/1", FORMAT)

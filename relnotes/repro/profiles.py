@@ -257,7 +257,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # (d_f = 1024, N_r = 16, d_k = 64, all `proposals` RoIs in the loss) trained with RN's
         # COCO setting (_RN_COCO above). The rows are Tables 1-2's.
         "rn_ablation_head": _every_profile(
-            smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
+            smoke=dict(n_train=48, n_test=24, body_epochs=4, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
                        geometry_scale=100.0, rows=("2fc", "none", "unary", "relative", "wide2fc"),
                        seeds=(0,), tolerance=10.0, coco=None),

@@ -187,6 +187,16 @@ def test_train_body_then_head_equals_the_steps_written_out(shapes):
         assert torch.equal(v, w), k
 
 
+def test_train_body_returns_the_history_of_its_training_on_request(shapes):
+    data = shapes.torch_dataset()
+    state, history = train_body(small_detector(), data, lr=3e-3, epochs=2, batch_size=4, seed=1,
+                                return_history=True)
+    body = small_detector()
+    ref = train_detector(body, data, adam(body, 3e-3), epochs=2, batch_size=4, seed=1)
+    assert history.step_losses == ref.step_losses and len(history.epoch_losses) == 2
+    ref_state = body_state(body)
+    assert all(torch.equal(state[k], ref_state[k]) for k in ref_state)
+
 
 def test_step_seconds_is_a_positive_time_and_trains_the_copy(masks):
     from relnotes.engine.detection import step_seconds
