@@ -39,6 +39,14 @@ def test_each_paper_is_entered_once():
     assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
 
 
+def test_papers_are_cited_not_linked():
+    """A paper is a bibliography entry, not an inline arXiv link (code repositories may be linked)."""
+    linked = [f"{page.name}:{n}" for page in sorted((ROOT / "book").glob("*.md"))
+              for n, line in enumerate(page.read_text().splitlines(), 1)
+              if re.search(r"\]\(https?://(www\.)?arxiv\.org/", line)]
+    assert not linked, f"inline arXiv links (cite the paper instead): {linked}"
+
+
 def test_the_checks_can_fail():
     assert cited_keys("see {cite}`a2018, b2019` and {cite:t}`c2020`.") == ["a2018", "b2019", "c2020"]
     assert normal_title("{GCNet}: Non-local Networks") == normal_title("GCNet: non-local networks")
