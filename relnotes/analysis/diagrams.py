@@ -271,11 +271,14 @@ def context_framework() -> Figure:
     return fig
 
 
-#: The book's chapters that build each cell of :func:`relation_matrix`, as (title, file name).
-#: The object-pixel cell has no chapter of its own yet; a caller passes ``chapters`` to add it.
+#: The book's chapters that build each cell of :func:`relation_matrix`, by their short titles:
+#: object-object, the relation module and duplicate removal (``book/relation-networks.md``) and
+#: relations through time, STRN (``book/tracking.md``); object-pixel, learned region features
+#: beside deformable modelling (``book/region-deformable.md``); pixel-pixel, local relation
+#: (``book/local-relation.md``) and global context (``book/gcnet.md``).
 RELATION_MATRIX_CHAPTERS: Mapping[str, Sequence[str]] = {
-    "object-object": ("Object relations",),
-    "object-pixel": (),
+    "object-object": ("Object relations", "Relations through time"),
+    "object-pixel": ("Object-pixel relations",),
     "pixel-pixel": ("Local relation", "Global context"),
 }
 

@@ -76,18 +76,24 @@ def plot_loss_curves(ax, curves: dict, *, points: int = 20, title: str | None = 
     return w
 
 
-def show_relation_pairs(pairs, image_of, names, *, title: str = "", top: int = 3):
+def show_relation_pairs(pairs, image_of, names, *, title: str = "", top: int = 3, ncols: int = 3):
     """The talk's "object pairs with high relation weights": per item of
     :func:`relnotes.analysis.relation_weights.reference_pairs`, the query RoI (blue), the ``top``
     RoIs on other objects or background it weighs most (yellow, dashed on background, each with
     its weight) and the deciding neighbour's ground-truth box (green). ``image_of(item)`` gives
-    the image to draw, ``names[label - 1]`` the class name. Returns the matplotlib figure."""
+    the image to draw, ``names[label - 1]`` the class name. The panels fill rows of ``ncols``,
+    3.6 inches each, so that a page shows them large enough to read. Returns the matplotlib
+    figure."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     n = max(len(pairs), 1)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), squeeze=False)
-    for ax, (i, rois, w, roi_gt, q, dec, target) in zip(axes[0], pairs):
+    cols = min(n, ncols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[len(pairs):]:
+        ax.axis("off")
+    for ax, (i, rois, w, roi_gt, q, dec, target) in zip(axes.flat, pairs):
         ax.imshow(image_of(i))
         keys = [m for m in np.argsort(-w[q]) if roi_gt[m] != roi_gt[q]][:top]
         if dec >= 0:
@@ -104,9 +110,9 @@ def show_relation_pairs(pairs, image_of, names, *, title: str = "", top: int = 3
                     bbox=dict(facecolor="yellow", alpha=0.8, pad=0.5, lw=0))
         b = rois[q]
         ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, color="blue", lw=1.5))
-        ax.set_title(names[int(target["labels"][roi_gt[q]]) - 1], fontsize=8)
+        ax.set_title(names[int(target["labels"][roi_gt[q]]) - 1], fontsize=10)
         ax.axis("off")
-    fig.suptitle(title, fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -53,11 +53,17 @@ def test_conceptual_figures_carry_no_numbers_beyond_symbols():
         assert not re.search(r"\d\.\d", texts(getattr(diagrams, name)())), name
 
 
-def test_relation_matrix_takes_more_chapters():
+def test_relation_matrix_names_a_chapter_in_every_cell_and_takes_others():
+    drawn = texts(diagrams.relation_matrix())
+    assert drawn.count("in this book:") == 3
+    for chapter in ("Object relations\nRelations through time", "Object-pixel relations",
+                    "Local relation\nGlobal context"):
+        assert chapter in drawn
     fig = diagrams.relation_matrix(chapters={"object-pixel": ["Learnable region features"]})
     assert "Learnable region features" in texts(fig)
-    assert "in this book:\nObject relations" in texts(fig)       # the defaults stay
-    empty = texts(diagrams.relation_matrix())
+    assert "Object-pixel relations" not in texts(fig)               # replaced, not added
+    assert "in this book:\nObject relations" in texts(fig)       # the other defaults stay
+    empty = texts(diagrams.relation_matrix(chapters={"object-pixel": []}))
     assert empty.count("in this book:") == 2                        # no chapter, no line
     with pytest.raises(ValueError, match="object-pixel"):
         diagrams.relation_matrix(chapters={"pixel-object": ["x"]})

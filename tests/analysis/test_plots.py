@@ -58,6 +58,20 @@ def test_show_relation_pairs_draws_query_top_keys_and_deciding_box():
     plt.close(fig)
 
 
+def test_show_relation_pairs_fills_rows_of_readable_panels():
+    from relnotes.analysis.plots import show_relation_pairs
+
+    rois = np.array([[0, 0, 4, 4], [10, 10, 14, 14]], float)
+    target = {"boxes": torch.tensor(rois, dtype=torch.float32), "labels": torch.tensor([1, 2])}
+    item = (0, rois, np.full((2, 2), 0.5), np.array([0, 1]), 0, 1, target)
+    fig = show_relation_pairs([item] * 6, lambda i: np.zeros((20, 20, 3)), ["a", "b"])
+    width, height = fig.get_size_inches()
+    assert len(fig.axes) == 6 and (width, height) == (3 * 3.6, 2 * 3.8)   # 2 rows of 3
+    fig = show_relation_pairs([item] * 4, lambda i: np.zeros((20, 20, 3)), ["a", "b"], ncols=3)
+    assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 4   # 2 left blank
+    plt.close("all")
+
+
 def test_show_class_matrices_row_normalises_each_panel():
     from relnotes.analysis.plots import show_class_matrices
 

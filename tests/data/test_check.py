@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from relnotes.data.check import check, check_coco, main
+from relnotes.data.check import check, check_coco, check_planetoid, main
 
 
 def write_coco(root, split="val2017", n=3, **changes):
@@ -145,6 +145,46 @@ def test_mot17_good_and_faulty(tmp_path):
     ]
 
 
+def test_imagenet_missing_split_and_classes_of_train_only(tmp_path):
+    only_train = write_imagenet(tmp_path / "a")
+    (only_train / "train" / "n09").mkdir()
+    (only_train / "train" / "n09" / "n09_0.JPEG").write_bytes(b"jpeg")
+    assert check("imagenet", only_train).errors == [
+        "imagenet: 1 class(es) in train/ but not in val/: n09"]
+    no_val = write_imagenet(tmp_path / "b")
+    for f in (no_val / "val").rglob("*.JPEG"):
+        f.unlink()
+    for d in sorted((no_val / "val").iterdir()):
+        d.rmdir()
+    (no_val / "val").rmdir()
+    assert check("imagenet", no_val).errors == [
+        "imagenet: missing folder val/ (expected val/<wnid>/*.JPEG)"]
+
+
+def test_mot17_every_other_fault_is_named(tmp_path):
+    bad = write_mot(tmp_path)
+    train, test = bad / "train" / "MOT17-02-FRCNN", bad / "test" / "MOT17-02-FRCNN"
+    (train / "img1" / "000003.jpg").write_bytes(b"")
+    (train / "det" / "det.txt").write_text("1,-1,10,10,5,5,0.9\n2,-1,10,10,-5,5,0.9\nx,y\n")
+    (train / "gt" / "gt.txt").unlink()
+    for f in (test / "img1").iterdir():
+        f.unlink()
+    (test / "img1").rmdir()
+    other = bad / "test" / "MOT17-04-FRCNN"
+    other.mkdir()
+    assert check("mot17", bad).errors == [
+        "mot17: train/MOT17-02-FRCNN: 1 empty frame file(s): 000003.jpg",
+        "mot17: train/MOT17-02-FRCNN/det.txt line 2: negative box width or height",
+        "mot17: train/MOT17-02-FRCNN/det.txt line 3 is not comma-separated numbers: 'x,y'",
+        "mot17: train/MOT17-02-FRCNN: missing gt/gt.txt",
+        "mot17: test/MOT17-02-FRCNN: missing image folder img1/",
+        "mot17: test/MOT17-04-FRCNN: missing seqinfo.ini",
+    ]
+    (bad / "train").rename(bad / "elsewhere")
+    assert ("mot17: missing folder train/ (expected train/MOT17-XX-<detector>/)"
+            in check("mot17", bad).errors)
+
+
 def test_planetoid_names_each_missing_file(tmp_path):
     for key in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
         (tmp_path / f"ind.cora.{key}").write_bytes(b"pickle")
@@ -153,6 +193,17 @@ def test_planetoid_names_each_missing_file(tmp_path):
     assert report.counts == {"cora test nodes": 2}
     assert report.errors[0] == "planetoid: missing ind.citeseer.x"
     assert len(report.errors) == 16  # all eight files of citeseer and of pubmed
+
+
+def test_planetoid_empty_file_and_test_index_that_is_not_integers(tmp_path):
+    for key in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
+        (tmp_path / f"ind.cora.{key}").write_bytes(b"pickle")
+    (tmp_path / "ind.cora.graph").write_bytes(b"")
+    (tmp_path / "ind.cora.test.index").write_text("5\nsix\n")
+    assert check_planetoid(tmp_path, names=("cora",)).errors == [
+        "planetoid: ind.cora.graph is empty",
+        "planetoid: ind.cora.test.index is not a list of integers",
+    ]
 
 
 def test_not_a_folder_and_unknown_kind(tmp_path):

@@ -154,6 +154,10 @@ def test_linear_scaling_rule():
     assert scale_lr(5e-3, global_batch=4, base_batch=4) == 5e-3
     with pytest.raises(ValueError, match="global_batch must be an int >= 1; got 0"):
         scale_lr(0.1, 0, 4)
+    with pytest.raises(ValueError, match="base_batch must be an int >= 1; got 2.0"):
+        scale_lr(0.1, 8, 2.0)
+    with pytest.raises(ValueError, match="base_lr must be > 0; got 0.0"):
+        scale_lr(0.0, 8, 4)
 
 
 def test_one_process_without_torchrun(monkeypatch):

@@ -332,6 +332,17 @@ def test_fit_rejects_bad_arguments(kwargs, message):
         train(**kwargs)
 
 
+def test_ddp_guards_name_the_global_batch_and_syncbn_on_cpu(monkeypatch):
+    """Two ranks (the process group faked): checked before anything is moved or wrapped."""
+    monkeypatch.setattr(loop, "_world", lambda distributed: (0, 2))
+    with pytest.raises(ValueError, match=r"batch_size is the global batch under DDP and must be a "
+                                         r"multiple of the world size; got batch_size=7, world size 2"):
+        train(batch_size=7)
+    with pytest.raises(ValueError, match=r"sync_batchnorm=True needs CUDA devices: PyTorch's "
+                                         r"SyncBatchNorm rejects cpu tensors; pass sync_batchnorm=False"):
+        train(sync_batchnorm=True)
+
+
 def test_fit_rejects_empty_dataset():
     empty = TensorDataset(torch.zeros(0, D), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match="dataset is empty; expected at least one example"):

@@ -81,6 +81,16 @@ def test_a_bad_override_or_parameter_is_named(tmp_path):
     assert result.problems[0].startswith("one_formula (gpu): no parameter(s) ['device'] to inject")
 
 
+def test_runner_options_as_parameters_and_a_data_root_that_is_not_a_folder(tmp_path):
+    nb = ROOT / "notebooks" / "one_formula" / "one_formula.ipynb"
+    assert dry_run(nb, "gpu", parameters={"profile": "cpu", "artifact_dir": "x"}).problems == [
+        "one_formula (gpu): set ['artifact_dir', 'profile'] with the runner's own options, not as "
+        "parameters"]
+    nb = ROOT / "notebooks" / "relation_networks" / "rn_figures.ipynb"
+    assert dry_run(nb, "full", data_root=str(tmp_path / "nope")).problems == [
+        f"rn_figures (full): data_root {tmp_path / 'nope'} is not a folder"]
+
+
 def write_nb(path, source, parameters='profile = "cpu"\nartifact_dir = "a"'):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell(parameters)

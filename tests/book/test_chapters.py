@@ -1,0 +1,44 @@
+"""Every chapter ends as d2l's sections do: "What to remember", then "Exercises" (issue 20).
+
+The chapters are the pages of ``_toc.yml`` outside the part "Using this book" (the scorecard,
+reproducing and the bibliography are reference pages) and other than the root (the introduction).
+"""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def chapters(toc: dict) -> list[str]:
+    """The chapter files of a jb-book table of contents, without the reference part."""
+    return [c["file"] for part in toc["parts"] if part.get("caption") != "Using this book"
+            for c in part["chapters"]]
+
+
+def last_sections(text: str, n: int = 2) -> list[str]:
+    """The titles of the last ``n`` level-2 sections, outside code blocks."""
+    titles, fenced = [], False
+    for line in text.splitlines():
+        if re.match(r"^\s*(```|~~~)", line):
+            fenced = not fenced
+        elif not fenced and line.startswith("## "):
+            titles.append(line[3:].strip())
+    return titles[-n:]
+
+
+def test_every_chapter_ends_with_what_to_remember_and_exercises():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = chapters(toc)
+    assert "book/one-formula" in pages and "book/summary" in pages and "book/scorecard" not in pages
+    wrong = {page: last_sections((ROOT / f"{page}.md").read_text()) for page in pages}
+    wrong = {page: got for page, got in wrong.items() if got != ["What to remember", "Exercises"]}
+    assert not wrong, f"chapters whose last sections are not What to remember, Exercises: {wrong}"
+
+
+def test_the_checks_can_fail():
+    text = "# t\n## A\n```\n## not a section\n```\n## What to remember\n## Exercises\n"
+    assert last_sections(text) == ["What to remember", "Exercises"]
+    assert last_sections("## Exercises\n## What to remember\n") == ["Exercises", "What to remember"]
