@@ -40,7 +40,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from .resnet import init_resnet_
 
-__all__ = ["TinyResNet", "tiny_mask_rcnn"]
+__all__ = ["TinyResNet", "RoIAlignWithContext", "tiny_mask_rcnn"]
 
 
 class TinyResNet(nn.Module):
@@ -86,13 +86,55 @@ class TinyResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+class RoIAlignWithContext(nn.Module):
+    r"""RoIAlign whose every RoI feature also receives its image's global context.
+
+    GCNet fuses the global context into every position of a feature map by a broadcast add; a
+    RoI cropped from that map should carry it, but in the tiny detector it arrives diluted (the
+    flag probes of ``gcnet_coco_ap``). This module makes the path direct, for every detector
+    alike, whatever blocks its backbone holds: the image's average over the FPN level
+    ``level`` (its coarsest, by default), through a 1 x 1 transform, added to every bin of every
+    RoI of that image,
+
+    .. math:: z_{k} = \mathrm{RoIAlign}(P, b_k) + W_c\, \frac{1}{HW} \sum_{j} P^{(\ell)}_{j}
+              \quad \text{for every box } b_k \text{ of the image}
+
+    with :math:`W_c` zero-initialised (like GC's last conv, the detector starts as the plain
+    one). Our choice, not GCNet's: the paper's detectors read context only through the backbone.
+
+    Args:
+        roi_align (MultiScaleRoIAlign): the RoI pooling it extends.
+        channels (int): the FPN width.
+        level (str): the FPN level averaged into the context. Default: ``"3"``.
+
+    ``forward(features, boxes, image_shapes)`` as ``MultiScaleRoIAlign``: returns
+    Tensor[K, channels, *output_size], K the number of boxes of all images.
+    """
+
+    def __init__(self, roi_align: MultiScaleRoIAlign, channels: int, level: str = "3") -> None:
+        super().__init__()
+        self.roi_align, self.level = roi_align, level
+        self.output_size = roi_align.output_size
+        self.transform = nn.Conv2d(channels, channels, 1)                   # W_c
+        nn.init.zeros_(self.transform.weight)
+        nn.init.zeros_(self.transform.bias)
+
+    def forward(self, features: dict[str, torch.Tensor], boxes: list[torch.Tensor],
+                image_shapes: list[tuple[int, int]]) -> torch.Tensor:
+        x = self.roi_align(features, boxes, image_shapes)                   # [K, C, 7, 7]
+        context = features[self.level].mean((2, 3), keepdim=True)           # [B, C, 1, 1]
+        per_box = torch.tensor([len(b) for b in boxes], device=x.device)
+        return x + torch.repeat_interleave(self.transform(context), per_box, dim=0)
+
+
 def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, image_size: int = 64,
                    fpn_channels: int = 64, representation_size: int = 256,
                    mask_layers: Sequence[int] = (64, 64),
                    anchor_sizes: Sequence[int] = (8, 16, 32, 64, 128),
                    proposals: int = 64, box_batch_size_per_image: int = 64,
                    score_thresh: float = 0.01, nms_thresh: float = 0.5,
-                   detections_per_img: int = 100, masks: bool = True) -> MaskRCNN | FasterRCNN:
+                   detections_per_img: int = 100, masks: bool = True,
+                   roi_context: bool = False) -> MaskRCNN | FasterRCNN:
     """Build the tiny Mask R-CNN (see the module docstring), or with ``masks=False`` the same
     detector without its mask branch (a torchvision ``FasterRCNN``: boxes only, about a third of
     the training cost).
@@ -115,6 +157,8 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
         detections_per_img (int): at most this many detections per image. Default: 100.
         masks (bool): with the mask branch (Mask R-CNN) or without it (Faster R-CNN).
             Default: True.
+        roi_context (bool): the box head's RoIAlign adds its image's global context to every
+            RoI (:class:`RoIAlignWithContext`, the coarsest FPN level averaged). Default: False.
     """
     body = TinyResNet() if body is None else body
     if len(anchor_sizes) != 5:
@@ -136,9 +180,14 @@ def tiny_mask_rcnn(num_classes: int = 7, *, body: TinyResNet | None = None, imag
         box_batch_size_per_image=box_batch_size_per_image, box_score_thresh=score_thresh,
         box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img)
     if not masks:
-        return FasterRCNN(backbone, **common)
-    return MaskRCNN(
-        backbone, **common,
-        mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
-        mask_head=MaskRCNNHeads(fpn_channels, list(mask_layers), dilation=1),
-        mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
+        model = FasterRCNN(backbone, **common)
+    else:
+        model = MaskRCNN(
+            backbone, **common,
+            mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
+            mask_head=MaskRCNNHeads(fpn_channels, list(mask_layers), dilation=1),
+            mask_predictor=MaskRCNNPredictor(mask_layers[-1], mask_layers[-1], num_classes))
+    if roi_context:  # set after construction: torchvision's constructors accept MultiScaleRoIAlign only
+        model.roi_heads.box_roi_pool = RoIAlignWithContext(model.roi_heads.box_roi_pool,
+                                                           fpn_channels, level=levels[-1])
+    return model

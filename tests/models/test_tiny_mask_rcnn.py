@@ -116,3 +116,41 @@ def test_without_masks_it_is_the_same_detector_less_the_mask_branch(data):
     box = count_macs(MaskRCNNDummyForward(boxes_only, (64, 64), 64, 16))
     mask_head = 16 * (14 * 14 * (64 * 64 * 9) * 2 + 14 * 14 * 64 * 64 * 4 + 28 * 28 * 64 * 7)
     assert full - box == mask_head
+
+
+def test_roi_context_adds_the_images_mean_coarsest_level_to_every_roi():
+    from torchvision.ops import MultiScaleRoIAlign
+
+    from relnotes.models.tiny_mask_rcnn import RoIAlignWithContext
+
+    torch.manual_seed(0)
+    pool = RoIAlignWithContext(MultiScaleRoIAlign(["0", "1"], 7, 2), channels=3, level="1")
+    features = {"0": torch.randn(2, 3, 16, 16), "1": torch.randn(2, 3, 8, 8)}
+    boxes = [torch.tensor([[1.0, 2.0, 20.0, 30.0]]), torch.tensor([[0.0, 0.0, 9.0, 9.0],
+                                                                   [30.0, 30.0, 60.0, 62.0]])]
+    sizes = [(64, 64), (64, 64)]
+    plain = pool.roi_align(features, boxes, sizes)
+    torch.testing.assert_close(pool(features, boxes, sizes), plain)      # W_c starts at zero
+    with torch.no_grad():
+        pool.transform.weight.copy_(torch.eye(3).reshape(3, 3, 1, 1))
+        pool.transform.bias.fill_(0.5)
+    mean = features["1"].mean((2, 3)) + 0.5                                # W_c = I, bias 0.5
+    expected = plain + mean[[0, 1, 1], :, None, None]                     # box k -> its image
+    torch.testing.assert_close(pool(features, boxes, sizes), expected)
+    assert pool.output_size == plain.shape[-2:] == (7, 7)
+
+
+def test_roi_context_detector_starts_as_the_plain_one_and_counts_its_transform(data):
+    images = [data.torch_dataset()[i][0] for i in range(2)]
+    torch.manual_seed(0)
+    plain = tiny_mask_rcnn(masks=False).eval()
+    torch.manual_seed(0)
+    with_context = tiny_mask_rcnn(masks=False, roi_context=True).eval()
+    assert count_parameters(with_context) == count_parameters(plain) + 64 * 64 + 64
+    with torch.no_grad():
+        for a, b in zip(with_context(images), plain(images)):
+            torch.testing.assert_close(a["boxes"], b["boxes"], rtol=0, atol=0)
+            torch.testing.assert_close(a["scores"], b["scores"], rtol=0, atol=0)
+    losses = with_context.train()(*detection_collate([data.torch_dataset()[i] for i in range(2)]))
+    sum(losses.values()).backward()
+    assert with_context.roi_heads.box_roi_pool.transform.weight.grad.abs().sum() > 0
