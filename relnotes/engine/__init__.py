@@ -17,6 +17,15 @@ The package exports the first three modules; the others are imported by their pa
   Tables 3-4).
 - :mod:`relnotes.engine.coco`: RN's COCO setting of the ``full`` profile
   (splits, the R50-FPN detector, the SGD schedule) in one place for the detection notebooks.
+- :mod:`relnotes.engine.node_classification`: semi-supervised node classification on a whole
+  graph (the graphs chapter).
+- :mod:`relnotes.engine.seq2seq`: teacher-forced training and greedy decoding (the language
+  chapter).
+- :mod:`relnotes.engine.tracking`: the online tracker and the training of its pair scorer (STRN).
+- :mod:`relnotes.engine.train_log`: the JSON-lines training log ``fit`` writes beside a
+  checkpoint.
+- :mod:`relnotes.engine.distributed`: ``torchrun`` ranks, DistributedDataParallel and the
+  sharded sampler that ``fit`` uses past one process.
 
 A typical chapter::
 
