@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ from ..engine import evaluate
 
 __all__ = [
     "Attack", "fgsm", "pgd", "project", "random_targets", "adversarial_loss_fn",
-    "robustness_metric_fn", "robust_accuracy",
+    "robustness_metric_fn", "robust_accuracy", "recalibrate_batchnorm",
 ]
 
 
@@ -162,6 +163,7 @@ def pgd(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, ep
         x_adv = x_adv.detach() + direction * step_size * grad.sign()  # PGD step
         x_adv = project(x_adv, x, eps, lower, upper)                    # Π_S(x)
     return x_adv.detach()
+
 
 
 def fgsm(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, eps: float,
@@ -337,6 +339,45 @@ def robustness_metric_fn(attacks: Mapping[str, Attack], *, num_classes: int | No
         return metrics
 
     return metric_fn
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: Tensor, *, batch_size: int = 32) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm running statistics are recomputed on ``images``, in eval
+    mode: a diagnostic of adversarial training, whose running statistics average attacked batches
+    while the clean accuracy is measured in eval mode on clean images.
+
+    Each running mean and variance becomes the plain average of the per-batch statistics over the
+    batches of ``images`` (PyTorch's ``momentum=None``), as in train mode; the parameters and
+    ``model`` itself are untouched.
+
+    Args:
+        model (nn.Module): a network with BatchNorm layers (``_BatchNorm`` with running stats).
+        images (Tensor[N, ...]): inputs, on the model's device; cut into batches of ``batch_size``.
+        batch_size (int): images per batch (the training batch size: batch statistics depend on
+            it). Default: 32.
+
+    Returns:
+        nn.Module: the recalibrated copy, in eval mode.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2; got {batch_size!r}")
+    if not isinstance(images, Tensor) or images.ndim < 2 or len(images) < 2:
+        raise ValueError("images must be a Tensor[N, ...] with N >= 2")
+    twin = deepcopy(model)
+    norms = [b for b in twin.modules()
+             if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+    momenta = [b.momentum for b in norms]
+    for b in norms:
+        b.reset_running_stats()
+        b.momentum = None        # cumulative average over the batches
+    twin.train()
+    for batch in images.split(batch_size):
+        if len(batch) > 1:       # BatchNorm needs two values per channel
+            twin(batch)
+    for b, momentum in zip(norms, momenta):
+        b.momentum = momentum
+    return twin.eval()
 
 
 def robust_accuracy(model: nn.Module, dataset: Dataset, attacks: Mapping[str, Attack], *,
