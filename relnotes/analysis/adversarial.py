@@ -49,7 +49,8 @@ Examples:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
@@ -119,8 +120,11 @@ def pgd(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, ep
     """Projected gradient descent in the L-inf ball (Madry et al. 2018), untargeted or targeted.
 
     The model is used in the mode it is in (call ``model.eval()`` first to attack the network
-    that is evaluated). Gradients are taken with ``torch.autograd.grad`` with respect to the
-    image only, so the parameters' ``.grad`` are left untouched.
+    that is evaluated) and left as it was found. Gradients are taken with
+    ``torch.autograd.grad`` with respect to the image only, so the parameters' ``.grad`` are left
+    untouched; and every buffer of an ``nn.Module`` is put back after the attack, so that in train
+    mode its forward passes use each batch's BatchNorm statistics without adding the
+    half-attacked batches to the running statistics that eval mode uses.
 
     Args:
         model (callable): ``model(Tensor[B, ...]) -> Tensor[B, K]`` logits.
@@ -154,16 +158,30 @@ def pgd(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, ep
         x_adv = project(x + (2 * noise - 1) * eps, x, eps, lower, upper)
     # Targeted: descend the loss of the target class; untargeted: ascend the loss of the label.
     direction, goal = (-1.0, target) if target is not None else (1.0, labels)
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        # Summed, not averaged: the sign of each example's gradient is the same, and a sum does
-        # not shrink the gradients by 1/B towards underflow.
-        loss = F.cross_entropy(model(x_adv), goal, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x_adv)
-        x_adv = x_adv.detach() + direction * step_size * grad.sign()  # PGD step
-        x_adv = project(x_adv, x, eps, lower, upper)                    # Π_S(x)
+    with _buffers_restored(model):
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            # Summed, not averaged: the sign of each example's gradient is the same, and a sum
+            # does not shrink the gradients by 1/B towards underflow.
+            loss = F.cross_entropy(model(x_adv), goal, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach() + direction * step_size * grad.sign()  # PGD step
+            x_adv = project(x_adv, x, eps, lower, upper)                    # Π_S(x)
     return x_adv.detach()
 
+
+@contextmanager
+def _buffers_restored(model: Any) -> Iterator[None]:
+    """Put every buffer of ``model`` (if it is an ``nn.Module``) back as it was on exit: the
+    attack's forward passes in train mode must not move BatchNorm's running statistics."""
+    buffers = list(model.buffers()) if isinstance(model, nn.Module) else []
+    saved = [b.detach().clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
 
 
 def fgsm(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, eps: float,
@@ -264,9 +282,12 @@ def adversarial_loss_fn(attack: Attack, *, num_classes: int | None = None,
 
     with ``w = clean_weight`` (0: adversarial examples only, as in Madry et al.; 0.5: the mixed
     loss of Goodfellow et al.). The attack runs on every batch, in the mode ``fit`` puts the
-    model in (train: BatchNorm uses the batch's statistics, as in Wong et al.'s code), and draws
-    its random start and targets from the global generator, which ``fit`` seeds and checkpoints,
-    so an interrupted run still resumes bit-exactly.
+    model in (train: BatchNorm uses the batch's statistics, as in Wong et al.'s code), but does
+    not move the running statistics (:func:`pgd` restores the buffers; our choice): only the
+    forward passes of the loss do, so the running statistics average the images the network is
+    trained on, not every intermediate step of the attack. The attack draws its random start and
+    targets from the global generator, which ``fit`` seeds and checkpoints, so an interrupted run
+    still resumes bit-exactly.
 
     Args:
         attack (Attack): e.g. ``Attack.fgsm_rs(0.1)`` or ``Attack.pgd_linf(0.1, steps=7)``.

@@ -2,6 +2,7 @@
 form on a linear model, hurt a trained model, hit their targets, repeat with a seed, and train
 through relnotes.engine.fit."""
 
+import copy
 import doctest
 
 import pytest
@@ -178,6 +179,36 @@ def small_bn_cnn():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
                          nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_attack_in_train_mode_leaves_batchnorm_running_statistics_alone(targeted):
+    model = small_bn_cnn().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    target = (y + 1) % 10 if targeted else None
+    pgd(model, x, y, eps=0.1, step_size=0.05, steps=3, target=target)
+    assert model.training
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_adversarial_loss_moves_the_running_statistics_by_one_forward_on_the_attacked_batch():
+    # One training loss = one BatchNorm update, with the final adversarial batch; the PGD-2
+    # steps before it must not add their half-attacked batches to the running statistics.
+    model = small_bn_cnn().train()
+    fresh, twin = copy.deepcopy(model), copy.deepcopy(model)
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    attack = Attack.pgd_linf(0.1, steps=2)
+    torch.manual_seed(1)
+    adversarial_loss_fn(attack)(model, (x, y))
+    torch.manual_seed(1)
+    x_adv, _ = attack(twin, x, y)
+    with torch.no_grad():
+        fresh(x_adv)  # the one update the loss should make
+    for name, value in fresh.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert int(model[1].num_batches_tracked) == 1
 
 
 def test_recalibrate_batchnorm_averages_the_batch_statistics_of_the_images():
