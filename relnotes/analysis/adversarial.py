@@ -49,7 +49,9 @@ Examples:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +64,7 @@ from ..engine import evaluate
 
 __all__ = [
     "Attack", "fgsm", "pgd", "project", "random_targets", "adversarial_loss_fn",
-    "robustness_metric_fn", "robust_accuracy",
+    "robustness_metric_fn", "robust_accuracy", "recalibrate_batchnorm",
 ]
 
 
@@ -118,8 +120,11 @@ def pgd(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, ep
     """Projected gradient descent in the L-inf ball (Madry et al. 2018), untargeted or targeted.
 
     The model is used in the mode it is in (call ``model.eval()`` first to attack the network
-    that is evaluated). Gradients are taken with ``torch.autograd.grad`` with respect to the
-    image only, so the parameters' ``.grad`` are left untouched.
+    that is evaluated) and left as it was found. Gradients are taken with
+    ``torch.autograd.grad`` with respect to the image only, so the parameters' ``.grad`` are left
+    untouched; and every buffer of an ``nn.Module`` is put back after the attack, so that in train
+    mode its forward passes use each batch's BatchNorm statistics without adding the
+    half-attacked batches to the running statistics that eval mode uses.
 
     Args:
         model (callable): ``model(Tensor[B, ...]) -> Tensor[B, K]`` logits.
@@ -153,15 +158,30 @@ def pgd(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, ep
         x_adv = project(x + (2 * noise - 1) * eps, x, eps, lower, upper)
     # Targeted: descend the loss of the target class; untargeted: ascend the loss of the label.
     direction, goal = (-1.0, target) if target is not None else (1.0, labels)
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        # Summed, not averaged: the sign of each example's gradient is the same, and a sum does
-        # not shrink the gradients by 1/B towards underflow.
-        loss = F.cross_entropy(model(x_adv), goal, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x_adv)
-        x_adv = x_adv.detach() + direction * step_size * grad.sign()  # PGD step
-        x_adv = project(x_adv, x, eps, lower, upper)                    # Π_S(x)
+    with _buffers_restored(model):
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            # Summed, not averaged: the sign of each example's gradient is the same, and a sum
+            # does not shrink the gradients by 1/B towards underflow.
+            loss = F.cross_entropy(model(x_adv), goal, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach() + direction * step_size * grad.sign()  # PGD step
+            x_adv = project(x_adv, x, eps, lower, upper)                    # Π_S(x)
     return x_adv.detach()
+
+
+@contextmanager
+def _buffers_restored(model: Any) -> Iterator[None]:
+    """Put every buffer of ``model`` (if it is an ``nn.Module``) back as it was on exit: the
+    attack's forward passes in train mode must not move BatchNorm's running statistics."""
+    buffers = list(model.buffers()) if isinstance(model, nn.Module) else []
+    saved = [b.detach().clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
 
 
 def fgsm(model: Callable[[Tensor], Tensor], images: Tensor, labels: Tensor, *, eps: float,
@@ -262,9 +282,12 @@ def adversarial_loss_fn(attack: Attack, *, num_classes: int | None = None,
 
     with ``w = clean_weight`` (0: adversarial examples only, as in Madry et al.; 0.5: the mixed
     loss of Goodfellow et al.). The attack runs on every batch, in the mode ``fit`` puts the
-    model in (train: BatchNorm uses the batch's statistics, as in Wong et al.'s code), and draws
-    its random start and targets from the global generator, which ``fit`` seeds and checkpoints,
-    so an interrupted run still resumes bit-exactly.
+    model in (train: BatchNorm uses the batch's statistics, as in Wong et al.'s code), but does
+    not move the running statistics (:func:`pgd` restores the buffers; our choice): only the
+    forward passes of the loss do, so the running statistics average the images the network is
+    trained on, not every intermediate step of the attack. The attack draws its random start and
+    targets from the global generator, which ``fit`` seeds and checkpoints, so an interrupted run
+    still resumes bit-exactly.
 
     Args:
         attack (Attack): e.g. ``Attack.fgsm_rs(0.1)`` or ``Attack.pgd_linf(0.1, steps=7)``.
@@ -337,6 +360,45 @@ def robustness_metric_fn(attacks: Mapping[str, Attack], *, num_classes: int | No
         return metrics
 
     return metric_fn
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: Tensor, *, batch_size: int = 32) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm running statistics are recomputed on ``images``, in eval
+    mode: a diagnostic of adversarial training, whose running statistics average attacked batches
+    while the clean accuracy is measured in eval mode on clean images.
+
+    Each running mean and variance becomes the plain average of the per-batch statistics over the
+    batches of ``images`` (PyTorch's ``momentum=None``), as in train mode; the parameters and
+    ``model`` itself are untouched.
+
+    Args:
+        model (nn.Module): a network with BatchNorm layers (``_BatchNorm`` with running stats).
+        images (Tensor[N, ...]): inputs, on the model's device; cut into batches of ``batch_size``.
+        batch_size (int): images per batch (the training batch size: batch statistics depend on
+            it). Default: 32.
+
+    Returns:
+        nn.Module: the recalibrated copy, in eval mode.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2; got {batch_size!r}")
+    if not isinstance(images, Tensor) or images.ndim < 2 or len(images) < 2:
+        raise ValueError("images must be a Tensor[N, ...] with N >= 2")
+    twin = deepcopy(model)
+    norms = [b for b in twin.modules()
+             if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+    momenta = [b.momentum for b in norms]
+    for b in norms:
+        b.reset_running_stats()
+        b.momentum = None        # cumulative average over the batches
+    twin.train()
+    for batch in images.split(batch_size):
+        if len(batch) > 1:       # BatchNorm needs two values per channel
+            twin(batch)
+    for b, momentum in zip(norms, momenta):
+        b.momentum = momentum
+    return twin.eval()
 
 
 def robust_accuracy(model: nn.Module, dataset: Dataset, attacks: Mapping[str, Attack], *,

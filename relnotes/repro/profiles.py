@@ -313,7 +313,9 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         # resnet_kernel x resnet_kernel convs. Per seed of the profile, each network is trained
         # `steps` steps (train_classifier's recipe) regularly and adversarially (PGD-train_steps
         # at L-inf radius eps), and evaluated on the first n_attack test images with
-        # PGD-eval_steps, untargeted and random-target targeted. tolerance: abs, in accuracy
+        # PGD-eval_steps, untargeted and random-target targeted; the adversarially trained
+        # network's clean accuracy is also measured after its BatchNorm running statistics are
+        # recomputed on the first n_recal clean training images. tolerance: abs, in accuracy
         # points, of a trained column below two seeds. smoke: 3x3 LR layers and a stride-2
         # stem, the pipeline only. cpu cost, measured under the lock with 2 threads: a step of
         # LR-Net-26-mini at 7x7 takes ~0.5 CPU-s regular and ~1.6 with PGD-2 (ResNet-26-mini:
@@ -322,14 +324,14 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "lrnet_robustness": _every_profile(
             smoke=dict(train_size=480, test_size=200, n_attack=64, steps=40, batch_size=32,
                        lr=3e-3, eps=0.1, train_steps=1, eval_steps=2, width=8, lr_kernel=3,
-                       resnet_kernel=3, sigma=1.0, stem_stride=2, tolerance=10.0),
+                       resnet_kernel=3, sigma=1.0, stem_stride=2, n_recal=160, tolerance=10.0),
             cpu=dict(train_size=2000, test_size=500, n_attack=300, steps=100, batch_size=32,
                      lr=2e-3, eps=0.1, train_steps=2, eval_steps=5, width=8, lr_kernel=7,
-                     resnet_kernel=3, sigma=1.0, stem_stride=1, tolerance=5.0),
+                     resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=640, tolerance=5.0),
             **_gpu_and_full(
                 dict(train_size=4000, test_size=1000, n_attack=1000, steps=3000, batch_size=64,
                      lr=2e-3, eps=0.1, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
-                     resnet_kernel=3, sigma=1.0, stem_stride=1, tolerance=5.0)),
+                     resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=1280, tolerance=5.0)),
         ),
         # book/gcnet.md, "Attention maps for different query positions", on every seed of the
         # profile. (1) flag_*: the gcnet_ablations classifier (flag_widths) with one NL block

@@ -2,6 +2,7 @@
 form on a linear model, hurt a trained model, hit their targets, repeat with a seed, and train
 through relnotes.engine.fit."""
 
+import copy
 import doctest
 
 import pytest
@@ -13,8 +14,8 @@ from torch.utils.data import TensorDataset
 
 from relnotes.analysis import adversarial
 from relnotes.analysis.adversarial import (
-    Attack, adversarial_loss_fn, fgsm, pgd, project, random_targets, robust_accuracy,
-    robustness_metric_fn,
+    Attack, adversarial_loss_fn, fgsm, pgd, project, random_targets, recalibrate_batchnorm,
+    robust_accuracy, robustness_metric_fn,
 )
 from relnotes.engine import evaluate, fit
 
@@ -172,6 +173,61 @@ def test_attack_leaves_parameter_gradients_alone():
     model = small_cnn()
     pgd(model, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]), eps=0.1, step_size=0.05, steps=2)
     assert all(p.grad is None for p in model.parameters())
+
+
+def small_bn_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_attack_in_train_mode_leaves_batchnorm_running_statistics_alone(targeted):
+    model = small_bn_cnn().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    target = (y + 1) % 10 if targeted else None
+    pgd(model, x, y, eps=0.1, step_size=0.05, steps=3, target=target)
+    assert model.training
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_adversarial_loss_moves_the_running_statistics_by_one_forward_on_the_attacked_batch():
+    # One training loss = one BatchNorm update, with the final adversarial batch; the PGD-2
+    # steps before it must not add their half-attacked batches to the running statistics.
+    model = small_bn_cnn().train()
+    fresh, twin = copy.deepcopy(model), copy.deepcopy(model)
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    attack = Attack.pgd_linf(0.1, steps=2)
+    torch.manual_seed(1)
+    adversarial_loss_fn(attack)(model, (x, y))
+    torch.manual_seed(1)
+    x_adv, _ = attack(twin, x, y)
+    with torch.no_grad():
+        fresh(x_adv)  # the one update the loss should make
+    for name, value in fresh.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert int(model[1].num_batches_tracked) == 1
+
+
+def test_recalibrate_batchnorm_averages_the_batch_statistics_of_the_images():
+    model = small_bn_cnn().train()
+    model(torch.rand(8, 1, 8, 8) + 3)  # running statistics far from those of the images below
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.rand(12, 1, 8, 8)
+    recal = recalibrate_batchnorm(model, images, batch_size=6)
+    assert not recal.training and model.training
+    for name, value in model.state_dict().items():  # the model itself is untouched
+        assert torch.equal(value, before[name]), name
+    h = model[0](images).detach()  # the conv's outputs, what the BatchNorm sees
+    means = torch.stack([b.mean((0, 2, 3)) for b in h.split(6)])
+    variances = torch.stack([b.var((0, 2, 3)) for b in h.split(6)])  # unbiased, as BatchNorm
+    bn = recal[1]
+    torch.testing.assert_close(bn.running_mean, means.mean(0))
+    torch.testing.assert_close(bn.running_var, variances.mean(0))
+    assert bn.momentum == model[1].momentum == 0.1
+    assert torch.equal(recal[0].weight, model[0].weight)
 
 
 def test_attack_constructors():
@@ -335,5 +391,9 @@ def test_bad_helper_arguments():
         adversarial_loss_fn(fgsm)
     with pytest.raises(ValueError, match=r"clean_weight must be a number in \[0, 1\]; got 2"):
         adversarial_loss_fn(Attack.fgsm(0.1), clean_weight=2)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 2; got 1"):
+        recalibrate_batchnorm(small_bn_cnn(), torch.rand(4, 1, 8, 8), batch_size=1)
+    with pytest.raises(ValueError, match="images must be a Tensor"):
+        recalibrate_batchnorm(small_bn_cnn(), torch.rand(1, 1, 8, 8))
     with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
         Attack(-1.0, 0.1, 1)
