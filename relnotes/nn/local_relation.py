@@ -51,7 +51,7 @@ __all__ = ["LocalRelation2d"]
 
 
 class LocalRelation2d(nn.Module):
-    """Local relation layer; the op and its arguments are documented in
+    r"""Local relation layer; the op and its arguments are documented in
     :func:`relnotes.ops.local_relation`, the layer in the module docstring.
 
     Args:
