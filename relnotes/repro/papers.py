@@ -13,12 +13,9 @@ __all__ = ["GCNET_COCO", "RN_TABLES_1_2", "RN_TABLES_1_2_COCO_NR", "RN_TABLE_3",
 #: GCNet README; NL's AP is also on the authors' statistics slide. SE's AP (38.2 / 34.7) and GC's
 #: FLOPs (279.6 G) are the talk's table's numbers only: the GCNet paper's Table 2, where SE's AP
 #: would be, could not be checked (shared/reference: global-context.md §2, datasets.md §4.5).
-#: d_*: GCNet §3.2's mean cosine distances of the NL detector's block on COCO (input, attention
-#: map, output), from the authors' slides, for the same NL model (38.0 / 34.7).
 GCNET_COCO = {
     "baseline": dict(ap_box=37.2, ap_mask=33.8, coco_params_m=44.4, coco_gmac=279.4),
-    "+NL (c4, 1 block)": dict(ap_box=38.0, ap_mask=34.7, coco_params_m=46.5, coco_gmac=288.7,
-                              d_input=0.401, d_attention=0.020, d_output=0.012),
+    "+NL (c4, 1 block)": dict(ap_box=38.0, ap_mask=34.7, coco_params_m=46.5, coco_gmac=288.7),
     "+SE (r16, c3-c5)": dict(ap_box=38.2, ap_mask=34.7, coco_params_m=46.9, coco_gmac=279.5),
     "+GC (r16, c3-c5)": dict(ap_box=39.4, ap_mask=35.7, coco_params_m=46.9, coco_gmac=279.6),
 }
