@@ -15,7 +15,10 @@ from .adversarial import (
     Attack, adversarial_loss_fn, fgsm, pgd, project, random_targets, recalibrate_batchnorm,
     robust_accuracy, robustness_metric_fn,
 )
-from .attention import capture_input, cosine_distance_matrix, mean_cosine_distance, non_local_distances
+from .attention import (
+    capture_input, cosine_distance_matrix, detector_non_local_distances, mean_cosine_distance,
+    non_local_distances,
+)
 from .complexity import (
     LR_OP, UNITS, complexity_row, count_macs, count_macs_by_op, count_macs_with_local_relation,
     count_parameters, in_units, narrowest_width, register_mac_formula,
@@ -24,6 +27,6 @@ from .complexity import (
 __all__ = [
     "Attack", "LR_OP", "UNITS", "adversarial_loss_fn", "capture_input", "complexity_row",
     "count_macs", "count_macs_by_op", "count_macs_with_local_relation", "count_parameters",
-    "cosine_distance_matrix", "fgsm", "in_units", "mean_cosine_distance", "narrowest_width", "non_local_distances", "pgd", "project", "random_targets",
+    "cosine_distance_matrix", "detector_non_local_distances", "fgsm", "in_units", "mean_cosine_distance", "narrowest_width", "non_local_distances", "pgd", "project", "random_targets",
     "recalibrate_batchnorm", "register_mac_formula", "robust_accuracy", "robustness_metric_fn",
 ]

@@ -46,7 +46,7 @@ from ..nn.non_local import NonLocal2d
 
 __all__ = ["cosine_distance_matrix", "mean_cosine_distance", "distance_to_uniform",
            "non_local_distances", "capture_input", "non_local_metric",
-           "query_attention_maps"]
+           "detector_non_local_distances", "query_attention_maps"]
 
 
 def _unit(v: Tensor, eps: float) -> Tensor:
@@ -210,6 +210,47 @@ def non_local_metric(model: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str
     logits, x = capture_input(model, model.stage_block, images)
     d = non_local_distances(model.stage_block, x, reduce=torch.mean)
     return {"accuracy": accuracy(logits, labels), **d}
+
+
+@torch.no_grad()
+def detector_non_local_distances(model: nn.Module, block: NonLocal2d, dataset, *,
+                                 batch_size: int = 32) -> dict[str, float]:
+    r""":func:`non_local_distances` of the NL block in a torchvision detector's backbone, averaged
+    over the images of ``dataset``: GCNet §3.2 measured them on its trained COCO detectors.
+
+    Every image goes through the detector's own ``transform`` (resizing and normalisation) and its
+    backbone body in eval mode, and ``block`` is caught on the way (:func:`capture_input`); the
+    heads do not run. The mode is restored afterwards.
+
+    Args:
+        model (nn.Module): a torchvision ``GeneralizedRCNN`` (Faster or Mask R-CNN) whose
+            ``backbone.body`` contains ``block``.
+        block (NonLocal2d): its non-local block.
+        dataset: indexable, item i is (Tensor[3, H, W], target dict), as a detector trains on.
+        batch_size (int): images per forward pass. Default: 32.
+
+    Returns:
+        dict[str, float]: ``"input"``, ``"attention"``, ``"output"`` and ``"uniform"`` as in
+        :func:`non_local_distances`, each the mean over all images (not over batches).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    if len(dataset) < 1:
+        raise ValueError(f"dataset must hold at least one image; got {len(dataset)}")
+    body = model.backbone.body
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    totals: dict[str, Tensor] = {}
+    try:
+        for start in range(0, len(dataset), batch_size):
+            images = [dataset[i][0].to(device) for i in range(start, min(start + batch_size, len(dataset)))]
+            _, x = capture_input(body, block, model.transform(images)[0].tensors)
+            for k, v in non_local_distances(block, x).items():         # each Tensor[B]
+                totals[k] = totals.get(k, 0) + v.sum()
+    finally:
+        model.train(was_training)
+    return {k: (v / len(dataset)).item() for k, v in totals.items()}
 
 
 @torch.no_grad()

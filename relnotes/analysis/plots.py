@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["show_context_shapes", "draw_detections", "show_relation_pairs", "show_class_matrices"]
+__all__ = ["show_context_shapes", "show_context_masks", "draw_detections", "plot_seed_bars", "show_relation_pairs",
+           "show_class_matrices"]
 
 
 def show_context_shapes(data, n: int = 6, *, figsize=(12, 2.2)):
@@ -22,6 +23,25 @@ def show_context_shapes(data, n: int = 6, *, figsize=(12, 2.2)):
                                        color="k" if c <= 3 else "w", lw=0.8))
             if c > 3:
                 ax.text(b[0], b[1] - 1, name, fontsize=6, color="w")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def show_context_masks(data, n: int = 8, *, figsize=(13, 2.1)):
+    """The first ``n`` images of a :class:`relnotes.data.context_masks.ContextMasks` set with the
+    outline of every object's mask (orange) and the names of the classes present as the title.
+    Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from ..data.context_masks import MASK_CATEGORIES
+
+    fig, axes = plt.subplots(1, n, figsize=figsize, squeeze=False)
+    for ax, i in zip(axes[0], range(n)):
+        ax.imshow(data.images[i])
+        for m in data.masks[i]:
+            ax.contour(m, levels=[0.5], colors="orange", linewidths=0.8)
+        ax.set_title("\n".join(sorted({MASK_CATEGORIES[c - 1]["name"] for c in data.labels[i]})), fontsize=7)
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -74,6 +94,31 @@ def plot_loss_curves(ax, curves: dict, *, points: int = 20, title: str | None = 
         ax.set_title(title)
     ax.legend(fontsize=7)
     return w
+
+
+def plot_seed_bars(ax, values: dict, *, line: float | None = None, title: str | None = None) -> list[float]:
+    """One bar per label at the mean of its values, one black dot per value (e.g. per seed), and
+    an optional dashed horizontal line (e.g. chance). Returns the means, in the labels' order.
+
+    Args:
+        values (dict): label -> the values of that label (one or more numbers).
+        line (float, optional): height of the dashed line. Default: None (no line).
+        title (str, optional): the panel's title. Default: None.
+    """
+    values = {label: [float(v) for v in vs] for label, vs in values.items()}
+    for label, vs in values.items():
+        if not vs:
+            raise ValueError(f"values[{label!r}] must hold at least one number; got none")
+    means = [sum(vs) / len(vs) for vs in values.values()]
+    ax.bar(range(len(means)), means, color="tab:blue", alpha=0.5)
+    for i, vs in enumerate(values.values()):
+        ax.plot([i] * len(vs), vs, "k.", ms=5)
+    if line is not None:
+        ax.axhline(line, color="k", ls="--", lw=1)
+    ax.set_xticks(range(len(means)), list(values), fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8)
+    return means
 
 
 def show_relation_pairs(pairs, image_of, names, *, title: str = "", top: int = 3, ncols: int = 3):

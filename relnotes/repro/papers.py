@@ -8,14 +8,16 @@ from __future__ import annotations
 
 __all__ = ["GCNET_COCO", "RN_TABLES_1_2", "RN_TABLES_1_2_COCO_NR", "RN_TABLE_3", "RN_TABLE_4"]
 
-#: GCNet README and Han Hu's talk, R50-FPN Mask R-CNN, 1x, COCO val: box / mask AP (SyncBN
-#: backbone; NL's AP from the authors' slides; SE's AP, GCNet Table 2, unverified and left out),
-#: detector parameters (M, 10^6) and FLOPs (G) from the talk's table.
+#: Han Hu's talk, the COCO table slide (R50-FPN Mask R-CNN, 1x, COCO val, SyncBN backbone):
+#: box / mask AP, detector parameters (M, 10^6) and FLOPs (G). Baseline and GC AP are also in the
+#: GCNet README; NL's AP is also on the authors' statistics slide. SE's AP (38.2 / 34.7) and GC's
+#: FLOPs (279.6 G) are the talk's table's numbers only: the GCNet paper's Table 2, where SE's AP
+#: would be, could not be checked (shared/reference: global-context.md §2, datasets.md §4.5).
 GCNET_COCO = {
     "baseline": dict(ap_box=37.2, ap_mask=33.8, coco_params_m=44.4, coco_gmac=279.4),
     "+NL (c4, 1 block)": dict(ap_box=38.0, ap_mask=34.7, coco_params_m=46.5, coco_gmac=288.7),
-    "+SE (r16, c3-c5)": dict(coco_params_m=46.9, coco_gmac=279.5),
-    "+GC (r16, c3-c5)": dict(ap_box=39.4, ap_mask=35.7, coco_params_m=46.9),
+    "+SE (r16, c3-c5)": dict(ap_box=38.2, ap_mask=34.7, coco_params_m=46.9, coco_gmac=279.5),
+    "+GC (r16, c3-c5)": dict(ap_box=39.4, ap_mask=35.7, coco_params_m=46.9, coco_gmac=279.6),
 }
 
 #: RN (arXiv:1711.11575v2) Table 1 (mAP) and Table 2 (mAP, mAP50, mAP75, #params of the detector

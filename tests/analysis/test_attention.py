@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from relnotes.analysis.attention import (
-    capture_input, cosine_distance_matrix, mean_cosine_distance, non_local_distances,
-    non_local_metric, query_attention_maps,
+    capture_input, cosine_distance_matrix, detector_non_local_distances, mean_cosine_distance,
+    non_local_distances, non_local_metric, query_attention_maps,
 )
 from relnotes.models.context_classifier import ContextClassifier
 from relnotes.nn import NonLocal2d
@@ -175,3 +175,48 @@ def test_non_local_metric_is_accuracy_and_batch_mean_distances():
     assert set(m) == {"accuracy", "input", "attention", "output", "uniform"}
     for k, v in per_image.items():
         assert m[k].item() == pytest.approx(v.mean().item())
+
+
+def _nl_detector():
+    from relnotes.models.context_resnet import insert_before_last_block
+    from relnotes.models.tiny_mask_rcnn import TinyResNet, tiny_mask_rcnn
+    torch.manual_seed(0)
+    body = TinyResNet(planes=(4, 4, 8, 8), layers=(1, 1, 2, 1))
+    block = insert_before_last_block(body, lambda c: NonLocal2d(c, sub_sample=True))
+    return tiny_mask_rcnn(7, body=body, fpn_channels=8, masks=False), block
+
+
+def test_detector_non_local_distances_are_the_image_mean_of_the_block_statistics():
+    from relnotes.data.context_masks import make_context_masks
+    model, block = _nl_detector()
+    data = make_context_masks(5, seed=3).torch_dataset()
+    model.train()
+    got = detector_non_local_distances(model, block, data, batch_size=2)
+    assert model.training                                           # the mode is restored
+    # by hand: the detector's transform, the body, the block's input, one image at a time
+    model.eval()
+    seen = []
+    handle = block.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    with torch.no_grad():
+        for i in range(len(data)):
+            model.backbone.body(model.transform([data[i][0]])[0].tensors)
+    handle.remove()
+    x = torch.cat(seen)                                             # [5, C, 8, 8]: c4 of 64 x 64
+    assert x.shape[-2:] == (8, 8)
+    want = non_local_distances(block, x, reduce=torch.mean)
+    assert set(got) == {"input", "attention", "output", "uniform"}
+    for k in got:
+        assert got[k] == pytest.approx(want[k].item(), abs=1e-6)
+    # the batch size does not change the mean over images
+    again = detector_non_local_distances(model, block, data, batch_size=5)
+    assert again == pytest.approx(got, abs=1e-6)
+
+
+def test_detector_non_local_distances_rejects_bad_input():
+    model, block = _nl_detector()
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1; got 0"):
+        detector_non_local_distances(model, block, [(torch.zeros(3, 64, 64), {})], batch_size=0)
+    with pytest.raises(ValueError, match="dataset must hold at least one image; got 0"):
+        detector_non_local_distances(model, block, [])
+    with pytest.raises(ValueError, match="not a submodule"):
+        detector_non_local_distances(model, NonLocal2d(8), [(torch.zeros(3, 64, 64), {})])

@@ -6,7 +6,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from relnotes.analysis.plots import draw_detections, show_context_shapes  # noqa: E402
+from relnotes.analysis.plots import (  # noqa: E402
+    draw_detections, plot_seed_bars, show_context_masks, show_context_shapes,
+)
+import pytest  # noqa: E402
 from relnotes.data.context_shapes import make_context_shapes  # noqa: E402
 
 
@@ -79,4 +82,29 @@ def test_show_class_matrices_row_normalises_each_panel():
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     shown = fig.axes[0].images[0].get_array()
     assert np.allclose(shown, [[0.25, 0.75], [0.0, 0.0]])    # an empty row stays 0
+    plt.close(fig)
+
+
+def test_plot_seed_bars_puts_bars_at_the_means_and_a_dot_per_value():
+    fig, ax = plt.subplots()
+    means = plot_seed_bars(ax, {"a": [1.0, 3.0], "b": [5.0]}, line=2.5, title="t")
+    assert means == [2.0, 5.0]
+    assert [p.get_height() for p in ax.patches] == [2.0, 5.0]
+    dots = [list(l.get_ydata()) for l in ax.lines if l.get_marker() == "."]
+    assert dots == [[1.0, 3.0], [5.0]]
+    assert any(l.get_linestyle() == "--" and list(l.get_ydata()) == [2.5, 2.5] for l in ax.lines)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"] and ax.get_title() == "t"
+    with pytest.raises(ValueError, match=r"values\['c'\] must hold at least one number"):
+        plot_seed_bars(ax, {"c": []})
+    plt.close(fig)
+
+
+def test_show_context_masks_outlines_every_mask_and_names_the_classes():
+    from relnotes.data.context_masks import MASK_CATEGORIES, make_context_masks
+    data = make_context_masks(3, seed=0)
+    fig = show_context_masks(data, 3)
+    assert len(fig.axes) == 3
+    for ax, masks, labels in zip(fig.axes, data.masks, data.labels):
+        assert len(ax.collections) >= len(masks)                   # one contour set per mask
+        assert ax.get_title().split("\n") == sorted({MASK_CATEGORIES[c - 1]["name"] for c in labels})
     plt.close(fig)
