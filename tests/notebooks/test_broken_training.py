@@ -1,14 +1,17 @@
 """A notebook whose training is broken on purpose fails the smoke check, and says which claim.
 
 Issue "Numbers a reader can trust": every notebook that trains states a claim that holds on `smoke`
-only if it learns, so `make test` catches a notebook that stopped learning. Here two of the
+only if it learns, so `make test` catches a notebook that stopped learning. Here three of the
 cheapest notebooks that train run with their learning rate overridden to 0 (their `overrides`
 parameter): their networks keep their initial weights, the learning claims turn false, and the
 comparison with the committed smoke reference fails on those claims.
 
 - `gcn_propagation` (about 10 s on smoke): `renorm-learns`, accuracy far above chance;
-- `lrnet_figures` (about 20 s on smoke): `lr-learns` and `conv-learns`, the training MSE over all
-  crops falls below half of the untrained network's (with a rate of 0 the two are equal).
+- `lrnet_figures` (about 10 s on smoke): `lr-learns` and `conv-learns`, the training MSE over all
+  crops falls below half of the untrained network's (with a rate of 0 the two are equal);
+- `rn_dedup_forest` (about 16 s on smoke), the duplicate-removal network's rate set to 0 (the
+  detector still trains): `learned-learns`, its loss on the test tiles falls below 0.9 of the
+  untrained network's.
 """
 
 from pathlib import Path
@@ -22,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = {  # notebook -> (the override that stops its training, the claims that must turn false)
     "graphs/gcn_propagation.ipynb": ({"lr": 0.0}, ["renorm-learns"]),
     "lrnet/lrnet_figures.ipynb": ({"lr": 0.0}, ["lr-learns", "conv-learns"]),
+    "relation_networks/rn_dedup_forest.ipynb": ({"dedup_lr": 0.0}, ["learned-learns"]),
 }
 
 
