@@ -493,7 +493,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "rn_duplicate_removal": _every_profile(
             smoke=dict(n_train=128, n_test=32, det_epochs=4, det_lr=4e-3, batch_size=16,
                        proposals=64, first_n=32, d_f=32, n_relations=4, d_k=16, d_g=32,
-                       rank_dim=32, dedup_epochs=1, dedup_lr=3e-4, dedup_batch=4,
+                       rank_dim=32, dedup_epochs=3, dedup_lr=3e-4, dedup_batch=4,
                        e2e_epochs=1, e2e_lr=1e-3, nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
                        soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), seeds=(0,), inputs_seeds=1,
                        pilot_seeds=1, tolerance=3.0, coco=None),
@@ -524,10 +524,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "rn_dedup_forest": _every_profile(
             smoke=dict(scale=2, tile=128, train_images=("OSBS_029", "SOAP_061"),
                        test_images=("2019_YELL_2_541000_4977000_image_crop",),
-                       flips=False, transpose=False, channels=(32, 64, 64), batch_norm=True,
-                       anchor_sizes=(8, 16, 32), proposals=64, det_epochs=1, det_lr=2e-3,
+                       flips=True, transpose=True, channels=(32, 64, 64), batch_norm=True,
+                       anchor_sizes=(8, 16, 32), proposals=64, det_epochs=6, det_lr=2e-3,
                        lr_steps=(), batch_size=8, first_n=32, d_f=32, n_relations=4, d_k=16,
-                       d_g=32, rank_dim=32, dedup_epochs=1, dedup_lr=3e-4, dedup_batch=4,
+                       d_g=32, rank_dim=32, dedup_epochs=6, dedup_lr=3e-4, dedup_batch=4,
                        nms_thresholds=(0.3, 0.5, 0.7), soft_sigmas=(0.2, 0.6, 1.0),
                        seeds=(0,), tolerance=3.0),
             cpu=dict(scale=3, tile=96,

@@ -7,6 +7,7 @@ from relnotes.data.context_shapes import make_context_shapes
 from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, HeadOutputs,
                                    dedup_loss, duplicates_per_object, e2e_loss,
                                    frozen_detector_dedup_loss, head_outputs, learned_detections,
+                                   mean_dedup_loss,
                                    rule_detections, saturated_fraction, stream_detections)
 from relnotes.engine.detection import freeze_detector_body
 from relnotes.models.tiny_rcnn import tiny_faster_rcnn
@@ -184,3 +185,26 @@ def test_streamed_detections_and_loss_are_those_of_the_cache(setup):
     assert all(p.grad is None for p in model.parameters())      # the detector stays frozen
     assert any(p.grad is not None for p in net.parameters())
 
+
+
+def test_mean_dedup_loss_is_the_mean_over_images_and_leaves_the_net_alone(setup):
+    model, data = setup
+    cached = CachedHeadOutputs(model, data, batch_size=2)
+    torch.manual_seed(0)
+    net = small_net()
+    net.train()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    per_image = [dedup_loss(net, [o], [t], first_n=8, class_score_threshold=0.01).item()
+                 for o, t in cached.items]
+    expected = sum(per_image) / len(per_image)
+    for batch_size in (1, 2, 32):
+        assert mean_dedup_loss(net, cached, first_n=8, batch_size=batch_size) == pytest.approx(
+            expected, rel=1e-5)
+    assert net.training and all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+    with torch.no_grad():             # a trained network gives another number (can fail)
+        net.logit.bias += 3.0
+    assert mean_dedup_loss(net, cached, first_n=8) != pytest.approx(expected, rel=1e-3)
+    with pytest.raises(ValueError, match="at least one"):
+        mean_dedup_loss(net, [], first_n=8)
+    with pytest.raises(ValueError, match="batch_size"):
+        mean_dedup_loss(net, cached, batch_size=0)

@@ -7,8 +7,8 @@ import torch
 
 from relnotes.data.context_shapes import make_crowded_shapes
 from relnotes.engine import seed_everything
-from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, rule_detections,
-                                   train_alone, train_e2e)
+from relnotes.engine.dedup import (CachedHeadOutputs, DetectorWithDedup, mean_dedup_loss,
+                                   rule_detections, train_alone, train_e2e)
 from relnotes.engine.dedup.experiment import (coco_data, crowded_shapes_data, dedup_ap,
                                               dedup_detections, rule_methods,
                                               train_dedup_alone, train_dedup_e2e,
@@ -77,10 +77,17 @@ def test_train_alone_is_train_alone_on_the_cache(synthetic):
     torch.manual_seed(0)
     a = small_net()
     b = copy.deepcopy(a)
-    losses = train_dedup_alone(a, data, frozen, lr=1e-3, epochs=1, batch_size=2, seed=4, first_n=8)
+    untrained = mean_dedup_loss(a, frozen.test_out, first_n=8)
+    run = train_dedup_alone(a, data, frozen, lr=1e-3, epochs=1, batch_size=2, seed=4, first_n=8)
     expected = train_alone(b, frozen.train_out, lr=1e-3, epochs=1, batch_size=2, seed=4,
                            first_n=8).step_losses
-    assert losses == expected and len(losses) == 2
+    assert run.step_losses == expected and len(run.step_losses) == 2
+    assert run.test_loss == (pytest.approx(untrained, rel=1e-6),
+                             pytest.approx(mean_dedup_loss(b, frozen.test_out, first_n=8), rel=1e-6))
+    assert run.test_loss[1] != pytest.approx(run.test_loss[0], rel=1e-4)    # it trained
+    still = train_dedup_alone(copy.deepcopy(b), data, frozen, lr=0.0, epochs=1, batch_size=2,
+                              seed=4, first_n=8)
+    assert still.test_loss[0] == pytest.approx(still.test_loss[1], rel=1e-6)  # a rate of 0
 
 
 def test_e2e_trains_copies_from_the_trained_states(synthetic):
@@ -113,9 +120,9 @@ def test_the_coco_path_on_a_tiny_folder(tiny_coco_root):
     assert 0 <= dedup_ap(data, dets["nms", 0.5])["mAP"] <= 100
     net = DuplicateRemoval(frozen.detector.roi_heads.box_head.representation_size, d_f=16,
                            n_relations=2, d_k=8, d_g=16, rank_dim=16)
-    losses = train_dedup_alone(net, data, frozen, lr=1e-3, epochs=1, batch_size=2, seed=0,
-                               first_n=8)
-    assert len(losses) == 2
+    run = train_dedup_alone(net, data, frozen, lr=1e-3, epochs=1, batch_size=2, seed=0,
+                            first_n=8)
+    assert len(run.step_losses) == 2 and len(run.test_loss) == 2
     pair = train_dedup_e2e(data, frozen, net, first_n=8, seed=0, proposals=20)
     assert pair.dedup is not net and not pair.training
 

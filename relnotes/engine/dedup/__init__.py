@@ -12,7 +12,9 @@ each RoI of an image, its feature :math:`f` (the 2fc output), its class probabil
   ``class_score_threshold``) and rescores them with :class:`~relnotes.nn.DuplicateRemoval`:
   :math:`s = s_0 \cdot \frac1T\sum_\eta s_1^\eta`, no NMS afterwards (code, issue #19);
 - :func:`dedup_loss` is the training loss of the network on the same candidates, with
-  :func:`~relnotes.nn.duplicate_removal_targets` per class and image.
+  :func:`~relnotes.nn.duplicate_removal_targets` per class and image; :func:`mean_dedup_loss`
+  is its mean over a set of cached images, without gradients (before and after training: did
+  the network learn?).
 
 Every method keeps at most ``max_per_image`` detections per image (COCO's 100).
 
@@ -44,15 +46,15 @@ from .outputs import CachedHeadOutputs, HeadOutputs, head_outputs
 from .learned import learned_detections, saturated_fraction
 from .rules import rule_detections
 from .training import (DetectorWithDedup, dedup_loss, e2e_loss, frozen_detector_dedup_loss,
-                       train_alone, train_alone_streaming, train_e2e)
-from .experiment import (DedupData, FrozenDetector, coco_data, crowded_shapes_data, dedup_ap,
+                       mean_dedup_loss, train_alone, train_alone_streaming, train_e2e)
+from .experiment import (AloneRun, DedupData, FrozenDetector, coco_data, crowded_shapes_data, dedup_ap,
                          dedup_detections, rule_methods, table4_labels, TABLE3_LABELS,
                          train_dedup_alone, train_dedup_e2e, train_frozen_detector)
 
 __all__ = ["HeadOutputs", "head_outputs", "CachedHeadOutputs", "rule_detections",
-           "learned_detections", "saturated_fraction", "dedup_loss", "frozen_detector_dedup_loss",
+           "learned_detections", "saturated_fraction", "dedup_loss", "mean_dedup_loss", "frozen_detector_dedup_loss",
            "stream_detections", "DetectorWithDedup", "e2e_loss", "duplicates_per_object",
            "train_alone", "train_alone_streaming", "train_e2e", "coco_ap", "DedupData",
            "FrozenDetector", "crowded_shapes_data", "coco_data", "train_frozen_detector",
-           "rule_methods", "dedup_detections", "dedup_ap", "train_dedup_alone", "train_dedup_e2e",
+           "rule_methods", "dedup_detections", "dedup_ap", "AloneRun", "train_dedup_alone", "train_dedup_e2e",
            "table4_labels", "TABLE3_LABELS"]

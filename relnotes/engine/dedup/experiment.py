@@ -9,7 +9,8 @@ takes the data as its argument, and a notebook has no branch on where its data c
   cached (:class:`FrozenDetector`);
 - :func:`dedup_detections`: every method's detections of the test images, from the cache or
   streamed (COCO);
-- :func:`train_dedup_alone`: a network trained alone on the frozen detector;
+- :func:`train_dedup_alone`: a network trained alone on the frozen detector, with its loss on
+  the cached test images before and after (:class:`AloneRun`);
 - :func:`train_dedup_e2e`: a network trained together with the detector (RN Sec. 4.4).
 
 On the synthetic data the detector is trained with Adam at ``lr`` for ``epochs``; on COCO with
@@ -36,11 +37,12 @@ from ..seed import seed_everything
 from .outputs import CachedHeadOutputs, HeadOutputs
 from .rules import rule_detections
 from .evaluation import coco_ap, stream_detections
-from .training import DetectorWithDedup, train_alone, train_alone_streaming, train_e2e
+from .training import (DetectorWithDedup, mean_dedup_loss, train_alone, train_alone_streaming,
+                       train_e2e)
 
 __all__ = ["DedupData", "crowded_shapes_data", "coco_data", "FrozenDetector",
            "train_frozen_detector", "rule_methods", "dedup_detections", "dedup_ap",
-           "train_dedup_alone", "train_dedup_e2e", "table4_labels", "TABLE3_LABELS"]
+           "AloneRun", "train_dedup_alone", "train_dedup_e2e", "table4_labels", "TABLE3_LABELS"]
 
 #: Row key -> artifact label of RN Table 3 (the inputs of the network; ``"nms"``: N_t = 0.6).
 TABLE3_LABELS = {"nms": "NMS (N_t = 0.6)", "eta 0.5-0.9": "ours {f_R, f, bbox}",
@@ -204,17 +206,37 @@ def dedup_ap(data: DedupData, detections: list[dict]) -> dict[str, float]:
     return coco_ap(data.coco_gt, detections, label_to_category=data.label_to_category)
 
 
+@dataclass
+class AloneRun:
+    """What :func:`train_dedup_alone` returns.
+
+    Attributes:
+        step_losses (list[float]): the training loss of every step.
+        test_loss (tuple[float, float]): (untrained, trained): :func:`mean_dedup_loss` on the
+            frozen detector's cached test images before and after training. A network that
+            learned nothing (a learning rate of 0) has the same value twice.
+    """
+
+    step_losses: list[float]
+    test_loss: tuple[float, float]
+
+
 def train_dedup_alone(net: DuplicateRemoval, data: DedupData, frozen: FrozenDetector, *,
                       lr: float, epochs: int, batch_size: int, seed: int, first_n: int,
-                      device: str | torch.device = "cpu", checkpoint_path=None) -> list[float]:
+                      device: str | torch.device = "cpu", checkpoint_path=None) -> AloneRun:
     """Train ``net`` alone on the frozen detector (RN Table 4, "ours"): on the cached head
     outputs with Adam (:func:`train_alone`), or on COCO batch by batch with RN's SGD
-    (:func:`train_alone_streaming`). Returns the loss of every step."""
+    (:func:`train_alone_streaming`). Returns the loss of every step and the loss on the
+    cached test images before and after training (:class:`AloneRun`)."""
     kw = dict(lr=lr, epochs=epochs, batch_size=batch_size, first_n=first_n, seed=seed)
+    untrained = mean_dedup_loss(net, frozen.test_out, first_n=first_n)
     if not data.is_coco:
-        return train_alone(net, frozen.train_out, **kw).step_losses
-    return train_alone_streaming(net, frozen.detector, data.train, data.setting, device=device,
-                                 checkpoint_path=checkpoint_path, **kw).step_losses
+        history = train_alone(net, frozen.train_out, **kw)
+    else:
+        history = train_alone_streaming(net, frozen.detector, data.train, data.setting,
+                                        device=device, checkpoint_path=checkpoint_path, **kw)
+    return AloneRun(history.step_losses,
+                    (untrained, mean_dedup_loss(net, frozen.test_out, first_n=first_n)))
 
 
 def train_dedup_e2e(data: DedupData, frozen: FrozenDetector, net: DuplicateRemoval, *,

@@ -4,6 +4,7 @@ r"""Training the duplicate-removal network (RN Table 4): its loss, alone on a fr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import copy
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from ..detection import detector_loss, warmup_step_lr
 from ..loop import History, fit
 from .outputs import HeadOutputs, _candidates, head_outputs
 
-__all__ = ["dedup_loss", "frozen_detector_dedup_loss", "DetectorWithDedup", "e2e_loss",
+__all__ = ["dedup_loss", "mean_dedup_loss", "frozen_detector_dedup_loss", "DetectorWithDedup", "e2e_loss",
            "train_alone", "train_alone_streaming", "train_e2e"]
 
 
@@ -62,6 +63,42 @@ def dedup_loss(net: DuplicateRemoval, outputs: list[HeadOutputs], targets: list[
         s1 = net(feats, scores, boxes)                                       # [sum C', N, T]
         total = total + duplicate_removal_loss(scores[..., None] * s1, t, pos_weight)
     return total / max(len(outputs), 1)
+
+
+def mean_dedup_loss(net: DuplicateRemoval, data, *, first_n: int = 100,
+                    class_score_threshold: float | None = 0.01, batch_size: int = 32) -> float:
+    """:func:`dedup_loss` of ``net`` averaged over every image of ``data``, without gradients:
+    the number a learning claim compares before and after training (an untrained network, or
+    one trained at a learning rate of 0, gives the same value twice).
+
+    ``net`` is not touched: a CPU copy in eval mode is measured (the cached outputs are on the
+    CPU). Images are taken in order, ``batch_size`` at a time; the result does not depend on
+    ``batch_size`` (:func:`dedup_loss` is a mean over images).
+
+    Args:
+        net (DuplicateRemoval)
+        data (CachedHeadOutputs or sequence): ``(HeadOutputs, target)`` items.
+        first_n, class_score_threshold: of :func:`dedup_loss`. Defaults: 100, 0.01 (those of
+            :func:`train_alone`).
+        batch_size (int): images per call of :func:`dedup_loss`. Default: 32.
+
+    Returns:
+        float: the mean loss per image.
+    """
+    n = len(data)
+    if n == 0:
+        raise ValueError("data must hold at least one (HeadOutputs, target) item; got none")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    net = copy.deepcopy(net).cpu().eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            items = [data[i] for i in range(start, min(start + batch_size, n))]
+            loss = dedup_loss(net, [o for o, _ in items], [t for _, t in items], first_n=first_n,
+                              class_score_threshold=class_score_threshold)
+            total += float(loss) * len(items)
+    return total / n
 
 
 def frozen_detector_dedup_loss(detector: FasterRCNN, *, first_n: int = 100,
