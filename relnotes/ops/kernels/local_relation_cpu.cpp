@@ -162,7 +162,8 @@ void forward(const T* q, const T* key, const T* x, const T* prior, T* y,
 template <typename T>
 void backward(const T* dy, const T* q, const T* key, const T* x, const T* prior,
               T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode, int threads) {
-    // gq, gk, gx are zero on entry; gprior is [B, G, k*k], written here.
+    // gq, gk, gx are zero on entry (this path adds into them; the stride-1 path writes them);
+    // gprior is [B, G, k*k], written here.
     const i64 KK = d.K * d.K;
     std::vector<Columns> cols(d.K);
     for (i64 b = 0; b < d.K; ++b) cols[b] = columns(b, d.r, d.S, d.W, d.Wo);
