@@ -8,16 +8,18 @@
 //   y(c, p') = sum_o w(o, p') x(c, p)
 //
 // Why it is fast where the PyTorch reference is not: the reference makes k^2 passes over
-// whole [B, G, m, H', W'] tensors (each pass reads and writes the output from memory). Here one
-// task owns one output row (b, g, i) and keeps its k^2 x W' logits and the m output rows in the
-// cache while it sums over the window; the inner loop runs along the row (contiguous for
-// stride 1), which the compiler vectorises, and the exponential is a polynomial it can
-// vectorise too (float; double calls std::exp).
+// whole [B, G, m, H', W'] tensors (each pass reads and writes the output from memory). Here, with
+// stride 2, one task owns one output row (b, g, i) and keeps its k^2 x W' logits and the m
+// output rows in the cache while it sums over the window; the inner loop runs along the row,
+// which the compiler vectorises, and the exponential is a polynomial it can vectorise too
+// (float; double calls std::exp). With stride 1, one task owns a (b, g) plane (see "stride 1"
+// below).
 //
 // Determinism: every output number (forward) and every gradient number (backward) is summed by
 // one thread in a fixed order, so the result does not depend on the number of threads.
-// The backward scatters into the key and value gradients, so a backward task owns a whole
-// (b, g) plane: no two threads write the same number. The prior's gradient is written per
+// A backward task owns a whole (b, g) plane, so no two threads write the same number: the
+// stride-2 path scatters into the key and value gradients of its plane, the stride-1 path
+// gathers them. The prior's gradient is written per
 // (b, g) and summed over b by the caller.
 //
 // The backward pass recomputes the weights from the saved inputs (saving them would hold k^2 / m
@@ -390,56 +392,14 @@ template <typename T> inline Vec<T> load(const T* p) {
 }
 template <typename T> inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof v); }
 
-// out[j] = sum over t < nterms of a_t[j] * b_t[j] for the positions j of one chunk, each a running
-// sum from 0 in order of t: 4 vectors (CH numbers) side by side, or n < CH numbers one by one;
-// terms(t, a_t, b_t) gives the pointers.
+// Sums kept in registers: 2 vectors of positions (CH = 2 * lanes numbers) per sum.
 template <typename T> constexpr int lanes() { return int(32 / sizeof(T)); }
-template <typename T> constexpr int chunk() { return 4 * lanes<T>(); }
+template <typename T> constexpr int chunk() { return 2 * lanes<T>(); }
 
-template <typename T, typename Terms>
-inline void chunk_sum(T* out, i64 nterms, Terms terms) {
-    constexpr int L = lanes<T>();
-    Vec<T> s0 = {}, s1 = {}, s2 = {}, s3 = {};
-    for (i64 t = 0; t < nterms; ++t) {
-        const T* a;
-        const T* b;
-        terms(t, a, b);
-        s0 += load(a) * load(b);
-        s1 += load(a + L) * load(b + L);
-        s2 += load(a + 2 * L) * load(b + 2 * L);
-        s3 += load(a + 3 * L) * load(b + 3 * L);
-    }
-    store(out, s0); store(out + L, s1); store(out + 2 * L, s2); store(out + 3 * L, s3);
-}
-
-template <typename T, typename Terms>
-inline void chunk_sum(T* out, i64 n, i64 nterms, Terms terms) {
-    T acc[chunk<T>()];
-    for (i64 j = 0; j < n; ++j) acc[j] = T(0);
-    for (i64 t = 0; t < nterms; ++t) {
-        const T* a;
-        const T* b;
-        terms(t, a, b);
-        for (i64 j = 0; j < n; ++j) acc[j] += a[j] * b[j];
-    }
-    for (i64 j = 0; j < n; ++j) out[j] = acc[j];
-}
-
-// chunk_sum over the positions [P0, P1): a chunk at a time, then the rest.
-template <typename T, typename Terms>
-inline void sum_terms(T* out, i64 P0, i64 P1, i64 nterms, Terms terms) {
-    constexpr int CH = chunk<T>();
-    i64 P = P0;
-    for (; P + CH <= P1; P += CH)
-        chunk_sum(out + P, nterms, [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); });
-    if (P < P1)
-        chunk_sum(out + P, P1 - P, nterms,
-                  [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); });
-}
-
-// The same for NU sums that share their first factors: out_u[j] = sum over t < nterms of
+// NU sums that share their first factors: out_u[j] = sum over t < nterms of
 // a_t[j] * b_t[boff[u] + j], u < NU (channels sharing a weight, or offsets sharing a channel),
-// 2 vectors of positions each: NU x 2 running sums in registers, a_t loaded once for all.
+// j < CH, each a running sum from 0 in order of t; NU x 2 vectors in registers, a_t loaded once
+// for all; terms(t, a_t, b_t) gives the pointers.
 template <int NU, typename T, typename Terms>
 inline void chunk_multi(T* out, i64 ostride, const i64* boff, i64 nterms, Terms terms) {
     constexpr int L = lanes<T>();
@@ -455,8 +415,11 @@ inline void chunk_multi(T* out, i64 ostride, const i64* boff, i64 nterms, Terms 
             s1[u] += a1 * load(b + boff[u] + L);
         }
     }
-    for (int u = 0; u < NU; ++u) { store(out + u * ostride, s0[u]); store(out + u * ostride + L, s1[u]); }
-}
+    for (int u = 0; u < NU; ++u) {
+        store(out + u * ostride, s0[u]);
+        store(out + u * ostride + L, s1[u]);
+    }
+}  // chunk_multi
 
 template <typename T, typename Terms>
 inline void chunk_multi_rest(T* out, i64 ostride, const i64* boff, i64 nu, i64 n, i64 nterms,
@@ -479,7 +442,7 @@ inline void chunk_multi_rest(T* out, i64 ostride, const i64* boff, i64 nu, i64 n
 template <typename T, typename Terms>
 inline void sum_multi(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 P1, i64 nterms,
                       Terms terms) {
-    constexpr int CH = 2 * lanes<T>();
+    constexpr int CH = chunk<T>();
     for (i64 u = 0; u < nu; u += 4) {
         const i64 k = std::min<i64>(4, nu - u);
         T* o = out + u * ostride;
