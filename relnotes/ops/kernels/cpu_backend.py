@@ -133,7 +133,9 @@ class _LocalRelationCPU(torch.autograd.Function):
         query, key, value, geometry_prior = ctx.saved_tensors
         kernel_size, stride, composability = ctx.args
         grad_out = grad_out.contiguous()
-        gq, gk, gx = torch.zeros_like(query), torch.zeros_like(key), torch.zeros_like(value)
+        # stride 1 writes every gradient number; stride 2 adds into zeros
+        fresh = torch.empty_like if stride == 1 else torch.zeros_like
+        gq, gk, gx = fresh(query), fresh(key), fresh(value)
         B, G = query.shape[:2]
         gprior = query.new_empty(B, G, kernel_size**2)
         fn = getattr(_load(), f"lr_cpu_backward_{DTYPES[query.dtype]}")

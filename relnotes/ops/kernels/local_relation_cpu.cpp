@@ -8,20 +8,22 @@
 //   y(c, p') = sum_o w(o, p') x(c, p)
 //
 // Why it is fast where the PyTorch reference is not: the reference makes k^2 passes over
-// whole [B, G, m, H', W'] tensors (each pass reads and writes the output from memory). Here one
-// task owns one output row (b, g, i) and keeps its k^2 x W' logits and the m output rows in the
-// cache while it sums over the window; the inner loop runs along the row (contiguous for
-// stride 1), which the compiler vectorises, and the exponential is a polynomial it can
-// vectorise too (float; double calls std::exp).
+// whole [B, G, m, H', W'] tensors (each pass reads and writes the output from memory). Here, with
+// stride 2, one task owns one output row (b, g, i) and keeps its k^2 x W' logits and the m
+// output rows in the cache while it sums over the window; the inner loop runs along the row,
+// which the compiler vectorises, and the exponential is a polynomial it can vectorise too
+// (float; double calls std::exp). With stride 1, one task owns a (b, g) plane (see "stride 1"
+// below).
 //
 // Determinism: every output number (forward) and every gradient number (backward) is summed by
 // one thread in a fixed order, so the result does not depend on the number of threads.
-// The backward scatters into the key and value gradients, so a backward task owns a whole
-// (b, g) plane: no two threads write the same number. The prior's gradient is written per
+// A backward task owns a whole (b, g) plane, so no two threads write the same number: the
+// stride-2 path scatters into the key and value gradients of its plane, the stride-1 path
+// gathers them. The prior's gradient is written per
 // (b, g) and summed over b by the caller.
 //
-// The weights are saved for the backward pass in the layout [B, G, H', k*k, W'] (one task's
-// rows side by side), k^2 / m times the output, like the reference's saved weights.
+// The backward pass recomputes the weights from the saved inputs (saving them would hold k^2 / m
+// times the output, like the reference's saved weights).
 
 #include <algorithm>
 #include <cmath>
@@ -162,7 +164,8 @@ void forward(const T* q, const T* key, const T* x, const T* prior, T* y,
 template <typename T>
 void backward(const T* dy, const T* q, const T* key, const T* x, const T* prior,
               T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode, int threads) {
-    // gq, gk, gx are zero on entry; gprior is [B, G, k*k], written here.
+    // gq, gk, gx are zero on entry (this path adds into them; the stride-1 path writes them);
+    // gprior is [B, G, k*k], written here.
     const i64 KK = d.K * d.K;
     std::vector<Columns> cols(d.K);
     for (i64 b = 0; b < d.K; ++b) cols[b] = columns(b, d.r, d.S, d.W, d.Wo);
@@ -254,24 +257,51 @@ void backward(const T* dy, const T* q, const T* key, const T* x, const T* prior,
 // columns of each row are computed and thrown away: dy is 0 there, so they add no gradient),
 // long contiguous loops that the compiler vectorises, where the row loops above are only W'
 // long. inside[P'] says whether padded pixel P' is in the image; outside, the weight is 0.
+//
+// Cache and dependencies (what the profile showed): the passes run over tiles of TILE flat
+// outputs, so that the k^2 rows of a tile (k^2 x TILE numbers) stay in the L1 cache from one
+// pass to the next; the backward pass gathers the key and value gradients (each target number
+// sums its k^2 terms in a register-like running sum) instead of scattering them, since a scatter
+// at offsets one number apart reloads what the previous offset has just stored; and the prior's
+// gradient sums 8 offsets side by side (8 independent running sums), since one sum at a time
+// waits for each addition to finish. None of this changes a result: every number is the same
+// sum in the same order as in the one-loop-per-pass form.
 
 struct Flat {
     i64 Hp, Wp, N, len;            // padded sizes, outputs, padded plane length (+ slack)
+    i64 centre;                    // r * Wp + r: the padded index of output P is P + centre
     std::vector<i64> off;          // a * Wp + b for o = a * k + b
     std::vector<unsigned char> inside;
+    // inside as numbers, for branch-free loops: keep = 1 inside, 0 outside (times a weight);
+    // lift = 0 inside, -inf outside (plus a logit, before the maximum)
+    std::vector<float> keep_f, lift_f;
+    std::vector<double> keep_d, lift_d;
+    const float* keep(float) const { return keep_f.data(); }
+    const double* keep(double) const { return keep_d.data(); }
+    const float* lift(float) const { return lift_f.data(); }
+    const double* lift(double) const { return lift_d.data(); }
 };
 
 Flat make_flat(const Shape& d) {
     Flat f;
     f.Hp = d.H + 2 * d.r; f.Wp = d.W + 2 * d.r; f.N = d.H * f.Wp;
     f.len = f.Hp * f.Wp + 2 * d.r + 1;
+    f.centre = d.r * f.Wp + d.r;
     for (i64 a = 0; a < d.K; ++a)
         for (i64 b = 0; b < d.K; ++b) f.off.push_back(a * f.Wp + b);
     f.inside.assign(f.len, 0);
     for (i64 y = 0; y < d.H; ++y)
         for (i64 x = 0; x < d.W; ++x) f.inside[(y + d.r) * f.Wp + x + d.r] = 1;
+    for (unsigned char in : f.inside) {
+        f.keep_f.push_back(in ? 1.0f : 0.0f);
+        f.keep_d.push_back(in ? 1.0 : 0.0);
+        f.lift_f.push_back(in ? 0.0f : -std::numeric_limits<float>::infinity());
+        f.lift_d.push_back(in ? 0.0 : -std::numeric_limits<double>::infinity());
+    }
     return f;
 }
+
+constexpr i64 TILE = 64;
 
 template <typename T>
 inline void pad_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
@@ -287,180 +317,329 @@ inline void widen_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
     for (i64 i = 0; i < d.H; ++i) std::copy(src + i * d.W, src + (i + 1) * d.W, dst + i * f.Wp);
 }
 
-// The aggregation weights of plane (b, g) in the flat layout: wt[o * N + P] (LR Eq. (2)).
-// kp, qf, mx, sum: per-thread work buffers (f.len, N, N, N).
+// The flat layout back to an output-grid plane (the extra columns dropped).
 template <typename T>
-void weights_flat(const T* q, const T* key, const T* prior, i64 bg, const Shape& d,
-                  const Flat& f, int mode, T* __restrict__ wt, T* kpad, T* qflat, T* mx,
-                  T* sum) {
-    const i64 KK = d.K * d.K, N = f.N, g = bg % d.G;
-    const unsigned char* __restrict__ inside = f.inside.data();
-    pad_plane(key + bg * d.H * d.W, kpad, d, f);
-    widen_plane(q + bg * d.H * d.W, qflat, d, f);
-    const T* __restrict__ qv = qflat;
-    T* __restrict__ m = mx;
-    std::fill(m, m + N, -std::numeric_limits<T>::infinity());
+inline void narrow_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
+    for (i64 i = 0; i < d.H; ++i) std::copy(src + i * f.Wp, src + i * f.Wp + d.W, dst + i * d.W);
+}
+
+// dPhi/dq and dPhi/dk at (q, k).
+template <int MODE, typename T>
+inline void dphi(T qv, T kv, T& dq, T& dk) {
+    if (MODE == SQUARED_DIFFERENCE) {           // Phi = -(q - k)^2
+        dk = T(2) * (qv - kv); dq = -dk;
+    } else if (MODE == DOT) {                   // Phi = q k
+        dq = kv; dk = qv;
+    } else {                                     // Phi = -|q - k|
+        const T diff = qv - kv;
+        dk = diff > 0 ? T(1) : (diff < 0 ? T(-1) : T(0)); dq = -dk;
+    }
+}
+
+// The aggregation weights of plane (b, g) at the flat outputs [P0, P1) (LR Eq. (2)): weight
+// (o, P) goes to wt[o * ws + P - P0]. kpad, qv: the plane's padded key and widened query; m, s:
+// work buffers of N.
+template <int MODE, typename T>
+void weights_tile(const T* kpad, const T* qflat, const T* prior, i64 g, const Shape& d,
+                  const Flat& f, i64 P0, i64 P1, T* wt, i64 ws, T* mx, T* sum) {
+    const i64 KK = d.K * d.K, n = P1 - P0;
+    const T* __restrict__ qv = qflat + P0;
+    T* __restrict__ m = mx + P0;
+    T* __restrict__ s = sum + P0;
+    for (i64 j = 0; j < n; ++j) m[j] = -std::numeric_limits<T>::infinity();
     // logits Phi(q, k) + prior, and their maximum over the in-image window
+    // (v + lift: v inside, -inf outside, which the maximum skips; the logits are finite)
     for (i64 o = 0; o < KK; ++o) {
-        const T* __restrict__ kk = kpad + f.off[o];
-        const unsigned char* __restrict__ in = inside + f.off[o];
+        const T* __restrict__ kk = kpad + f.off[o] + P0;
+        const T* __restrict__ lift = f.lift(T()) + f.off[o] + P0;
         const T pr = prior[g * KK + o];
-        T* __restrict__ l = wt + o * N;
-        for (i64 P = 0; P < N; ++P) {
-            const T v = phi(qv[P], kk[P], mode) + pr;
-            l[P] = v;
-            m[P] = in[P] ? std::max(m[P], v) : m[P];
+        T* __restrict__ l = wt + o * ws;
+        for (i64 j = 0; j < n; ++j) {
+            const T v = phi(qv[j], kk[j], MODE) + pr;
+            l[j] = v;
+            m[j] = std::max(m[j], v + lift[j]);
         }
     }
-    // softmax over the window; exactly 0 outside the image
-    T* __restrict__ s = sum;
-    std::fill(s, s + N, T(0));
+    // softmax over the window; exactly 0 outside the image (e * keep: e, or 0)
+    for (i64 j = 0; j < n; ++j) s[j] = T(0);
     for (i64 o = 0; o < KK; ++o) {
-        const unsigned char* __restrict__ in = inside + f.off[o];
-        T* __restrict__ l = wt + o * N;
-        for (i64 P = 0; P < N; ++P) {
-            const T e = exp_nonpositive(std::min(l[P] - m[P], T(0)));
-            const T e_in = in[P] ? e : T(0);
-            l[P] = e_in;
-            s[P] += e_in;
+        const T* __restrict__ keep = f.keep(T()) + f.off[o] + P0;
+        T* __restrict__ l = wt + o * ws;
+        for (i64 j = 0; j < n; ++j) {
+            const T e_in = exp_nonpositive(std::min(l[j] - m[j], T(0))) * keep[j];
+            l[j] = e_in;
+            s[j] += e_in;
         }
     }
-    for (i64 P = 0; P < N; ++P) s[P] = s[P] > 0 ? T(1) / s[P] : T(0);  // 0: an extra column
+    for (i64 j = 0; j < n; ++j) s[j] = s[j] > 0 ? T(1) / s[j] : T(0);  // 0: an extra column
     for (i64 o = 0; o < KK; ++o) {
-        T* __restrict__ l = wt + o * N;
-        for (i64 P = 0; P < N; ++P) l[P] *= s[P];
+        T* __restrict__ l = wt + o * ws;
+        for (i64 j = 0; j < n; ++j) l[j] *= s[j];
     }
 }
 
-template <typename T>
+// Vectors of 32 bytes (GCC's vector extension; AVX registers where the processor has them), so
+// that a running sum stays in a register while its terms are added (written as loops over
+// arrays, the compiler turned them around and summed one number at a time).
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { typedef float type __attribute__((vector_size(32))); };
+template <> struct VecOf<double> { typedef double type __attribute__((vector_size(32))); };
+template <typename T> using Vec = typename VecOf<T>::type;
+template <typename T> inline Vec<T> load(const T* p) {
+    Vec<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+template <typename T> inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof v); }
+
+// Sums kept in registers: 2 vectors of positions (CH = 2 * lanes numbers) per sum.
+template <typename T> constexpr int lanes() { return int(32 / sizeof(T)); }
+template <typename T> constexpr int chunk() { return 2 * lanes<T>(); }
+
+// NU sums that share their first factors: out_u[j] = sum over t < nterms of
+// a_t[j] * b_t[boff[u] + j], u < NU (channels sharing a weight, or offsets sharing a channel),
+// j < CH, each a running sum from 0 in order of t; NU x 2 vectors in registers, a_t loaded once
+// for all; terms(t, a_t, b_t) gives the pointers.
+template <int NU, typename T, typename Terms>
+inline void chunk_multi(T* out, i64 ostride, const i64* boff, i64 nterms, Terms terms) {
+    constexpr int L = lanes<T>();
+    Vec<T> s0[NU], s1[NU];
+    for (int u = 0; u < NU; ++u) { s0[u] = Vec<T>{}; s1[u] = Vec<T>{}; }
+    for (i64 t = 0; t < nterms; ++t) {
+        const T* a;
+        const T* b;
+        terms(t, a, b);
+        const Vec<T> a0 = load(a), a1 = load(a + L);
+        for (int u = 0; u < NU; ++u) {
+            s0[u] += a0 * load(b + boff[u]);
+            s1[u] += a1 * load(b + boff[u] + L);
+        }
+    }
+    for (int u = 0; u < NU; ++u) {
+        store(out + u * ostride, s0[u]);
+        store(out + u * ostride + L, s1[u]);
+    }
+}  // chunk_multi
+
+template <typename T, typename Terms>
+inline void chunk_multi_rest(T* out, i64 ostride, const i64* boff, i64 nu, i64 n, i64 nterms,
+                             Terms terms) {
+    for (i64 u = 0; u < nu; ++u) {
+        T acc[chunk<T>()];
+        for (i64 j = 0; j < n; ++j) acc[j] = T(0);
+        for (i64 t = 0; t < nterms; ++t) {
+            const T* a;
+            const T* b;
+            terms(t, a, b);
+            for (i64 j = 0; j < n; ++j) acc[j] += a[j] * b[boff[u] + j];
+        }
+        for (i64 j = 0; j < n; ++j) out[u * ostride + j] = acc[j];
+    }
+}
+
+// chunk_multi over nu sums and the positions [P0, P1): 4 sums and 2 vectors of positions at a
+// time; terms(t, P, a_t, b_t) gives the pointers at position P.
+template <typename T, typename Terms>
+inline void sum_multi(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 P1, i64 nterms,
+                      Terms terms) {
+    constexpr int CH = chunk<T>();
+    for (i64 u = 0; u < nu; u += 4) {
+        const i64 k = std::min<i64>(4, nu - u);
+        T* o = out + u * ostride;
+        const i64* bo = boff + u;
+        i64 P = P0;
+        for (; P + CH <= P1; P += CH) {
+            auto at = [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); };
+            switch (k) {
+                case 4: chunk_multi<4>(o + P, ostride, bo, nterms, at); break;
+                case 3: chunk_multi<3>(o + P, ostride, bo, nterms, at); break;
+                case 2: chunk_multi<2>(o + P, ostride, bo, nterms, at); break;
+                default: chunk_multi<1>(o + P, ostride, bo, nterms, at); break;
+            }
+        }
+        if (P < P1)
+            chunk_multi_rest(o + P, ostride, bo, k, P1 - P, nterms,
+                             [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); });
+    }
+}
+
+template <int MODE, typename T>
 void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y,
-                  const Shape& d, int mode, int threads) {
+                  const Shape& d, int threads) {
     const i64 KK = d.K * d.K;
     const Flat f = make_flat(d);
     const i64 N = f.N;
     const i64 tasks = d.B * d.G;
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<T> kp(f.len), xp(f.len), qf(N), mx(N), sum(N), acc(N), w(KK * N);
+        std::vector<T> kp(f.len), xp(d.m * f.len), qf(N), mx(N), sum(N), acc(d.m * N),
+            w(KK * TILE);
+        std::vector<i64> xoff(d.m);                 // channel ci's padded plane in xp
+        for (i64 ci = 0; ci < d.m; ++ci) xoff[ci] = ci * f.len;
 #pragma omp for schedule(dynamic, 1)
         for (i64 bg = 0; bg < tasks; ++bg) {
             const i64 g = bg % d.G, bb = bg / d.G;
-            T* __restrict__ wt = w.data();                               // [k*k, N]
-            weights_flat(q, key, prior, bg, d, f, mode, wt, kp.data(), qf.data(), mx.data(),
-                         sum.data());
-            // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
-            const i64 c_end = std::min((g + 1) * d.m, d.C);
-            for (i64 c = g * d.m; c < c_end; ++c) {
-                pad_plane(x + (bb * d.C + c) * d.H * d.W, xp.data(), d, f);
-                T* __restrict__ a = acc.data();
-                std::fill(acc.begin(), acc.end(), T(0));
-                for (i64 o = 0; o < KK; ++o) {
-                    const T* __restrict__ wo = wt + o * N;
-                    const T* __restrict__ xx = xp.data() + f.off[o];
-                    for (i64 P = 0; P < N; ++P) a[P] += wo[P] * xx[P];
-                }
-                T* yc = y + (bb * d.C + c) * d.H * d.W;
-                for (i64 i = 0; i < d.H; ++i)
-                    std::copy(a + i * f.Wp, a + i * f.Wp + d.W, yc + i * d.W);
+            const i64 c0 = g * d.m, nc = std::min((g + 1) * d.m, d.C) - c0;
+            pad_plane(key + bg * d.H * d.W, kp.data(), d, f);
+            widen_plane(q + bg * d.H * d.W, qf.data(), d, f);
+            for (i64 ci = 0; ci < nc; ++ci)
+                pad_plane(x + (bb * d.C + c0 + ci) * d.H * d.W, xp.data() + ci * f.len, d, f);
+            T* __restrict__ wt = w.data();                               // [k*k, TILE]
+            for (i64 P0 = 0; P0 < N; P0 += TILE) {
+                const i64 P1 = std::min(N, P0 + TILE);
+                weights_tile<MODE>(kp.data(), qf.data(), prior, g, d, f, P0, P1, wt, TILE,
+                                   mx.data(), sum.data());
+                // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
+                sum_multi(acc.data(), N, xoff.data(), nc, P0, P1, KK,
+                          [&](i64 o, i64 P, const T*& a, const T*& b) {
+                              a = wt + o * TILE + (P - P0);
+                              b = xp.data() + f.off[o] + P;
+                          });
             }
+            for (i64 ci = 0; ci < nc; ++ci)
+                narrow_plane(acc.data() + ci * N, y + (bb * d.C + c0 + ci) * d.H * d.W, d, f);
         }
     }
 }
 
-template <typename T>
+// out[j] = sum over P in [0, n) of rows[j * stride + P], in order of P, for j < J: J sums side
+// by side.
+template <int J, typename T>
+inline void sum_rows(const T* __restrict__ rows, i64 stride, i64 n, T* out) {
+    T t[J];
+    for (int j = 0; j < J; ++j) t[j] = T(0);
+    for (i64 P = 0; P < n; ++P)
+        for (int j = 0; j < J; ++j) t[j] += rows[j * stride + P];
+    for (int j = 0; j < J; ++j) out[j] = t[j];
+}
+
+template <int MODE, typename T>
 void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* prior,
-                   T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode, int threads) {
+                   T* gq, T* gk, T* gx, T* gprior, const Shape& d, int threads) {
     const i64 KK = d.K * d.K;
     const Flat f = make_flat(d);
     const i64 N = f.N;
     const i64 tasks = d.B * d.G;
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<T> kp(f.len), xp(f.len), gxp(f.len), gkp(f.len), qf(N), dyf(N), gqf(N),
-            s(N), gw(KK * N), w(KK * N), mx(N);
+        // dy's planes and the weights have a margin of f.centre zeros before and after (read by
+        // the value's gather at the border, where they add nothing)
+        const i64 Nd = N + 2 * f.centre;
+        std::vector<T> kp(f.len), xp(d.m * f.len), qf(N), dyf(d.m * Nd, T(0)), mx(N), s(N),
+            gqa(N), gka(N), gxa(d.m * N), w(KK * N + 2 * f.centre, T(0)), gw(KK * N);
+        auto dyc = [&](i64 ci) { return dyf.data() + ci * Nd + f.centre; };
+        std::vector<i64> dyoff(d.m);                // channel ci's plane in dyf, from channel 0's
+        for (i64 ci = 0; ci < d.m; ++ci) dyoff[ci] = ci * Nd;
 #pragma omp for schedule(dynamic, 1)
         for (i64 bg = 0; bg < tasks; ++bg) {
             const i64 g = bg % d.G, bb = bg / d.G;
-            // the weights again (recomputed, not saved: k^2 / m times the output otherwise)
-            weights_flat(q, key, prior, bg, d, f, mode, w.data(), kp.data(), qf.data(),
-                         mx.data(), s.data());
-            const T* __restrict__ wt = w.data();
+            const i64 c0 = g * d.m, nc = std::min((g + 1) * d.m, d.C) - c0;
+            pad_plane(key + bg * d.H * d.W, kp.data(), d, f);
+            widen_plane(q + bg * d.H * d.W, qf.data(), d, f);
+            for (i64 ci = 0; ci < nc; ++ci) {
+                const i64 c = (bb * d.C + c0 + ci) * d.H * d.W;
+                pad_plane(x + c, xp.data() + ci * f.len, d, f);
+                widen_plane(dy + c, dyc(ci), d, f);
+            }
+            const T* __restrict__ qv = qf.data();
+            const T* __restrict__ kpv = kp.data();
+            T* __restrict__ wt = w.data() + f.centre;
             T* __restrict__ gwt = gw.data();
-            std::fill(gw.begin(), gw.end(), T(0));
-            // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o));
-            //                   dL/dx(c, P + off(o)) += w(o, P) dy(c, P)
-            const i64 c_end = std::min((g + 1) * d.m, d.C);
-            for (i64 c = g * d.m; c < c_end; ++c) {
-                pad_plane(x + (bb * d.C + c) * d.H * d.W, xp.data(), d, f);
-                widen_plane(dy + (bb * d.C + c) * d.H * d.W, dyf.data(), d, f);
-                std::fill(gxp.begin(), gxp.end(), T(0));
-                const T* __restrict__ dd = dyf.data();
+            T* __restrict__ gqv = gqa.data();
+            std::fill(gqa.begin(), gqa.end(), T(0));
+            for (i64 P0 = 0; P0 < N; P0 += TILE) {
+                const i64 P1 = std::min(N, P0 + TILE);
+                // the weights again (recomputed, not saved: k^2 / m times the output otherwise)
+                weights_tile<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx.data(),
+                                   s.data());
+                // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o))
+                sum_multi(gwt, N, f.off.data(), KK, P0, P1, nc,
+                          [&](i64 ci, i64 P, const T*& a, const T*& b) {
+                              a = dyc(ci) + P;
+                              b = xp.data() + ci * f.len + P;
+                          });
+                // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw), kept in gw
+                T* __restrict__ ss = s.data();
+                for (i64 P = P0; P < P1; ++P) ss[P] = T(0);
                 for (i64 o = 0; o < KK; ++o) {
                     const T* __restrict__ wo = wt + o * N;
-                    const T* __restrict__ xx = xp.data() + f.off[o];
-                    T* __restrict__ gxx = gxp.data() + f.off[o];
+                    const T* __restrict__ gwo = gwt + o * N;
+                    for (i64 P = P0; P < P1; ++P) ss[P] += wo[P] * gwo[P];
+                }
+                // Eq. (2) backward, the query through Phi
+                for (i64 o = 0; o < KK; ++o) {
+                    const T* __restrict__ wo = wt + o * N;
                     T* __restrict__ gwo = gwt + o * N;
-                    for (i64 P = 0; P < N; ++P) {
-                        gwo[P] += dd[P] * xx[P];
-                        gxx[P] += wo[P] * dd[P];
+                    const T* __restrict__ kk = kpv + f.off[o];
+                    for (i64 P = P0; P < P1; ++P) {
+                        const T gl = wo[P] * (gwo[P] - ss[P]);
+                        gwo[P] = gl;
+                        T dq, dk;
+                        dphi<MODE>(qv[P], kk[P], dq, dk);
+                        gqv[P] += gl * dq;
                     }
                 }
-                T* gxc = gx + (bb * d.C + c) * d.H * d.W;
-                for (i64 y = 0; y < d.H; ++y)
-                    std::copy(gxp.data() + (y + d.r) * f.Wp + d.r,
-                              gxp.data() + (y + d.r) * f.Wp + d.r + d.W, gxc + y * d.W);
             }
-            // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw)
-            T* __restrict__ ss = s.data();
-            std::fill(s.begin(), s.end(), T(0));
-            for (i64 o = 0; o < KK; ++o) {
-                const T* __restrict__ wo = wt + o * N;
-                const T* __restrict__ gwo = gwt + o * N;
-                for (i64 P = 0; P < N; ++P) ss[P] += wo[P] * gwo[P];
-            }
-            // Eq. (2) backward: the prior, and the query and key through Phi
-            // (kp, qf: the padded key and the widened query, left by weights_flat)
-            std::fill(gkp.begin(), gkp.end(), T(0));
-            std::fill(gqf.begin(), gqf.end(), T(0));
-            const T* __restrict__ qv = qf.data();
-            T* __restrict__ gqv = gqf.data();
+            // the prior: dL/dprior(o) = sum_P dL/dlogit(o, P), 8 offsets side by side
             T* gp = gprior + bg * KK;
-            for (i64 o = 0; o < KK; ++o) {
-                const T* __restrict__ wo = wt + o * N;
-                const T* __restrict__ gwo = gwt + o * N;
-                const T* __restrict__ kk = kp.data() + f.off[o];
-                T* __restrict__ gkk = gkp.data() + f.off[o];
-                T total = T(0);
-                for (i64 P = 0; P < N; ++P) {
-                    const T gl = wo[P] * (gwo[P] - ss[P]);
-                    total += gl;
+            i64 o = 0;
+            for (; o + 8 <= KK; o += 8) sum_rows<8>(gwt + o * N, N, N, gp + o);
+            for (; o < KK; ++o) sum_rows<1>(gwt + o * N, N, N, gp + o);
+            // the key through Phi, gathered: dL/dk(Q + centre) = sum_o dL/dlogit(o, P) dk(o, P)
+            // with P = Q + centre - off(o) in [0, N)
+            T* __restrict__ gkv = gka.data();
+            std::fill(gka.begin(), gka.end(), T(0));
+            for (o = 0; o < KK; ++o) {
+                const i64 D = f.centre - f.off[o];
+                const i64 lo = std::max<i64>(0, -D), hi = std::min(N, N - D);
+                const T* __restrict__ glo = gwt + o * N + D;
+                const T* __restrict__ qq = qv + D;
+                const T* __restrict__ kk = kpv + f.centre;
+                for (i64 Q = lo; Q < hi; ++Q) {
                     T dq, dk;
-                    if (mode == SQUARED_DIFFERENCE) {           // Phi = -(q - k)^2
-                        dk = T(2) * (qv[P] - kk[P]); dq = -dk;
-                    } else if (mode == DOT) {                   // Phi = q k
-                        dq = kk[P]; dk = qv[P];
-                    } else {                                     // Phi = -|q - k|
-                        const T diff = qv[P] - kk[P];
-                        dk = diff > 0 ? T(1) : (diff < 0 ? T(-1) : T(0)); dq = -dk;
-                    }
-                    gqv[P] += gl * dq;
-                    gkk[P] += gl * dk;
+                    dphi<MODE>(qq[Q], kk[Q], dq, dk);
+                    gkv[Q] += glo[Q] * dk;
                 }
-                gp[o] = total;
             }
-            T* gqp = gq + bg * d.H * d.W;
-            T* gkc = gk + bg * d.H * d.W;
-            for (i64 i = 0; i < d.H; ++i) {
-                std::copy(gqv + i * f.Wp, gqv + i * f.Wp + d.W, gqp + i * d.W);
-                std::copy(gkp.data() + (i + d.r) * f.Wp + d.r,
-                          gkp.data() + (i + d.r) * f.Wp + d.r + d.W, gkc + i * d.W);
-            }
+            // Eq. (1) backward, the value, gathered: dL/dx(c, Q + centre) = sum_o w(o, P) dy(c, P)
+            // (all Q in [0, N) and all o: a P outside [0, N) reads a zero of dy's margins, and
+            // adding the product 0 leaves the sum as it is)
+            sum_multi(gxa.data(), N, dyoff.data(), nc, 0, N, KK,
+                      [&](i64 o, i64 Q, const T*& u, const T*& v) {
+                          const i64 P = Q + f.centre - f.off[o];
+                          u = wt + o * N + P;
+                          v = dyc(0) + P;
+                      });
+            for (i64 ci = 0; ci < nc; ++ci)
+                narrow_plane(gxa.data() + ci * N, gx + (bb * d.C + c0 + ci) * d.H * d.W, d, f);
+            narrow_plane(gqv, gq + bg * d.H * d.W, d, f);
+            narrow_plane(gkv, gk + bg * d.H * d.W, d, f);
         }
     }
 }
 
 Shape make_shape(i64 B, i64 G, i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S) {
     return {B, G, C, H, W, Ho, Wo, K, S, (C + G - 1) / G, K / 2};
+}
+
+// The stride-1 paths with the composability as a compile-time constant (so that each pass is one
+// vectorised loop).
+template <typename T>
+void forward_flat_any(const T* q, const T* key, const T* x, const T* prior, T* y,
+                      const Shape& d, int mode, int threads) {
+    if (mode == SQUARED_DIFFERENCE) forward_flat<SQUARED_DIFFERENCE>(q, key, x, prior, y, d, threads);
+    else if (mode == DOT) forward_flat<DOT>(q, key, x, prior, y, d, threads);
+    else forward_flat<ABS_DIFFERENCE>(q, key, x, prior, y, d, threads);
+}
+
+template <typename T>
+void backward_flat_any(const T* dy, const T* q, const T* key, const T* x, const T* prior,
+                       T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode, int threads) {
+    if (mode == SQUARED_DIFFERENCE)
+        backward_flat<SQUARED_DIFFERENCE>(dy, q, key, x, prior, gq, gk, gx, gprior, d, threads);
+    else if (mode == DOT)
+        backward_flat<DOT>(dy, q, key, x, prior, gq, gk, gx, gprior, d, threads);
+    else backward_flat<ABS_DIFFERENCE>(dy, q, key, x, prior, gq, gk, gx, gprior, d, threads);
 }
 
 }  // namespace
@@ -471,7 +650,7 @@ Shape make_shape(i64 B, i64 G, i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S
                                             i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S,        \
                                             int mode, int threads) {                          \
         const Shape d = make_shape(B, G, C, H, W, Ho, Wo, K, S);                              \
-        if (S == 1) forward_flat<T>(q, key, x, prior, y, d, mode, threads);                   \
+        if (S == 1) forward_flat_any<T>(q, key, x, prior, y, d, mode, threads);               \
         else forward<T>(q, key, x, prior, y, d, mode, threads);                               \
     }                                                                                         \
     extern "C" void lr_cpu_backward_##suffix(const T* dy, const T* q, const T* key,          \
@@ -480,7 +659,7 @@ Shape make_shape(i64 B, i64 G, i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S
                                              i64 Ho, i64 Wo, i64 K, i64 S, int mode,          \
                                              int threads) {                                   \
         const Shape d = make_shape(B, G, C, H, W, Ho, Wo, K, S);                              \
-        if (S == 1) backward_flat<T>(dy, q, key, x, prior, gq, gk, gx, gprior, d, mode, threads); \
+        if (S == 1) backward_flat_any<T>(dy, q, key, x, prior, gq, gk, gx, gprior, d, mode, threads); \
         else backward<T>(dy, q, key, x, prior, gq, gk, gx, gprior, d, mode, threads);             \
     }
 

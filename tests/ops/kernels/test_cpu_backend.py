@@ -87,3 +87,18 @@ def test_compile_flags_do_not_follow_aten_cpu_capability(monkeypatch):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     assert cpu_backend.compile_flags() == flags
     assert "-fopenmp" in flags and "-O3" in flags
+
+
+@pytest.mark.parametrize("B,C,G,H,W,k", [(2, 16, 2, 9, 11, 5), (2, 25, 4, 14, 14, 7),
+                                         (1, 100, 13, 4, 4, 9)])
+def test_stride_1_backward_writes_every_gradient_number(monkeypatch, B, C, G, H, W, k):
+    """The stride-1 backward gets uninitialised gradient buffers (torch.empty_like): filled with
+    NaN here, the gradients must still match the reference's."""
+    empty_like = torch.empty_like
+    monkeypatch.setattr(cpu_backend.torch, "empty_like",
+                        lambda t: empty_like(t).fill_(float("nan")))
+    inputs = make_inputs(B, C, G, H, W, k, 1)
+    ours = forward_backward(cpu_backend.local_relation_cpu, inputs, k, 1)
+    exact = forward_backward(local_relation_reference, inputs, k, 1)
+    for a, b in zip(ours, exact):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
