@@ -8,6 +8,9 @@ A profile whose references the repository does not keep (``gpu``, ``full``) runs
 (``--report-only`` asks for it on any profile): nothing is compared, the exit status is 0 when
 every notebook ran, and ``<build>/<profile>/report.json`` says what each one needed (wall and CPU
 seconds, peak GPU memory).
+
+``run --launcher torchrun --nproc N`` runs each notebook's code as a script in N processes
+started by torchrun, every ``fit`` with DistributedDataParallel (:mod:`relnotes.repro.torchrun`).
 """
 
 from __future__ import annotations
@@ -71,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
                            help="compare nothing; report what each notebook needed (wall, CPU, "
                                 "peak GPU memory) in <build-dir>/<profile>/report.json. The "
                                 "default on a profile without references (gpu, full)")
+            s.add_argument("--launcher", choices=("papermill", "torchrun"), default="papermill",
+                           help="papermill: one kernel, the executed notebook kept (default); "
+                                "torchrun: the notebook's code as a script in --nproc processes, "
+                                "every fit() with DistributedDataParallel "
+                                "(relnotes/repro/torchrun.py)")
+            s.add_argument("--nproc", type=int, default=None,
+                           help="with --launcher torchrun: processes on this machine (default: "
+                                "the number of GPUs torch sees, else 1)")
             s.add_argument("--list", action="store_true", help="list the notebooks and exit")
             s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
@@ -137,14 +148,36 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
         print("numerics: native (this processor's own kernels; trained values may differ from "
               "the references, which were made on the pinned path)")
     cache = Cache(Path(args.build_dir) / "cache") if getattr(args, "cache", False) else None
+    launcher, nproc = getattr(args, "launcher", "papermill"), getattr(args, "nproc", None)
+    if launcher != "torchrun" and nproc is not None:
+        raise ValueError("--nproc goes with --launcher torchrun")
+    if launcher == "torchrun":
+        from .torchrun import run_notebook_torchrun
+
+        if args.update_references:
+            raise ValueError("--update-references takes a one-process run (the references are "
+                             "papermill's); --launcher torchrun only compares or reports")
+        if nproc is None:
+            import torch
+            nproc = max(torch.cuda.device_count(), 1)
+        if nproc < 1:
+            raise ValueError(f"--nproc must be >= 1; got {nproc}")
+        print(f"launcher: torchrun, {nproc} process(es) per notebook")
     noted = False
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb} ...", flush=True)
-        result = run_notebook(nb, args.profile, args.build_dir, notebooks_root=args.notebooks,
-                              data_root=args.data_root, progress=progress,
-                              cell_timeout=args.cell_timeout,
-                              parameters=_parameters(getattr(args, "param", [])),
-                              numerics=args.numerics, cache=cache)
+        if launcher == "torchrun":
+            result = run_notebook_torchrun(nb, args.profile, args.build_dir, nproc=nproc,
+                                           notebooks_root=args.notebooks,
+                                           data_root=args.data_root,
+                                           parameters=_parameters(args.param),
+                                           numerics=args.numerics)
+        else:
+            result = run_notebook(nb, args.profile, args.build_dir,
+                                  notebooks_root=args.notebooks, data_root=args.data_root,
+                                  progress=progress, cell_timeout=args.cell_timeout,
+                                  parameters=_parameters(getattr(args, "param", [])),
+                                  numerics=args.numerics, cache=cache)
         if result.environment_notes and not noted:
             noted = True
             for note in result.environment_notes:
