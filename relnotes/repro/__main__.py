@@ -87,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
                                 "-p checkpoint_dir=/ckpt -p 'overrides={coco: {epochs: 1}}' "
                                 "-p device=cuda:1); repeatable")
-    d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs, data and "
-                                       "memory on a profile, without training")
+    d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs and data on "
+                                       "a profile, and the memory an earlier run on it "
+                                       "measured, without training")
     d.add_argument("--profile", default="gpu", help=f"one of {', '.join(PROFILES)} (default: gpu)")
     d.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
     d.add_argument("--references", default=None,
@@ -97,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="another parameter the notebooks declare, as for run; repeatable")
     d.add_argument("--measured", action="append", default=[], metavar="REPORT",
-                   help="report.json of an earlier run on the profile: its peak GPU memory")
+                   help="report.json of an earlier run on the profile: its peak GPU and host "
+                        "memory, the dry run's memory estimate (none is made a priori)")
     d.add_argument("--gpu-memory-gib", type=float, default=None,
                    help="memory of the GPU to run on (default: this machine's first GPU)")
     d.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
@@ -110,11 +112,13 @@ def _dry_run(args: argparse.Namespace) -> int:
     notebooks = resolve(args.names, args.notebooks)
     references = Path(args.references or Path(args.notebooks) / "reference")
     peaks = measured_peaks(args.profile, references, args.measured)
+    host = measured_peaks(args.profile, references, args.measured, kind="host")
     memory = gpu_memory_mib(args.gpu_memory_gib)
     params = _parameters(args.param)
     print(f"dry run, profile {args.profile}: {len(notebooks)} notebook(s)", flush=True)
     results = [dry_run(nb, args.profile, data_root=args.data_root, parameters=params,
-                       peaks=peaks, gpu_memory_mib=memory) for nb in notebooks]
+                       peaks=peaks, gpu_memory_mib=memory, host_peaks=host)
+               for nb in notebooks]
     print(format_dry_runs(results))
     return 0 if all(r.ok for r in results) else 1
 
@@ -224,13 +228,16 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
 
 
 def _format_report(results: list) -> str:
-    """One line per notebook: wall and CPU seconds, peak GPU memory (or that CUDA was not used)."""
-    lines = [f"{'notebook':<28} {'wall s':>8} {'CPU s':>8}  peak GPU memory"]
+    """One line per notebook: wall and CPU seconds, peak host memory, peak GPU memory (or that
+    CUDA was not used)."""
+    lines = [f"{'notebook':<28} {'wall s':>8} {'CPU s':>8} {'host MiB':>9}  peak GPU memory"]
     for r in results:
         gpu = (f"{r.gpu['gpu_peak_mib']:,.0f} MiB on {r.gpu['gpu_name']}" if r.gpu
                else "- (CUDA not used)")
+        host = "-" if r.host_peak_mib is None else f"{r.host_peak_mib:,.0f}"
         status = "  FAILED" if r.error else ("  (cached)" if r.cached else "")
-        lines.append(f"{r.name:<28} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f}  {gpu}{status}")
+        lines.append(f"{r.name:<28} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f} {host:>9}  "
+                     f"{gpu}{status}")
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """What each notebook needs, per profile: its time and memory, read from the committed references.
 
 The runner writes into every artifact's environment, under ``time``, the notebook's wall-clock
-and CPU seconds, the profile's budget, and the peak GPU memory when the notebook used CUDA
+and CPU seconds, the profile's budget, the kernel's peak host memory (references made before the
+runner measured it lack it), and the peak GPU memory when the notebook used CUDA
 (:func:`relnotes.repro.runner.record_time`). The references in ``notebooks/reference/<profile>/``
 keep them, so the book can publish them without running anything: :func:`needs_rows` gives one
 row per notebook and profile, and the ``{notebook-needs}`` directive of
@@ -65,7 +66,8 @@ def needs_rows(reference_root: str | os.PathLike = "notebooks/reference",
                profiles: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """One dict per notebook and profile with references: ``notebook``, ``profile``,
     ``artifact`` (the reference read, None when the notebook has none on the profile),
-    ``wall_s``, ``cpu_s``, ``budget_s``, ``over_budget``, ``gpu_peak_mib``, ``gpu_name``,
+    ``wall_s``, ``cpu_s``, ``budget_s``, ``over_budget``, ``host_peak_mib``, ``gpu_peak_mib``,
+    ``gpu_name``,
     ``processor``, ``threads``, ``commit`` (None where the reference does not record them).
     Notebooks in :func:`~relnotes.repro.runner.discover` order, then profiles.
 
@@ -82,7 +84,8 @@ def needs_rows(reference_root: str | os.PathLike = "notebooks/reference",
         for profile in profiles:
             row: dict[str, Any] = {"notebook": notebook.stem, "profile": profile,
                                    "artifact": None, "wall_s": None, "cpu_s": None,
-                                   "budget_s": None, "over_budget": None, "gpu_peak_mib": None,
+                                   "budget_s": None, "over_budget": None,
+                                   "host_peak_mib": None, "gpu_peak_mib": None,
                                    "gpu_name": None, "processor": None, "threads": None,
                                    "commit": None}
             for art_id in ids:
@@ -94,8 +97,8 @@ def needs_rows(reference_root: str | os.PathLike = "notebooks/reference",
                 row.update(artifact=art_id, processor=env.get("cpu"),
                            threads=env.get("threads"), commit=env.get("git"),
                            **{k: timing.get(k) for k in ("wall_s", "cpu_s", "budget_s",
-                                                         "over_budget", "gpu_peak_mib",
-                                                         "gpu_name")})
+                                                         "over_budget", "host_peak_mib",
+                                                         "gpu_peak_mib", "gpu_name")})
                 break
             rows.append(row)
     return rows

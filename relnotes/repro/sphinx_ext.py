@@ -343,7 +343,7 @@ class NotebookNeeds(SphinxDirective):
         body = []
         for r in rows:
             if r["artifact"] is None:
-                body.append([r["notebook"], r["profile"], "no reference", "", "", "", ""])
+                body.append([r["notebook"], r["profile"], "no reference", "", "", "", "", ""])
                 continue
             wall = num(r["wall_s"]) + (" (over)" if r["over_budget"] else "")
             gpu = ("not used" if r["gpu_peak_mib"] is None else
@@ -351,13 +351,16 @@ class NotebookNeeds(SphinxDirective):
             machine = ", ".join(str(x) for x in (
                 r["processor"], None if r["threads"] is None else f"{r['threads']} threads",
                 None if r["commit"] is None else f"commit {r['commit']}") if x)
+            host = ("not recorded" if r["host_peak_mib"] is None else
+                    f"{r['host_peak_mib']:,.0f} MiB")
             body.append([r["notebook"], r["profile"], wall, num(r["cpu_s"]), num(r["budget_s"]),
-                         gpu, machine])
+                         host, gpu, machine])
         header = ["notebook", "profile", "wall (s)", "CPU (s)", "budget (s)",
-                  "peak GPU memory", "measured on"]
+                  "peak host memory", "peak GPU memory", "measured on"]
         return [_table(header, body, "What each notebook needed when its committed reference "
                                      "was made: wall-clock and CPU seconds, the profile's "
-                                     "budget, and the peak GPU memory where CUDA was used.",
+                                     "budget, the peak host memory where it was recorded, and "
+                                     "the peak GPU memory where CUDA was used.",
                        classes="relnotes-needs")]
 
 

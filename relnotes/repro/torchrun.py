@@ -17,8 +17,8 @@ and four additions of the runner's, each marked ``runner:`` in it:
    and the run is the one-process run up to float rounding (:mod:`relnotes.engine.distributed`);
 2. after the parameters, every rank but 0 writes its artifacts and figures to
    ``<artifact_dir>/rank<r>``: the runner collects rank 0's, as papermill's run would write them;
-3. at the end, each rank records its peak GPU memory (the runner keeps the largest), as the
-   papermill runner's probe does;
+3. at the end, each rank records its peak host and GPU memory (the runner keeps the largest of
+   the ranks: the need of one process), as the papermill runner's probe does;
 4. then the process group is destroyed.
 
 What is shared and what is not: only the training that goes through ``fit`` is split across the
@@ -74,8 +74,9 @@ if _relnotes_dist.rank != 0:
 """
 
 _EPILOGUE = """\
-# runner: this rank's peak GPU memory (None without CUDA), then the end of the process group
-import json as _relnotes_json, sys as _relnotes_sys
+# runner: this rank's peak host memory and peak GPU memory (None without CUDA), then the end of
+# the process group
+import json as _relnotes_json, resource as _relnotes_resource, sys as _relnotes_sys
 _relnotes_torch = _relnotes_sys.modules.get("torch")
 _relnotes_gpu = None
 if _relnotes_torch is not None and _relnotes_torch.cuda.is_initialized():
@@ -84,8 +85,10 @@ if _relnotes_torch is not None and _relnotes_torch.cuda.is_initialized():
                                   for i in range(_relnotes_torch.cuda.device_count())) / 2**20, 1),
         "gpu_name": _relnotes_torch.cuda.get_device_name(),
     }}
+_relnotes_host = _relnotes_resource.getrusage(_relnotes_resource.RUSAGE_SELF).ru_maxrss
 with open({probe!r} + f".rank{{_relnotes_dist.rank}}.json", "w") as _relnotes_f:
-    _relnotes_json.dump(_relnotes_gpu, _relnotes_f)
+    _relnotes_json.dump({{"host_peak_mib": round(_relnotes_host / 1024, 1),
+                         "gpu": _relnotes_gpu}}, _relnotes_f)
 from relnotes.engine.distributed import cleanup as _relnotes_cleanup
 _relnotes_cleanup()
 """
@@ -142,7 +145,7 @@ def run_notebook_torchrun(
     the script runs with the notebook's folder as working directory, on the ``numerics`` path,
     with this ``relnotes`` first on ``PYTHONPATH``. The result is rank 0's: its artifacts (their
     environment records ``launcher: {"torchrun": nproc}`` beside the time), the wall and CPU
-    seconds of all processes, the largest peak GPU memory of the ranks. ``result.output`` is
+    seconds of all processes, the largest peak host and GPU memory of the ranks. ``result.output`` is
     the script. A failing process does not raise: ``result.error`` names the exit status and
     the script (the traceback is in torchrun's output).
 
@@ -197,11 +200,13 @@ def run_notebook_torchrun(
                                str(script.resolve())], cwd=str(notebook.parent), env=env)
     result.seconds = time.perf_counter() - start
     result.cpu_seconds = _children_cpu() - cpu_start  # torchrun and its ranks, ended and reaped
-    peaks = [json.loads(p.read_text())
-             for p in sorted(probe.parent.glob(f"{probe.name}.rank*.json"))]
-    peaks = [p for p in peaks if p]
-    if peaks:
-        result.gpu = max(peaks, key=lambda p: p["gpu_peak_mib"])
+    probes = [json.loads(p.read_text())
+              for p in sorted(probe.parent.glob(f"{probe.name}.rank*.json"))]
+    gpus = [p["gpu"] for p in probes if p["gpu"]]
+    if gpus:
+        result.gpu = max(gpus, key=lambda g: g["gpu_peak_mib"])
+    if probes:  # per process: the largest rank's
+        result.host_peak_mib = max(p["host_peak_mib"] for p in probes)
     if done.returncode != 0:
         result.error = (f"{notebook} failed under torchrun ({nproc} processes, exit status "
                         f"{done.returncode}); the traceback is above, the script it ran is "

@@ -146,9 +146,10 @@ def test_notebook_needs_renders_a_line_per_notebook_and_profile_from_the_referen
     (tmp_path / "notebooks" / "reference" / "cpu" / "alpha.json").write_text(json.dumps(
         {"environment": {"cpu": "AMD EPYC", "threads": 2, "git": "abc1234",
                          "time": {"wall_s": 683.17, "cpu_s": 771.6, "budget_s": 600,
-                                  "over_budget": True}}}))
+                                  "over_budget": True, "host_peak_mib": 1234.5}}}))
     code, out, html = build(tmp_path, "# T\n\n```{notebook-needs}\n```\n")
     assert code == 0, out
     assert "relnotes-needs" in html
     assert "683 (over)" in html and "772" in html and "AMD EPYC, 2 threads, commit abc1234" in html
+    assert "1,234 MiB" in html and "not used" in html
     assert "beta" in html and "no reference" in html

@@ -87,6 +87,7 @@ def test_two_processes_train_like_one_and_rank_0_writes(tmp_path):
     assert r2["loss"]["ours"] == pytest.approx(r1["loss"]["ours"], rel=1e-5)
     assert a2.environment["launcher"] == {"torchrun": 2}
     assert a2.environment["time"]["wall_s"] > 0 and a2.environment["time"]["cpu_s"] > 0
+    assert a2.environment["time"]["host_peak_mib"] > 50  # per process, the larger rank's
     # rank 1 wrote its own copy aside; the runner collected rank 0's only
     assert (two.artifact_dir / "ddp_nb.png").is_file()
     assert (two.artifact_dir / "rank1" / "ddp_nb.json").is_file()
