@@ -11,10 +11,11 @@
   DistributedDataParallel.
 - ``dryrun``: ``dry-run``, parameters, knobs, data and measured memory, without training.
 - ``numerics``, ``cache``: the pinned numerical path of the references; the book build's cache.
-- ``papers``: the papers' numbers, with their sources.
+- ``papers``: the papers' numbers, with their sources; ``earlier``: values of an earlier design's
+  archived reference.
 - ``scorecard``, ``needs``: what matched; what each notebook needs (time, memory).
 - ``sphinx_ext``: the ``artifact-table``, ``scorecard`` and ``notebook-needs`` directives and the
-  ``claim`` role; ``sphinx_site``: the launch and repository links; ``book_copy``: the executed
+  ``claim`` and ``earlier`` roles; ``sphinx_site``: the launch and repository links; ``book_copy``: the executed
   notebooks as the book shows them; ``launch``: the install cell of every notebook.
 """
 

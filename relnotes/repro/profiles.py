@@ -184,14 +184,10 @@ _RN_COCO = dict(train_split="train2017", val_split="val2017", max_train=None, ma
 # Every scale knob of every notebook. Keys: experiment id (= the notebook's artifact id).
 SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
     {
-        # book/one-formula.md: the relation formula reproduces three familiar networks.
-        # Sizes of the random inputs on which the instances are compared (float64).
-        # book/one-formula.md. Three knob groups: the float64 checks of three instances
-        # (n_tokens ... nl_size); the 1/sqrt(d_k) demonstration (dot products of random unit-
-        # variance vectors for every d_k, `scale_samples` pairs, softmax over `scale_keys` keys);
-        # the trained key-value lookup (relnotes.data.key_value: `lookup_pairs` memory elements,
-        # keys and values from vocabularies of `lookup_keys` and `lookup_values`, a one-layer
-        # attention of width `lookup_channels`, Adam with a cosine schedule, one run per seed).
+        # book/one-formula.md. Three groups: the float64 checks of three instances (n_tokens ...
+        # nl_size); the 1/sqrt(d_k) demonstration (scale_samples dot products per d_k, softmax over
+        # scale_keys keys); the trained key-value lookup (lookup_*: memory pairs, vocabularies, width,
+        # Adam with a cosine schedule, one run per seed).
         "one_formula": _every_profile(
             smoke=dict(n_tokens=6, embed_dim=16, num_heads=4, batch=2, nl_channels=8, nl_size=5,
                        d_k=(4, 16, 64, 256), scale_samples=2000, scale_keys=16,
@@ -203,59 +199,40 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      lookup_pairs=8, lookup_keys=32, lookup_values=16, lookup_channels=32,
                      lookup_train=8192, lookup_test=2000, lookup_steps=800, lookup_lr=1e-2,
                      lookup_batch=64),
-            gpu=dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28,
+            **_gpu_and_full(
+                dict(n_tokens=128, embed_dim=256, num_heads=8, batch=8, nl_channels=64, nl_size=28,
                      d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
                      lookup_pairs=16, lookup_keys=64, lookup_values=32, lookup_channels=64,
                      lookup_train=32768, lookup_test=5000, lookup_steps=3000, lookup_lr=1e-2,
                      lookup_batch=128),
-            full=dict(n_tokens=300, embed_dim=1024, num_heads=16, batch=8, nl_channels=256,
-                      nl_size=56, d_k=(4, 16, 64, 256, 1024), scale_samples=20000, scale_keys=16,
-                      lookup_pairs=16, lookup_keys=64, lookup_values=32, lookup_channels=64,
-                      lookup_train=32768, lookup_test=5000, lookup_steps=3000, lookup_lr=1e-2,
-                      lookup_batch=128),
+                n_tokens=300, embed_dim=1024, num_heads=16, nl_channels=256, nl_size=56),
         ),
-        # book/local-relation.md: ResNet-26/50 vs LR-Net-26/50, parameters and MACs. The counts
-        # are at the paper's 224 x 224 on every profile (meta tensors, no compute); the only knob
-        # is the image size of one real forward pass per network, which checks that they run.
+        # book/local-relation.md, "The talk's table": counts at 224 x 224 on every profile (meta
+        # tensors); forward_size: one real forward pass per network, which checks that they run.
         "lrnet_architecture": _every_profile(
             smoke=dict(image_size=224, forward_size=32),
             cpu=dict(image_size=224, forward_size=64),
             **_gpu_and_full(dict(image_size=224, forward_size=224)),
         ),
-        # book/gcnet.md: the talk's COCO table (Mask R-CNN R50-FPN + NL / SE / GC). Parameters
-        # and MACs are counted at the paper's setting on every profile (meta tensors, seconds):
-        # mmdetection's get_flops protocol, one (H, W) = (800, 1280) image, 1000 RoIs into the
-        # box head and 100 into the mask head. No knob scales: the AP training is a later step.
+        # book/gcnet.md, "The COCO table": counted at the paper's setting on every profile (the get_flops
+        # protocol: one (800, 1280) image, 1000 box RoIs, 100 mask RoIs). No knob scales.
         "gcnet_coco_table": _every_profile(
             smoke=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
             cpu=dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100),
             **_gpu_and_full(dict(image_size=(800, 1280), num_box_rois=1000, num_mask_rois=100)),
         ),
-        # book/relation-networks.md: RN Table 5 complexity deltas (+2 relation modules, +duplicate
-        # removal). Counted on the real modules at the paper's setting on every profile (one
-        # forward pass each on CPU tensors, a few seconds): N RoIs per image in the 2fc head
-        # (300 for Faster R-CNN / DCN, 1000 for FPN) and first_n detections per class in the
-        # duplicate-removal network. No knob scales.
+        # book/relation-networks.md, "What it costs": RN Table 5's deltas on the real modules at the
+        # paper's setting on every profile (RoIs per image: 300 C4 / DCN, 1000 FPN; first_n per class).
         "rn_complexity": _every_profile(
             smoke=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
             cpu=dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100),
             **_gpu_and_full(dict(n_rois_c4=300, n_rois_fpn=1000, first_n=100)),
         ),
-        # book/relation-networks.md, "Which head": RN Tables 1-2 on ContextShapes (synthetic, the
-        # class of three small classes decided by context). Per seed the tiny Faster R-CNN body is
-        # trained body_epochs with the 2fc head, frozen, and each head of `rows` trained
-        # head_epochs on it (Adam lr, batch_size, `proposals` RoIs per image; relation modules
-        # d_f, n_relations, d_k, d_g, geometry_scale = the official code's x100 on the relative
-        # geometry). Row keys: 2fc; (a) none / unary / relative, relative_x1 (the paper's scale
-        # 1); (b) nr1, nr2, nr8 (N_r); (c) r10, r01, r22 ({r1, r2}); Table 2: wide2fc, 3fc, 4fc.
-        # cpu: Table 1(a) with the paper's scale and the wider 2fc of Table 2, three seeds,
-        # heads 5 epochs (8 epochs took 725 s wall / 1285 CPU-s in a cold cpu book run, over the
-        # 10-minute budget: body ~50 CPU-s and heads ~375 per seed); gpu adds relative_x1, (b),
-        # (c), 3fc and 4fc (plausible, not run here). tolerance: abs, in AP points, below two
-        # seeds; 2 sd of the seeds above.
-        # full (not run here): COCO 2017 under data_root, every row a whole R50-FPN detector
-        # (d_f = 1024, N_r = 16, d_k = 64, all `proposals` RoIs in the loss) trained with RN's
-        # COCO setting (_RN_COCO above). The rows are Tables 1-2's.
+        # book/relation-networks.md, "Which head" (RN Tables 1-2): per seed, the tiny Faster R-CNN's body
+        # trained body_epochs with 2fc and frozen, each head of `rows` trained head_epochs on it (module:
+        # d_f, n_relations, d_k, d_g, geometry_scale). Rows: 2fc; none / unary / relative, relative_x1;
+        # nr1 / nr2 / nr8 (N_r); r10 / r01 / r22 ({r1, r2}); wide2fc / 3fc / 4fc. Why these rows and
+        # epochs on each profile: the chapter's "Settings" section. full: _RN_COCO.
         "rn_ablation_head": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=4, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
@@ -279,17 +256,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                             "nr32", "r10", "r01", "r22", "r44", "wide2fc", "3fc"),
                       seeds=(0,), tolerance=1.0, coco=_RN_COCO),
         ),
-        # book/relation-networks.md, "What the module looks at": the talk's two figures read from
-        # every module and relation of a 2fc + RM {1, 1} head, trained as in rn_ablation_head
-        # (body, then the head on the frozen body; the head here 8 epochs on cpu, 5 there),
-        # once per seed of `seeds`; readings on the
-        # n_test images through their ground truth (RoIs at IoU >= 0.5), the causal test (keys
-        # masked) and the class matrices; n_show reference objects drawn. tolerance: abs, on
-        # weights and r below two seeds. smoke trains the body long enough (8 epochs of 3
-        # steps) for some RoIs to cover small objects, so that every claim is computed. full
-        # (not run here): the whole R50-FPN 2fc + RM {1, 1} detector trained on COCO as in
-        # rn_ablation_head's full profile (_RN_COCO); the readings on the first n_test val
-        # images.
+        # book/relation-networks.md, "What the module looks at": a 2fc + RM {1, 1} head trained as in
+        # rn_ablation_head, once per seed; readings on n_test images (RoIs at IoU >= 0.5), the causal
+        # test and the class matrices; n_show reference objects drawn. Settings: the chapter. full:
+        # _RN_COCO, readings on the first n_test val images.
         "rn_figures": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=8, head_epochs=2, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
@@ -306,21 +276,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                       d_g=64, geometry_scale=100.0, n_show=6, seeds=(0,), tolerance=0.2,
                       coco=_RN_COCO),
         ),
-        # book/local-relation.md: the talk's adversarial-robustness table, at toy scale, on the
-        # setting of lrnet_kernel_size: its composition set (train_size / test_size images) and
-        # the LR-Net-26-mini design its pilot chose (offsets in pixels, locality term sigma,
-        # stem_stride 1), lr_kernel x lr_kernel LR layers, against ResNet-26-mini with
-        # resnet_kernel x resnet_kernel convs. Per seed of the profile, each network is trained
-        # `steps` steps (train_classifier's recipe) regularly and adversarially (PGD-train_steps
-        # at L-inf radius eps), and evaluated on the first n_attack test images with
-        # PGD-eval_steps, untargeted and random-target targeted; the adversarially trained
-        # network's clean accuracy is also measured after its BatchNorm running statistics are
-        # recomputed on the first n_recal clean training images. tolerance: abs, in accuracy
-        # points, of a trained column below two seeds. smoke: 3x3 LR layers and a stride-2
-        # stem, the pipeline only. cpu cost, measured under the lock with 2 threads: a step of
-        # LR-Net-26-mini at 7x7 takes ~0.5 CPU-s regular and ~1.6 with PGD-2 (ResNet-26-mini:
-        # 0.12 / 0.27), so 3 seeds of 100 + 100 steps and the attacks are ~950 CPU-s in all.
-        # gpu / full: plausible, not run here.
+        # book/local-relation.md, "Robustness": on lrnet_kernel_size's composition set and chosen
+        # design, LR-Net-26-mini (lr_kernel) vs ResNet-26-mini (resnet_kernel), per seed trained `steps`
+        # regularly and with PGD-train_steps at eps; attacked with PGD-eval_steps on n_attack test
+        # images; BatchNorm recalibrated on n_recal clean images. Settings: the chapter.
         "lrnet_robustness": _every_profile(
             smoke=dict(train_size=480, test_size=200, n_attack=64, steps=40, batch_size=32,
                        lr=3e-3, eps=0.1, train_steps=1, eval_steps=2, width=8, lr_kernel=3,
@@ -333,17 +292,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      lr=2e-3, eps=0.1, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
                      resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=1280, tolerance=5.0)),
         ),
-        # book/gcnet.md, "Attention maps for different query positions", on every seed of the
-        # profile. (1) flag_*: the gcnet_ablations classifier (flag_widths) with one NL block
-        # after each of flag_stages, trained flag_epochs (Adam, flag_lr) on flag_n_train
-        # ContextFlags 32 x 32 images, distances on flag_n_test; the block max-pools its keys 2 x 2
-        # (sub_sample) after the stages in flag_sub_sample (our choice, for cost: with full keys
-        # after stage 1, one epoch took 65 s wall / 102 CPU-s on 2 cores, 18 s / 32 pooled, and
-        # the cpu notebook ran 929 s). (2) a ContextClassifier of
-        # `widths` with one NL block (each of `modes`) trained `epochs` epochs on n_train crops
-        # (crop px) of the scikit-image photographs resized to short_side; distances on n_test
-        # held-out crops; attention maps drawn on vis_photos resized to vis_size. The gpu / full
-        # knobs are plausible, not run here (the notebook reads no real data on any profile).
+        # book/gcnet.md, "Attention maps": per seed, (1) flag_*: the ablations' classifier with one NL
+        # block after each of flag_stages, keys pooled 2 x 2 after flag_sub_sample; (2) a
+        # ContextClassifier of `widths` with one NL block per mode, trained on crops of photographs;
+        # maps drawn on vis_photos. Settings (why keys are pooled on cpu): the chapter.
         "gcnet_attention": _every_profile(
             smoke=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_sub_sample=(1,),
                        flag_n_train=128, flag_n_test=64, flag_epochs=1, flag_lr=3e-3,
@@ -364,14 +316,9 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      modes=("embedded_gaussian", "gaussian", "dot_product", "concatenation"),
                      vis_photos=("astronaut", "coffee", "chelsea"), vis_size=192)),
         ),
-        # book/gcnet.md, "Ablations": ContextClassifier of `widths` with each block variant,
-        # trained `epochs` epochs (Adam, lr) on n_train ContextFlags images of size px (designed
-        # so that a small flag far from the glyph decides the label), tested on n_test, once per
-        # seed of the profile (Profile.seeds); every SE / GC bottleneck has at least rd_min
-        # channels (our choice: at these widths r = 1/16 would leave 1-2). cpu: 900 Adam steps of
-        # 16 images per model, 9 variants x 3 seeds within the 10-minute budget (400 steps took
-        # 214 s wall / 415 s CPU, and left most variants learnt on some seeds and not on
-        # others). gpu / full knobs are plausible, not run here.
+        # book/gcnet.md, "Ablations": ContextClassifier of `widths` with each block variant, trained
+        # `epochs` (Adam, lr) on n_train ContextFlags images of `size` px, per seed; every SE / GC
+        # bottleneck has at least rd_min channels (our choice). Settings: the chapter.
         "gcnet_ablations": _every_profile(
             smoke=dict(size=32, n_train=256, n_test=128, epochs=3, batch_size=32, lr=3e-3,
                        widths=(8, 16, 64), rd_min=8),
@@ -382,22 +329,11 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      widths=(16, 32, 64), rd_min=8),
                 epochs=30),
         ),
-        # book/gcnet.md, "AP of the four detectors": the talk's COCO table trained. Synthetic
-        # profiles: a tiny Mask R-CNN (`tiny`: TinyResNet planes / blocks per stage, FPN width,
-        # head widths, RPN proposals, RoIs per image), without its mask branch when `masks` is
-        # False (a box-only Faster R-CNN, our choice on cpu: the blocks should change the class
-        # of a box), on n_train / n_test ContextMasks images (64 x 64, designed so that a far-away
-        # flag of flag_size px decides half of every class; 8 on cpu, our choice after the
-        # 4 px flag was read by no detector), `epochs` of `batch_size` with `optimizer` ("sgd":
-        # momentum 0.9, the GCNet configs'; "adam": what the ablations learn the flag with) at lr,
-        # warm-up steps and x0.1 steps at the epochs in lr_steps, once per seed of the profile
-        # (P.seeds); tolerance: abs, in AP points, of the regression check below two seeds (twice
-        # that on the scene accuracy and probes, in %). full: the real maskrcnn_resnet50_fpn on
-        # COCO 2017 under data_root (`coco`: splits, ImageNet backbone; n_train / n_test None =
-        # whole splits) with the 1x schedule (12 epochs, steps at 8 and 11) scaled to one device
-        # (2 images per step, lr 0.02 / 8); not run here. MACs are counted at macs_image_size
-        # with macs_box_rois / macs_mask_rois RoIs (get_flops protocol). gpu knobs are
-        # plausible, not run here.
+        # book/gcnet.md, "AP of the four detectors": a tiny Mask R-CNN (`tiny`; box-only when `masks` is
+        # False) on ContextMasks (a far flag of flag_size px decides half of every class), `epochs` with
+        # `optimizer` ("sgd": momentum 0.9; "adam") at lr, warm-up and x0.1 at lr_steps, per seed.
+        # MACs at macs_image_size with macs_*_rois. full: maskrcnn_resnet50_fpn on COCO, the 1x schedule
+        # scaled to one device. Settings (box-only, flag size, Adam): the chapter.
         "gcnet_coco_ap": _every_profile(
             smoke=dict(n_train=32, n_test=24, flag_size=8, epochs=3, batch_size=8, optimizer="adam",
                        lr=2e-3, warmup_steps=2, lr_steps=(), weight_decay=0.0, masks=False,
@@ -423,21 +359,15 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                 pretrained_backbone=True),
                       macs_image_size=(800, 1280), macs_box_rois=1000, macs_mask_rois=100),
         ),
-        # book/local-relation.md: top-1 vs kernel size, ResNet-26-mini vs LR-Net-26-mini on the
-        # synthetic composition set, every seed of the profile. First a pilot of LR-Net designs
-        # (pilot_designs: names defined in the notebook; pilot_kernels x pilot_seeds, pilot_steps
-        # each), the best mean at the largest pilot kernel is used for the sweep (kernel_sizes,
-        # steps). sigma: the locality term's sigma in pixels (our choice). The LR layers run the
-        # fused CPU loop (relnotes.ops.kernels.cpu_backend). gpu / full: plausible, not run here.
+        # book/local-relation.md, "Accuracy vs kernel size": a pilot of LR-Net designs (pilot_*), then
+        # the chosen design and ResNet-26-mini at every kernel size, per seed, on the composition set;
+        # sigma: the locality term in pixels (our choice). Settings: the chapter.
         "lrnet_kernel_size": _every_profile(
             smoke=dict(kernel_sizes=(3, 7), width=8, steps=40, batch_size=32, lr=2e-3,
                        train_size=480, test_size=200, sigma=1.0,
                        pilot_designs=("layer defaults", "locality prior",
                                       "locality prior, larger maps"),
                        pilot_kernels=(3, 7), pilot_seeds=(0,), pilot_steps=10),
-            # cpu: pilot_steps = steps and pilot_seeds within the profile's seeds, so the sweep
-            # reuses the chosen design's pilot runs: 16 LR-Net and 12 ResNet runs of 100 steps
-            # (0.45-0.75 and 0.2-0.35 CPU-s per step with 2 threads, 10-step runs, loaded machine)
             cpu=dict(kernel_sizes=(3, 5, 7, 9), width=8, steps=100, batch_size=32, lr=2e-3,
                      train_size=2000, test_size=500, sigma=1.0,
                      pilot_designs=("layer defaults", "locality prior",
@@ -450,12 +380,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                     "locality prior, larger maps"),
                      pilot_kernels=(3, 7), pilot_seeds=(0, 1, 2), pilot_steps=1000)),
         ),
-        # book/local-relation.md, "What it costs": forward + backward of one local relation op
-        # (batch, channels, size, kernel_size, m; cpu = the issue's B=8, C=256, 28x28, k=7, m=8)
-        # by the reference, the naive unfold, the CUDA kernels (GPU) and 3x3 convs, and one SGD
-        # step of ResNet-26 / LR-Net-26 (net_batch, image_size). Times are never checked; the
-        # claims (ratios of rows measured side by side) are. smoke runs the cpu shapes once: at
-        # smaller shapes the op takes about a millisecond and the ratios are noise.
+        # book/local-relation.md, "What it costs": forward + backward of one local relation op (cpu: the
+        # issue's B=8, C=256, 28x28, k=7, m=8) by each implementation and 3x3 convs, and one SGD step of
+        # ResNet-26 / LR-Net-26. Times are never checked, the claims' ratios are; smoke runs the cpu
+        # shapes once (smaller shapes make the ratios noise).
         "lrnet_benchmark": _every_profile(
             smoke=dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=8,
                        image_size=112, repeats=1),
@@ -465,17 +393,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                 dict(batch=8, channels=256, size=28, kernel_size=7, m=8, net_batch=32,
                      image_size=224, repeats=10)),
         ),
-        # book/local-relation.md: one 7x7 LR layer (and a 7x7 conv) trained to denoise crops of
-        # scikit-image photographs; priors and aggregation weights drawn on the held-out
-        # cameraman (short_side px). gpu / full knobs are plausible, not run here.
-        # book/graphs-language.md: semi-supervised node classification, GCN vs MLP vs GAT vs
-        # label spreading on the karate club (4 communities, 1 label each, X = I) and a k-NN graph
-        # over sklearn's digits (labels_per_class labelled nodes per class). GCN/MLP: hidden
-        # units, Adam lr, weight decay, epochs (karate_epochs on the karate club); GAT: gat_heads
-        # x gat_hidden, gat_epochs (its dense-free edge-list path is still the slowest row).
-        # embedding_epochs: snapshots of the karate-club GCN with a 2-d last hidden layer (the
-        # paper's appendix: 4-4-2 tanh, Adam 0.01, 300 iterations). planetoid: the Planetoid
-        # sets read from data_root (full only). Seeds: the profile's.
+        # book/graphs-language.md: GCN vs MLP vs GAT vs label spreading on the karate club and a k-NN
+        # graph of sklearn's digits (labels_per_class labelled nodes); embedding_epochs: snapshots of the
+        # karate-club GCN's 2-d layer (GCN's appendix: 4-4-2 tanh, Adam 0.01, 300 iterations).
+        # planetoid: the Planetoid sets read from data_root (full only).
         "graph_node_classification": _every_profile(
             smoke=dict(karate_epochs=200, digits_k=10, labels_per_class=10, epochs=100, hidden=16,
                        lr=0.01, weight_decay=5e-4, gat_epochs=20, gat_heads=2, gat_hidden=8,
@@ -489,9 +410,7 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                  embedding_epochs=(0, 25, 50, 75, 100, 200, 300), planetoid=()),
                             planetoid=("cora", "citeseer", "pubmed")),
         ),
-        # book/graphs-language.md: GCN Table 3's propagation models (1st-order, single
-        # parameter, renormalisation, MLP) on the digits k-NN graph; the knobs of
-        # graph_node_classification's GCN rows. Seeds: the profile's.
+        # book/graphs-language.md: GCN Table 3's propagation models on the digits k-NN graph.
         "gcn_propagation": _every_profile(
             smoke=dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01, weight_decay=5e-4,
                        epochs=100),
@@ -500,11 +419,8 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
             **_gpu_and_full(dict(digits_k=10, labels_per_class=10, hidden=16, lr=0.01,
                                  weight_decay=5e-4, epochs=200)),
         ),
-        # book/graphs-language.md: digits -> German number words (num2words), the Transformer
-        # vs its no-relation twin (uniform attention). Split by number out of 0..max_number.
-        # cpu: about 7 CPU-min for the 3 seeds x 2 models, estimated from a 100-step run under
-        # load (13 CPU-s per 100 steps for the Transformer, 7 for the baseline, ~8 per 1000
-        # greedy decodings).
+        # book/graphs-language.md: digits -> German number words, the Transformer vs its no-relation
+        # twin (uniform attention); split by number out of 0..max_number.
         "transformer_numbers": _every_profile(
             smoke=dict(lang="de", max_number=9999, train_size=2000, test_size=200, d_model=64,
                        num_heads=4, layers=2, ff=128, steps=100, batch_size=128, lr=3e-3),
@@ -514,17 +430,11 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                  d_model=64, num_heads=4, layers=2, ff=128, steps=3000,
                                  batch_size=128, lr=3e-3)),
         ),
-        # book/tracking.md: online tracking by detection on the synthetic crowd of
-        # relnotes.data.mot (scene: synthetic_sequence's knobs; crowded and occluded, 6 groups),
-        # the IoU / motion baseline, the appearance embedding and the STRN-style relation model
-        # (strn: its constructor's knobs), trained `epochs` x `train_sequences` with Adam `lr`
-        # (one step per `chunk` frames); tracker: `max_age` frames missed before a tracklet
-        # dies, centre gate `gate` px per frame, min_score chosen per model from `thresholds`
-        # on the training sequences. Each seed draws its own sequences and initialisation.
-        # pilot_seed: the one seed of the pilot of four relation-tracker designs (its own
-        # training and validation sequences, as a seed of the benchmark draws them), which picks
-        # the second design. full: the same models on MOT17 training sequences read from
-        # data_root (not run here).
+        # book/tracking.md: tracking by detection on relnotes.data.mot's synthetic crowd: the IoU /
+        # motion baseline, the appearance embedding and the STRN-style relation model (strn), trained
+        # `epochs` x `train_sequences` (one Adam step per `chunk` frames); tracker: max_age, centre gate
+        # px per frame, min_score chosen from `thresholds` on the training sequences; pilot_seed: the
+        # pilot of four relation-tracker designs. full: MOT17 training sequences from data_root.
         "strn_benchmark": _every_profile(
             smoke=dict(scene=dict(n_frames=40, n_groups=5), train_sequences=2, test_sequences=1,
                        epochs=6, lr=1e-2, chunk=20, max_age=30, gate=10.0,
@@ -545,9 +455,8 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                    "MOT17-09-DPM", "MOT17-10-DPM", "MOT17-11-DPM",
                                    "MOT17-13-DPM")),
         ),
-        # book/tracking.md, ablation of the relation model: each cue dropped, the spatial
-        # relation off, temporal attention off (uniform weights), the window length. Knobs as
-        # strn_benchmark; `windows`: the lengths compared.
+        # book/tracking.md, ablation of the relation model: each cue dropped, the spatial relation off,
+        # temporal attention uniform, the window lengths of `windows`. Knobs as strn_benchmark.
         "strn_ablation": _every_profile(
             smoke=dict(scene=dict(n_frames=40, n_groups=5), train_sequences=1, test_sequences=1,
                        epochs=6, lr=1e-2, chunk=20, max_age=30, gate=10.0, min_score=0.5, d=16,
@@ -563,6 +472,9 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                  strn=dict(d_f=64, n_relations=8, d_k=16, d_g=32, window=8,
                                            hidden=64), windows=(1, 2, 4, 16))),
         ),
+        # book/local-relation.md, "What a trained local relation layer holds": one 7x7 LR layer (and a
+        # 7x7 conv) trained to denoise crops of photographs; priors and weights drawn on the held-out
+        # cameraman (short_side px).
         "lrnet_figures": _every_profile(
             smoke=dict(n_crops=1600, crop=24, sigma=0.1, short_side=128, kernel_size=7,
                        channels=8, m=4, geometry_channels=16, lr=3e-3, epochs=1, batch_size=16),
@@ -572,32 +484,12 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                 dict(n_crops=50000, crop=32, sigma=0.1, short_side=256, kernel_size=7,
                      channels=16, m=8, geometry_channels=16, lr=2e-3, epochs=3, batch_size=64)),
         ),
-        # book/relation-networks.md, "Learned duplicate removal" (RN Tables 3 and 4): the tiny
-        # Faster R-CNN (2fc head, real RPN, `proposals` RoIs) trained det_epochs on n_train
-        # crowded ContextShapes images (make_crowded_shapes), once per seed of `seeds`;
-        # DuplicateRemoval (d_f, n_relations, d_k, d_g, rank_dim) on the
-        # first_n best boxes per class, trained dedup_epochs on the frozen detector's outputs
-        # (once per Table 3 input and Table 4 threshold set), and e2e_epochs jointly with the
-        # box head (body frozen); greedy NMS at nms_thresholds and Soft-NMS at soft_sigmas on the
-        # same outputs (0.8 added to Table 4's N_t: where a high threshold keeps duplicates);
-        # evaluated on n_test images. The rules, the eta in [0.5, 0.9] network, e2e and its NMS
-        # control run on every seed (the claims' rows); Table 3's input ablations on the first
-        # inputs_seeds seeds (cpu: all three, for Table 3's claims; 10 networks more, each about
-        # 33 CPU-s by the pilot timings below scaled by the measured / predicted ratio 333 / 950);
-        # Table 4's single-threshold networks and the two controls, a pilot without claims, on the
-        # first pilot_seeds. cpu, measured
-        # under the cpu lock (CPU-s): a detector epoch 10.5, a network epoch 8.8, an e2e epoch 33,
-        # evaluating a network 7.4, a rule 1.7; with 5 network epochs about 950 CPU-s predicted,
-        # 333 CPU-s measured by the cpu reference run (the pilot's timings were inflated by load).
-        # 10 network epochs (284 CPU-s measured): at 5 the networks at 3e-4 were behind the
-        # 10x-rate control, which does not saturate on the crowded data.
-        # tolerance: abs, mAP points, below two seeds. gpu / full
-        # knobs are plausible, not run here. full (not run here): the R50-FPN 2fc detector trained on
-        # COCO (_RN_COCO); each network alone dedup_epochs on it with SGD at dedup_lr (the official
-        # code's rate, x0.1 after 2/3), e2e from ImageNet weights with the detector's schedule;
-        # n_test: validation images whose head outputs are kept for the duplicate count and the
-        # figure (the AP uses all of val2017). Why dedup_lr is 3e-4 with Adam on every synthetic
-        # profile: book/relation-networks.md, "A learning rate that stops the network for good".
+        # book/relation-networks.md, "Learned duplicate removal" (RN Tables 3-4): the tiny Faster R-CNN
+        # trained det_epochs on crowded ContextShapes, per seed; DuplicateRemoval on the first_n boxes
+        # per class trained dedup_epochs on the frozen detector (per Table 3 input on the first
+        # inputs_seeds seeds, per Table 4 threshold set on the first pilot_seeds), e2e jointly with the
+        # box head; greedy NMS at nms_thresholds and Soft-NMS at soft_sigmas. Settings (dedup_lr,
+        # epochs): the chapter. full: _RN_COCO, the network with SGD at the official rate.
         "rn_duplicate_removal": _every_profile(
             smoke=dict(n_train=128, n_test=32, det_epochs=4, det_lr=4e-3, batch_size=16,
                        proposals=64, first_n=32, d_f=32, n_relations=4, d_k=16, d_g=32,
@@ -624,20 +516,11 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                       soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), seeds=(0,), inputs_seeds=1,
                       pilot_seeds=1, tolerance=1.0, coco=_RN_COCO),
         ),
-        # book/relation-networks.md, "Real data: trees": deepforest's annotated images
-        # downscaled by `scale` (3: crowns of 5-25 px, about the backbone's receptive field) and
-        # cut into tile px tiles (train_images / test_images, the test image held out); the tiny
-        # Faster R-CNN (one class, backbone `channels` with BatchNorm if batch_norm, square
-        # anchors of anchor_sizes px: the crowns are round, median width / height 0.9-1.0)
-        # trained det_epochs with Adam det_lr (x0.1 at lr_steps) on the train tiles and their
-        # flips (and transposes: all eight symmetries of the square), `proposals` RoIs per tile;
-        # DuplicateRemoval as in rn_duplicate_removal, trained alone on the frozen detector with
-        # Adam at dedup_lr (3e-4: the rate book/relation-networks.md found safe; at 3e-3 the sigmoid
-        # saturates), once per seed of `seeds` (the network's; the detector is trained once). cpu:
-        # measured under the lock, 59 CPU-s per detector epoch, 19.5 per network epoch: 12 + 3 x 6
-        # epochs fit the 10 minutes on 2 cores (3 x 8 did not: about 1,250 CPU-s). No
-        # gpu / full variant of the data exists (the package has four images), so gpu / full
-        # only train longer.
+        # book/relation-networks.md, "Real data: tree crowns": deepforest's images downscaled by `scale`
+        # and tiled; the tiny one-class Faster R-CNN (channels, anchor_sizes) trained det_epochs (Adam
+        # det_lr, x0.1 at lr_steps) on the tiles and their symmetries; DuplicateRemoval trained alone at
+        # dedup_lr per seed. Settings (rates, epochs, one detector): the chapter. gpu / full: no larger
+        # data exists (the package has four images), they only train longer.
         "rn_dedup_forest": _every_profile(
             smoke=dict(scale=2, tile=128, train_images=("OSBS_029", "SOAP_061"),
                        test_images=("2019_YELL_2_541000_4977000_image_crop",),
@@ -667,23 +550,10 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                      nms_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7),
                      soft_sigmas=(0.2, 0.4, 0.6, 0.8, 1.0), seeds=(0, 1, 2), tolerance=1.0)),
         ),
-        # book/region-deformable.md: RoIPool vs RoIAlign vs the learned region-feature extractor
-        # (LRF) as the box_roi_pool of the tiny Faster R-CNN on ContextShapes. Per seed the body is
-        # trained body_epochs with RoIAlign + 2fc, frozen, and each extractor + 2fc head trained
-        # head_epochs on it (Adam lr, batch_size, `proposals` RoIs per image). learned: the
-        # LearnedRegionFeatures knobs (our choices). memory_rois: RoIs of one image at which the
-        # peak memory of lean vs dense aggregation is measured (forward + backward). Seeds: the
-        # profile's. cpu: 640 images, 4 body + 6 head epochs cost 1050 CPU-s for 3 seeds (7c37b03),
-        # over budget; CPU time of single steps (under load): body 2.2, RoIPool / RoIAlign head
-        # 1, learned head 3.4 units, eval 40-80 ms per image, so the learned head's steps were
-        # half the cost. 480 images, 4 + 4 epochs ran in 207 s wall / 318 s CPU (0c9cf41), the
-        # learned head visibly undertrained (loss drop 1.43 vs 2.03, mAP 25 vs 44); so the heads
-        # get 8 epochs (all three alike), estimated ~540 s CPU / ~350 s wall.
-        # full (not run here): the same protocol and tiny detector on real COCO 2017 read from
-        # data_root (`coco`: the splits as coco_splits reads them, boxes only; images resized to
-        # image_size on their longer side, anchors scaled to COCO's object sizes; our choices:
-        # the LRF paper's R-50 detectors are beyond this chapter's tiny one); n_train / n_test
-        # are not used there (max_train / max_test: None = whole splits).
+        # book/region-deformable.md: RoIPool vs RoIAlign vs learned region features as the box_roi_pool of
+        # the tiny Faster R-CNN on ContextShapes: per seed the body trained body_epochs (RoIAlign + 2fc)
+        # and frozen, each extractor's head head_epochs; memory_rois: RoIs at which lean vs dense peak
+        # memory is measured. Settings: the chapter. full: real COCO from data_root (`coco`).
         "region_extractors": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=1, head_epochs=1, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, learned=dict(support="enlarged", d_e=32, d_k=32),
@@ -700,13 +570,9 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
                                       max_test=None, flip=True, image_size=512,
                                       anchor_sizes=(32, 64, 128, 256), eval_batch_size=16)),
         ),
-        # book/region-deformable.md: DCN vs local relation vs both, as the one adaptive block of
-        # AdaptiveNet on affine digits (MNIST-5k rotated up to max_rotation degrees, scaled in
-        # scale_range; n_train / n_test images), trained `steps` Adam steps (cosine, lr,
-        # batch_size); LR layer kernel_size, channels_per_group; sampling points and weights
-        # drawn for n_queries pixels of n_images test images. Seeds: the profile's. cpu: about
-        # 220 CPU-s per seed (one thread), from single steps under load: deform_conv2d's CPU
-        # backward makes a DCN step ~0.3 s against ~0.02 s for the conv.
+        # book/region-deformable.md: DCN vs local relation vs both as the one adaptive block of
+        # AdaptiveNet on affine digits (rotation up to max_rotation, scales in scale_range), trained
+        # `steps` Adam steps, per seed; n_queries sampling points drawn on n_images test images.
         "region_deformable": _every_profile(
             smoke=dict(n_train=320, n_test=200, max_rotation=60.0, scale_range=(0.6, 1.1),
                        width=8, kernel_size=7, channels_per_group=8, steps=60, batch_size=32,

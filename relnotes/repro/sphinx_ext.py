@@ -22,9 +22,10 @@ with, so a reader always knows where they came from.
 
 The ``{claim}`` role renders a claim of an artifact, ``artifact_id/claim_id`` between backticks,
 as its statement followed by its truth value and the numbers it read; a claim that no artifact
-defines stops the build with a clear message. The ``{scorecard}`` directive is
-:mod:`relnotes.repro.scorecard`'s; ``{notebook-needs}`` is :mod:`relnotes.repro.needs`' table of
-each notebook's time and memory per profile, read from the committed references.
+defines stops the build with a clear message. The ``{earlier}`` role shows one number of an
+earlier design's archived reference (:mod:`relnotes.repro.earlier`). The ``{scorecard}`` directive
+is :mod:`relnotes.repro.scorecard`'s; ``{notebook-needs}`` is :mod:`relnotes.repro.needs`' table
+of each notebook's time and memory per profile, read from the committed references.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 from .artifacts import Artifact, _fmt
+from .earlier import earlier_value
 
 ARTIFACT_DIR = "book/_generated/artifacts"
 
@@ -239,6 +241,19 @@ class ClaimRole(SphinxRole):
         return [prb], [msg]
 
 
+class EarlierRole(SphinxRole):
+    """``{earlier}`COMMIT ID; ROW; METRIC```: one value of an earlier design's reference."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        try:
+            text = earlier_value(self.env.srcdir, self.text)
+        except (ValueError, FileNotFoundError, KeyError) as e:
+            msg = self.inliner.reporter.error(f"earlier {self.text!r}: "
+                                              f"{e.args[0] if e.args else e}", line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, msg)], [msg]
+        return [nodes.inline(text=text, classes=["relnotes-earlier"])], []
+
+
 class ArtifactTable(SphinxDirective):
     required_arguments = 1
     has_content = False
@@ -389,6 +404,7 @@ def _resolve_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("artifact-table", ArtifactTable)
     app.add_role("claim", ClaimRole())
+    app.add_role("earlier", EarlierRole())
     app.add_node(scorecard_link)
     app.add_directive("scorecard", Scorecard)
     app.add_directive("notebook-needs", NotebookNeeds)
