@@ -250,8 +250,9 @@ def fit(
         if sync_batchnorm and nn.SyncBatchNorm.convert_sync_batchnorm(model) is not model:
             raise ValueError("sync_batchnorm=True cannot convert a model that is itself a "
                              "BatchNorm layer; wrap it in a module")
-        trained = DistributedModel(
-            model, device_ids=[torch.device(device).index or 0] if device_type == "cuda" else None)
+        index = torch.device(device).index  # "cuda" alone: this rank's current device
+        trained = DistributedModel(model, device_ids=None if device_type != "cuda" else
+                                   [torch.cuda.current_device() if index is None else index])
     history, epochs_done, batches_done, step, saved_step = History(), 0, 0, 0, None
     if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path)

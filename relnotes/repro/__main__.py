@@ -8,6 +8,9 @@ A profile whose references the repository does not keep (``gpu``, ``full``) runs
 (``--report-only`` asks for it on any profile): nothing is compared, the exit status is 0 when
 every notebook ran, and ``<build>/<profile>/report.json`` says what each one needed (wall and CPU
 seconds, peak GPU memory).
+
+``run --launcher torchrun --nproc N`` runs each notebook's code as a script in N processes
+started by torchrun, every ``fit`` with DistributedDataParallel (:mod:`relnotes.repro.torchrun`).
 """
 
 from __future__ import annotations
@@ -71,13 +74,22 @@ def _parser() -> argparse.ArgumentParser:
                            help="compare nothing; report what each notebook needed (wall, CPU, "
                                 "peak GPU memory) in <build-dir>/<profile>/report.json. The "
                                 "default on a profile without references (gpu, full)")
+            s.add_argument("--launcher", choices=("papermill", "torchrun"), default="papermill",
+                           help="papermill: one kernel, the executed notebook kept (default); "
+                                "torchrun: the notebook's code as a script in --nproc processes, "
+                                "every fit() with DistributedDataParallel "
+                                "(relnotes/repro/torchrun.py)")
+            s.add_argument("--nproc", type=int, default=None,
+                           help="with --launcher torchrun: processes on this machine (default: "
+                                "the number of GPUs torch sees, else 1)")
             s.add_argument("--list", action="store_true", help="list the notebooks and exit")
             s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                            help="another parameter the notebooks declare, VALUE in YAML (e.g. "
                                 "-p checkpoint_dir=/ckpt -p 'overrides={coco: {epochs: 1}}' "
                                 "-p device=cuda:1); repeatable")
-    d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs, data and "
-                                       "memory on a profile, without training")
+    d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs and data on "
+                                       "a profile, and the memory an earlier run on it "
+                                       "measured, without training")
     d.add_argument("--profile", default="gpu", help=f"one of {', '.join(PROFILES)} (default: gpu)")
     d.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
     d.add_argument("--references", default=None,
@@ -86,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="another parameter the notebooks declare, as for run; repeatable")
     d.add_argument("--measured", action="append", default=[], metavar="REPORT",
-                   help="report.json of an earlier run on the profile: its peak GPU memory")
+                   help="report.json of an earlier run on the profile: its peak GPU and host "
+                        "memory, the dry run's memory estimate (none is made a priori)")
     d.add_argument("--gpu-memory-gib", type=float, default=None,
                    help="memory of the GPU to run on (default: this machine's first GPU)")
     d.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
@@ -99,11 +112,13 @@ def _dry_run(args: argparse.Namespace) -> int:
     notebooks = resolve(args.names, args.notebooks)
     references = Path(args.references or Path(args.notebooks) / "reference")
     peaks = measured_peaks(args.profile, references, args.measured)
+    host = measured_peaks(args.profile, references, args.measured, kind="host")
     memory = gpu_memory_mib(args.gpu_memory_gib)
     params = _parameters(args.param)
     print(f"dry run, profile {args.profile}: {len(notebooks)} notebook(s)", flush=True)
     results = [dry_run(nb, args.profile, data_root=args.data_root, parameters=params,
-                       peaks=peaks, gpu_memory_mib=memory) for nb in notebooks]
+                       peaks=peaks, gpu_memory_mib=memory, host_peaks=host)
+               for nb in notebooks]
     print(format_dry_runs(results))
     return 0 if all(r.ok for r in results) else 1
 
@@ -137,14 +152,36 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
         print("numerics: native (this processor's own kernels; trained values may differ from "
               "the references, which were made on the pinned path)")
     cache = Cache(Path(args.build_dir) / "cache") if getattr(args, "cache", False) else None
+    launcher, nproc = getattr(args, "launcher", "papermill"), getattr(args, "nproc", None)
+    if launcher != "torchrun" and nproc is not None:
+        raise ValueError("--nproc goes with --launcher torchrun")
+    if launcher == "torchrun":
+        from .torchrun import run_notebook_torchrun
+
+        if args.update_references:
+            raise ValueError("--update-references takes a one-process run (the references are "
+                             "papermill's); --launcher torchrun only compares or reports")
+        if nproc is None:
+            import torch
+            nproc = max(torch.cuda.device_count(), 1)
+        if nproc < 1:
+            raise ValueError(f"--nproc must be >= 1; got {nproc}")
+        print(f"launcher: torchrun, {nproc} process(es) per notebook")
     noted = False
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb} ...", flush=True)
-        result = run_notebook(nb, args.profile, args.build_dir, notebooks_root=args.notebooks,
-                              data_root=args.data_root, progress=progress,
-                              cell_timeout=args.cell_timeout,
-                              parameters=_parameters(getattr(args, "param", [])),
-                              numerics=args.numerics, cache=cache)
+        if launcher == "torchrun":
+            result = run_notebook_torchrun(nb, args.profile, args.build_dir, nproc=nproc,
+                                           notebooks_root=args.notebooks,
+                                           data_root=args.data_root,
+                                           parameters=_parameters(args.param),
+                                           numerics=args.numerics)
+        else:
+            result = run_notebook(nb, args.profile, args.build_dir,
+                                  notebooks_root=args.notebooks, data_root=args.data_root,
+                                  progress=progress, cell_timeout=args.cell_timeout,
+                                  parameters=_parameters(getattr(args, "param", [])),
+                                  numerics=args.numerics, cache=cache)
         if result.environment_notes and not noted:
             noted = True
             for note in result.environment_notes:
@@ -191,13 +228,16 @@ def _run(args: argparse.Namespace, names: list[str]) -> tuple[int, list]:
 
 
 def _format_report(results: list) -> str:
-    """One line per notebook: wall and CPU seconds, peak GPU memory (or that CUDA was not used)."""
-    lines = [f"{'notebook':<28} {'wall s':>8} {'CPU s':>8}  peak GPU memory"]
+    """One line per notebook: wall and CPU seconds, peak host memory, peak GPU memory (or that
+    CUDA was not used)."""
+    lines = [f"{'notebook':<28} {'wall s':>8} {'CPU s':>8} {'host MiB':>9}  peak GPU memory"]
     for r in results:
         gpu = (f"{r.gpu['gpu_peak_mib']:,.0f} MiB on {r.gpu['gpu_name']}" if r.gpu
                else "- (CUDA not used)")
+        host = "-" if r.host_peak_mib is None else f"{r.host_peak_mib:,.0f}"
         status = "  FAILED" if r.error else ("  (cached)" if r.cached else "")
-        lines.append(f"{r.name:<28} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f}  {gpu}{status}")
+        lines.append(f"{r.name:<28} {r.seconds:>8.1f} {r.cpu_seconds:>8.1f} {host:>9}  "
+                     f"{gpu}{status}")
     return "\n".join(lines)
 
 

@@ -20,10 +20,14 @@ notebook will read:
    ``python -m relnotes.data.check`` (run as a command: ``repro`` imports no other floor), for
    the dataset the knobs name (``coco`` knobs: COCO 2017 with their splits; ``planetoid``: the
    Planetoid files).
-4. **Memory.** The peak GPU memory a run recorded (``environment["time"]["gpu_peak_mib"]`` of
-   the profile's references, or a ``report.json`` of an earlier run given with ``--measured``),
-   against the memory of the GPU (``--gpu-memory-gib``, default: this machine's first GPU). No
-   a-priori estimate is made: a notebook never run on the profile says "not measured yet".
+4. **Memory.** The memory estimate is a measurement: the peak a run of the notebook on the same
+   profile, with the same knobs, recorded (``environment["time"]`` of the profile's references,
+   or a ``report.json`` of an earlier run given with ``--measured``): ``gpu_peak_mib``, checked
+   against the memory of the GPU (``--gpu-memory-gib``, default: this machine's first GPU), and
+   ``host_peak_mib``, shown. No a-priori estimate is made (it would need each notebook's models
+   and inputs, and activation memory is what dominates): a notebook never run on the profile
+   says so, and its first run's ``report.json`` is the estimate for the next. The repository
+   keeps no ``gpu`` or ``full`` references, so on those profiles only ``--measured`` gives one.
 
 Nothing is trained and no kernel is started. Each problem names the notebook, and the knob.
 """
@@ -196,23 +200,31 @@ def data_needs(knobs: Mapping[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def measured_peaks(profile: str, reference_root: str | os.PathLike,
-                   reports: Sequence[str | os.PathLike] = ()) -> dict[str, tuple[float, str]]:
-    """{notebook or artifact name: (peak GPU MiB, where it was measured)} from the profile's
-    references and from earlier runs' ``report.json`` files (later ones win)."""
+                   reports: Sequence[str | os.PathLike] = (), kind: str = "gpu"
+                   ) -> dict[str, tuple[float, str]]:
+    """{notebook or artifact name: (peak MiB, where it was measured)} from the profile's
+    references and from earlier runs' ``report.json`` files (later ones win): the peak GPU
+    memory (``kind="gpu"``, with the GPU's name) or the kernel's peak host memory
+    (``kind="host"``)."""
+    if kind not in ("gpu", "host"):
+        raise ValueError(f"kind must be 'gpu' or 'host'; got {kind!r}")
+    key = f"{kind}_peak_mib"
+
+    def where(source: str, entry: Mapping[str, Any]) -> str:
+        return f"{source}, {entry.get('gpu_name')}" if kind == "gpu" else source
+
     peaks: dict[str, tuple[float, str]] = {}
     for path in sorted((Path(reference_root) / profile).glob("*.json")):
         timing = json.loads(path.read_text()).get("environment", {}).get("time", {})
-        if timing.get("gpu_peak_mib") is not None:
-            peaks[path.stem] = (timing["gpu_peak_mib"],
-                                f"reference {path.name}, {timing.get('gpu_name')}")
+        if timing.get(key) is not None:
+            peaks[path.stem] = (timing[key], where(f"reference {path.name}", timing))
     for report in reports:
         data = json.loads(Path(report).read_text())
         if data.get("profile") != profile:
             continue
         for row in data.get("notebooks", []):
-            if row.get("gpu_peak_mib") is not None:
-                peaks[Path(row["notebook"]).stem] = (row["gpu_peak_mib"],
-                                                     f"{report}, {row.get('gpu_name')}")
+            if row.get(key) is not None:
+                peaks[Path(row["notebook"]).stem] = (row[key], where(str(report), row))
     return peaks
 
 
@@ -236,7 +248,7 @@ class DryRun:
     profile: str
     experiments: list[str] = field(default_factory=list)
     data: list[str] = field(default_factory=list)
-    memory: str = "not measured yet"
+    memory: str = "not checked"
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -273,6 +285,7 @@ def dry_run(
     parameters: Mapping[str, Any] | None = None,
     peaks: Mapping[str, tuple[float, str]] | None = None,
     gpu_memory_mib: float | None = None,
+    host_peaks: Mapping[str, tuple[float, str]] | None = None,
 ) -> DryRun:
     """Dry-run one notebook on ``profile``: parameters, knobs, data, memory (module docstring).
 
@@ -281,8 +294,9 @@ def dry_run(
         profile (str): a profile name.
         data_root (str, optional): the real data folder (``--data-root``).
         parameters (dict, optional): other declared parameters, as ``-p NAME=VALUE``.
-        peaks (dict, optional): :func:`measured_peaks`.
+        peaks (dict, optional): :func:`measured_peaks` (GPU).
         gpu_memory_mib (float, optional): the GPU's memory, to compare a measured peak with.
+        host_peaks (dict, optional): :func:`measured_peaks` with ``kind="host"``.
 
     Returns:
         DryRun: ``problems`` empty when the notebook is ready to run on ``profile``.
@@ -363,14 +377,25 @@ def dry_run(
                                    f"(python -m relnotes.data.check {kind} {data_root}):\n"
                                    + "\n".join(f"    {line}" for line in text.splitlines()))
 
-    # 4. memory, as measured by an earlier run
-    measured = [(peaks or {})[k] for k in [result.name, *result.experiments] if k in (peaks or {})]
-    if measured:
-        mib, where = max(measured)
-        result.memory = f"{mib:,.0f} MiB peak ({where})"
-        if gpu_memory_mib is not None and mib > gpu_memory_mib:
-            result.problem(f"needed {mib:,.0f} MiB of GPU memory ({where}); this GPU has "
+    # 4. memory: the peaks an earlier run on this profile measured (no a-priori estimate)
+    def peak(table: Mapping[str, tuple[float, str]] | None) -> tuple[float, str] | None:
+        found = [table[k] for k in [result.name, *result.experiments] if k in (table or {})]
+        return max(found) if found else None
+
+    gpu, host = peak(peaks), peak(host_peaks)
+    if prof.device != "cuda" and gpu is None:
+        parts = ["GPU not used"]
+    elif gpu is None:
+        parts = [f"GPU not measured on {profile} (no a-priori estimate; --measured REPORT of "
+                 f"an earlier run gives one)"]
+    else:
+        parts = [f"GPU {gpu[0]:,.0f} MiB peak, measured ({gpu[1]})"]
+        if gpu_memory_mib is not None and gpu[0] > gpu_memory_mib:
+            result.problem(f"needed {gpu[0]:,.0f} MiB of GPU memory ({gpu[1]}); this GPU has "
                            f"{gpu_memory_mib:,.0f} MiB: lower the batch size with overrides")
+    parts.append(f"host not measured on {profile}" if host is None else
+                 f"host {host[0]:,.0f} MiB peak, measured ({host[1]})")
+    result.memory = "; ".join(parts)
     return result
 
 

@@ -20,8 +20,9 @@ peak GPU memory), so that the book can publish it.
 
 **What a notebook needs.** After a notebook's last cell the runner executes one more cell of its
 own (a *probe*, removed again from the executed notebook) that reads
-``torch.cuda.max_memory_allocated`` in the kernel when the notebook used CUDA. Its peak, with the
-wall and CPU seconds the runner measures, goes into every artifact's ``environment["time"]``.
+``torch.cuda.max_memory_allocated`` in the kernel when the notebook used CUDA, and the kernel's
+peak resident memory (``getrusage``). Both peaks, with the wall and CPU seconds the runner
+measures, go into every artifact's ``environment["time"]``.
 
 Every notebook declares, in the cell tagged ``parameters``, at least ``profile`` and
 ``artifact_dir``; the runner injects both, and ``data_root`` when it is given and the notebook
@@ -79,6 +80,7 @@ class NotebookResult:
     cached: bool = False
     cache_note: str | None = None
     gpu: dict[str, Any] | None = None  # {"gpu_peak_mib", "gpu_name"} when the kernel used CUDA
+    host_peak_mib: float | None = None  # the kernel's largest resident set (MiB)
 
     @property
     def over_budget(self) -> bool:
@@ -256,7 +258,8 @@ def run_notebook(
         result.cpu_seconds = _children_cpu() - cpu_start  # the kernel: a child, ended and reaped
         _strip_probe(output, notebook)
     if probe_file.is_file():
-        result.gpu = json.loads(probe_file.read_text())
+        probe = json.loads(probe_file.read_text())
+        result.gpu, result.host_peak_mib = probe["gpu"], probe["host_peak_mib"]
     if result.error is None:
         result.artifacts = sorted(artifact_dir.glob("*.json"))
         if not result.artifacts:
@@ -273,10 +276,11 @@ def run_notebook(
 
 PROBE_TAG = "relnotes-runner-probe"
 
-#: The runner's last cell: the kernel's peak GPU memory, when it used CUDA, into a JSON file.
-#: Only names starting with ``_relnotes`` are created, and deleted again.
+#: The runner's last cell: the kernel's peak host memory (its largest resident set so far,
+#: ``getrusage``'s ``ru_maxrss``, KiB on Linux) and, when it used CUDA, its peak GPU memory, into
+#: a JSON file. Only names starting with ``_relnotes`` are created, and deleted again.
 _PROBE = """\
-import json as _relnotes_json, sys as _relnotes_sys
+import json as _relnotes_json, resource as _relnotes_resource, sys as _relnotes_sys
 _relnotes_torch = _relnotes_sys.modules.get("torch")
 _relnotes_gpu = None
 if _relnotes_torch is not None and _relnotes_torch.cuda.is_initialized():
@@ -285,9 +289,12 @@ if _relnotes_torch is not None and _relnotes_torch.cuda.is_initialized():
                                   for i in range(_relnotes_torch.cuda.device_count())) / 2**20, 1),
         "gpu_name": _relnotes_torch.cuda.get_device_name(),
     }
+_relnotes_host = _relnotes_resource.getrusage(_relnotes_resource.RUSAGE_SELF).ru_maxrss
 with open(PATH, "w") as _relnotes_f:
-    _relnotes_json.dump(_relnotes_gpu, _relnotes_f)
-del _relnotes_json, _relnotes_sys, _relnotes_torch, _relnotes_gpu, _relnotes_f
+    _relnotes_json.dump({"host_peak_mib": round(_relnotes_host / 1024, 1), "gpu": _relnotes_gpu},
+                        _relnotes_f)
+del _relnotes_json, _relnotes_resource, _relnotes_sys, _relnotes_torch, _relnotes_gpu
+del _relnotes_host, _relnotes_f
 """
 
 
@@ -332,10 +339,14 @@ def record_time(result: NotebookResult) -> None:
     """Write what the notebook needed into each of its artifacts' environment, under ``time``
     (never compared: it depends on the machine): wall and CPU seconds, the profile's budget, and
     when the kernel used CUDA its peak GPU memory (``gpu_peak_mib``, MiB = 2**20 bytes, the
-    largest ``torch.cuda.max_memory_allocated`` over the devices) and the GPU's name."""
+    largest ``torch.cuda.max_memory_allocated`` over the devices) and the GPU's name; and the
+    kernel's peak host memory (``host_peak_mib``: its largest resident set, libraries included),
+    when the probe read it."""
     timing = {"wall_s": round(result.seconds, 2), "cpu_s": round(result.cpu_seconds, 2),
               "budget_s": None if result.budget_s == float("inf") else result.budget_s,
               "over_budget": result.over_budget, **(result.gpu or {})}
+    if result.host_peak_mib is not None:
+        timing["host_peak_mib"] = result.host_peak_mib
     for path in result.artifacts:
         art = Artifact.read(path)
         art.environment = {**art.environment, "time": timing}
@@ -359,7 +370,7 @@ def write_report(results: Sequence[NotebookResult], profile: str,
                  path: str | os.PathLike) -> Path:
     """Write what each notebook needed on ``profile`` (the report-only mode's product) as JSON:
     ``{"profile", "notebooks": [{"notebook", "wall_s", "cpu_s", "budget_s", "over_budget",
-    "gpu_peak_mib", "gpu_name", "artifacts", "error"}]}``; the GPU entries are None when the
+    "host_peak_mib", "gpu_peak_mib", "gpu_name", "artifacts", "error"}]}``; the GPU entries are None when the
     notebook did not use CUDA. Returns ``path``."""
     rows = []
     for r in results:
@@ -367,7 +378,8 @@ def write_report(results: Sequence[NotebookResult], profile: str,
         rows.append({"notebook": str(r.notebook), "wall_s": round(r.seconds, 2),
                      "cpu_s": round(r.cpu_seconds, 2),
                      "budget_s": None if r.budget_s == float("inf") else r.budget_s,
-                     "over_budget": r.over_budget, "gpu_peak_mib": gpu.get("gpu_peak_mib"),
+                     "over_budget": r.over_budget, "host_peak_mib": r.host_peak_mib,
+                     "gpu_peak_mib": gpu.get("gpu_peak_mib"),
                      "gpu_name": gpu.get("gpu_name"), "cached": r.cached,
                      "artifacts": [p.stem for p in r.artifacts], "error": r.error})
     path = Path(path)

@@ -24,7 +24,8 @@ The ``{claim}`` role renders a claim of an artifact, ``artifact_id/claim_id`` be
 as its statement followed by its truth value and the numbers it read; a claim that no artifact
 defines stops the build with a clear message. The ``{earlier}`` role shows one number of an
 earlier design's archived reference (:mod:`relnotes.repro.earlier`). The ``{scorecard}`` directive
-is :mod:`relnotes.repro.scorecard`'s.
+is :mod:`relnotes.repro.scorecard`'s; ``{notebook-needs}`` is :mod:`relnotes.repro.needs`' table
+of each notebook's time and memory per profile, read from the committed references.
 """
 
 from __future__ import annotations
@@ -332,6 +333,52 @@ class Scorecard(SphinxDirective):
         return [table]
 
 
+class NotebookNeeds(SphinxDirective):
+    """``{notebook-needs}``: :func:`relnotes.repro.needs.needs_rows` over the committed
+    references (``notebooks/reference/<profile>/``), one line per notebook and profile."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from .needs import needs_rows
+
+        src = Path(self.env.srcdir)
+        reference_root = src / "notebooks" / "reference"
+        rows = needs_rows(reference_root, src / "notebooks")
+        if not rows:
+            raise self.error(f"notebook-needs: no references in {reference_root}")
+        for r in rows:
+            if r["artifact"]:
+                self.env.note_dependency(
+                    str(reference_root / r["profile"] / f"{r['artifact']}.json"))
+
+        def num(x: Any, fmt: str = "{:,.0f}") -> str:
+            return "-" if x is None else fmt.format(x)
+
+        body = []
+        for r in rows:
+            if r["artifact"] is None:
+                body.append([r["notebook"], r["profile"], "no reference", "", "", "", "", ""])
+                continue
+            wall = num(r["wall_s"]) + (" (over)" if r["over_budget"] else "")
+            gpu = ("not used" if r["gpu_peak_mib"] is None else
+                   f"{r['gpu_peak_mib']:,.0f} MiB ({r['gpu_name']})")
+            machine = ", ".join(str(x) for x in (
+                r["processor"], None if r["threads"] is None else f"{r['threads']} threads",
+                None if r["commit"] is None else f"commit {r['commit']}") if x)
+            host = ("not recorded" if r["host_peak_mib"] is None else
+                    f"{r['host_peak_mib']:,.0f} MiB")
+            body.append([r["notebook"], r["profile"], wall, num(r["cpu_s"]), num(r["budget_s"]),
+                         host, gpu, machine])
+        header = ["notebook", "profile", "wall (s)", "CPU (s)", "budget (s)",
+                  "peak host memory", "peak GPU memory", "measured on"]
+        return [_table(header, body, "What each notebook needed when its committed reference "
+                                     "was made: wall-clock and CPU seconds, the profile's "
+                                     "budget, the peak host memory where it was recorded, and "
+                                     "the peak GPU memory where CUDA was used.",
+                       classes="relnotes-needs")]
+
+
 def _resolve_links(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """Each scorecard link points at the artifact's table (its ``artifact-<id>`` target), else
     at the notebook page of the same name, else stays plain text."""
@@ -360,5 +407,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_role("earlier", EarlierRole())
     app.add_node(scorecard_link)
     app.add_directive("scorecard", Scorecard)
+    app.add_directive("notebook-needs", NotebookNeeds)
     app.connect("doctree-resolved", _resolve_links)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -62,6 +62,18 @@ def test_scorecard_page_lists_the_talk_with_statuses_and_the_intro_points_to_it(
     assert 'href="scorecard.html"' in intro
 
 
+def test_needs_page_lists_every_notebook_on_every_reference_profile(html):
+    _, table, _ = _soup_and_table(html, "needs.html", "relnotes-needs")
+    from relnotes.repro.runner import discover
+    cells = [[td.get_text(" ").strip() for td in tr.find_all("td")] for tr in table.find_all("tr")]
+    listed = {(c[0], c[1]) for c in cells if c}
+    missing = [(nb.stem, p) for nb in discover(ROOT / "notebooks") for p in ("smoke", "cpu")
+               if (nb.stem, p) not in listed]
+    assert not missing, f"notebooks missing from the time-and-memory page: {missing}"
+    assert not any("no reference" in c for row in cells for c in row)
+    assert 'href="needs.html"' in (html / "book" / "reproducing.html").read_text()
+
+
 def test_launch_source_and_edit_links_open_files_of_this_repository(html):
     """Colab, Binder, "show source" and "edit" buttons name a path in the repository: every one
     must exist in this checkout (the executed copies under book/_generated are not in git)."""

@@ -169,16 +169,36 @@ def test_a_measured_peak_over_the_gpu_memory_is_a_problem(tmp_path, capsys):
     report = tmp_path / "report.json"
     report.write_text(json.dumps({"profile": "gpu", "notebooks": [
         {"notebook": "notebooks/one_formula/one_formula.ipynb", "gpu_peak_mib": 30000.0,
-         "gpu_name": "Some GPU"}]}))
+         "gpu_name": "Some GPU", "host_peak_mib": 2500.0}]}))
     args = ["dry-run", "--profile", "gpu", "--notebooks", str(ROOT / "notebooks"),
             "--measured", str(report), "one_formula", "lrnet_architecture"]
     assert main(args + ["--gpu-memory-gib", "80"]) == 0
     out = capsys.readouterr().out
-    assert f"one_formula: ok; experiments one_formula; memory: 30,000 MiB peak ({report}, " \
-           "Some GPU)" in out
-    assert "lrnet_architecture: ok; experiments lrnet_architecture; memory: not measured yet" in out
+    assert (f"one_formula: ok; experiments one_formula; memory: GPU 30,000 MiB peak, measured "
+            f"({report}, Some GPU); host 2,500 MiB peak, measured ({report})") in out
+    # never run on the profile: no estimate, and the dry run says so
+    assert ("lrnet_architecture: ok; experiments lrnet_architecture; memory: GPU not measured on "
+            "gpu (no a-priori estimate; --measured REPORT of an earlier run gives one); host not "
+            "measured on gpu") in out
     assert main(args + ["--gpu-memory-gib", "16"]) == 1
     assert ("one_formula (gpu): needed 30,000 MiB of GPU memory" in capsys.readouterr().out)
+
+
+def test_on_a_cpu_profile_the_host_peak_of_the_reference_is_the_estimate(tmp_path, capsys):
+    from relnotes.repro.dryrun import measured_peaks
+    refs = tmp_path / "refs"
+    (refs / "cpu").mkdir(parents=True)
+    (refs / "cpu" / "one_formula.json").write_text(json.dumps(
+        {"environment": {"time": {"wall_s": 1.0, "host_peak_mib": 900.4}}}))
+    assert measured_peaks("cpu", refs, kind="host") == {
+        "one_formula": (900.4, "reference one_formula.json")}
+    assert measured_peaks("cpu", refs) == {}
+    with pytest.raises(ValueError, match="kind must be 'gpu' or 'host'; got 'disk'"):
+        measured_peaks("cpu", refs, kind="disk")
+    assert main(["dry-run", "--profile", "cpu", "--notebooks", str(ROOT / "notebooks"),
+                 "--references", str(refs), "one_formula"]) == 0
+    assert ("memory: GPU not used; host 900 MiB peak, measured (reference one_formula.json)"
+            in capsys.readouterr().out)
 
 
 def test_an_empty_list_of_names_means_none_except_for_rows():

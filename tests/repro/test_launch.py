@@ -47,3 +47,24 @@ def test_check_lists_a_notebook_without_it(tmp_path, capsys):
     assert main(["--check", str(path)]) == 1
     assert "x.ipynb" in capsys.readouterr().out
     assert main([str(path)]) == 0 and main(["--check", str(path)]) == 0
+
+
+def test_binder_installs_relnotes_and_the_deepforest_images_like_make_env():
+    """Binder (repo2docker) reads the root's environment.yml, then runs the root's postBuild; a
+    binder/ or .binder/ folder would make it ignore both. Both must install what `make env`
+    does: relnotes (with the pinned stack) and deepforest, --no-deps, at the Makefile's version."""
+    import os
+    import re
+
+    from relnotes.data.deepforest_trees import INSTALL_HINT
+
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    [pip] = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    assert any(re.fullmatch(r"-e \.\[.*pinned.*\]", line) for line in pip), pip
+    post = ROOT / "postBuild"
+    assert post.is_file() and os.access(post, os.X_OK)
+    makefile = (ROOT / "Makefile").read_text()
+    [pin] = re.findall(r"install --no-deps (deepforest==[\d.]+)", makefile)
+    assert f"pip install --no-deps {pin}" in post.read_text()
+    assert INSTALL_HINT == f"pip install --no-deps {pin}"

@@ -197,7 +197,8 @@ def test_wall_and_cpu_time_go_into_the_artifact_environment(tree, tmp_path):
     assert result.seconds >= 0.5
     timing = Artifact.read(result.artifacts[0]).environment["time"]
     assert timing == {"wall_s": round(result.seconds, 2), "cpu_s": round(result.cpu_seconds, 2),
-                      "budget_s": 60, "over_budget": False}
+                      "budget_s": 60, "over_budget": False,
+                      "host_peak_mib": result.host_peak_mib}
     assert result.budget_warning() is None
 
 
@@ -241,7 +242,10 @@ def test_the_probe_cell_leaves_no_trace_in_the_executed_notebook(tree, tmp_path)
     result = run_notebook(tree / "ch" / "good.ipynb", "smoke", tmp_path / "build",
                           notebooks_root=tree)
     assert result.gpu is None  # torch imported, CUDA never initialised: absent, not zero
-    assert "gpu_peak_mib" not in Artifact.read(result.artifacts[0]).environment["time"]
+    timing = Artifact.read(result.artifacts[0]).environment["time"]
+    assert "gpu_peak_mib" not in timing
+    # the kernel's peak resident memory: a Python with torch imported holds well over 50 MiB
+    assert timing["host_peak_mib"] == result.host_peak_mib and 50 < result.host_peak_mib < 1e5
     executed = nbformat.read(result.output, as_version=4)
     # the parameters cell, papermill's injected parameters, the artifact cell; no probe
     assert len(executed.cells) == 3
@@ -263,6 +267,7 @@ def test_a_profile_without_kept_references_runs_report_only(tree, tmp_path, caps
     [row] = report["notebooks"]
     assert row["artifacts"] == ["tiny"] and row["error"] is None
     assert row["gpu_peak_mib"] is None and row["budget_s"] == 3600 and row["wall_s"] > 0
+    assert row["host_peak_mib"] > 50
     # a failing notebook still fails the report-only run
     write_nb(tree / "ch" / "broken.ipynb", "1 / 0")
     assert main(args) == 1

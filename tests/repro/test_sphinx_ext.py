@@ -130,3 +130,26 @@ def test_an_unknown_claim_stops_the_build_with_a_clear_message(tmp_path, cite, m
     code, out, _ = build(tmp_path, f"# T\n\nSee {{claim}}`{cite}`.\n")
     assert code != 0
     assert re.search(message, out), out
+
+
+def test_notebook_needs_renders_a_line_per_notebook_and_profile_from_the_references(tmp_path):
+    import json
+
+    import nbformat
+
+    for name in ("alpha", "beta"):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(f'art = Artifact("{name}", "T")')]
+        (tmp_path / "notebooks" / "ch").mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, tmp_path / "notebooks" / "ch" / f"{name}.ipynb")
+    (tmp_path / "notebooks" / "reference" / "cpu").mkdir(parents=True)
+    (tmp_path / "notebooks" / "reference" / "cpu" / "alpha.json").write_text(json.dumps(
+        {"environment": {"cpu": "AMD EPYC", "threads": 2, "git": "abc1234",
+                         "time": {"wall_s": 683.17, "cpu_s": 771.6, "budget_s": 600,
+                                  "over_budget": True, "host_peak_mib": 1234.5}}}))
+    code, out, html = build(tmp_path, "# T\n\n```{notebook-needs}\n```\n")
+    assert code == 0, out
+    assert "relnotes-needs" in html
+    assert "683 (over)" in html and "772" in html and "AMD EPYC, 2 threads, commit abc1234" in html
+    assert "1,234 MiB" in html and "not used" in html
+    assert "beta" in html and "no reference" in html
