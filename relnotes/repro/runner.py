@@ -155,6 +155,30 @@ def check_parameters(notebook: str | os.PathLike) -> dict:
     return params
 
 
+def check_run_inputs(notebook: Path, profile: str, data_root: str | None,
+                     parameters: Mapping[str, Any] | None) -> tuple[dict, dict[str, Any]]:
+    """The notebook's declared parameters and the extra ``parameters`` of a run, checked: real data
+    where the profile needs it, no runner-owned name, no name the notebook does not declare.
+
+    Raises:
+        NotebookError: naming the problem and the option that fixes it.
+    """
+    declared = check_parameters(notebook)
+    if get_profile(profile).needs_data_root and "data_root" in declared and data_root is None:
+        raise NotebookError(f"{notebook} reads real data on profile {profile!r}: pass "
+                            f"--data-root /path/to/data")
+    extra = dict(parameters or {})
+    reserved = sorted({"profile", "artifact_dir", "data_root"} & set(extra))
+    if reserved:
+        raise NotebookError(f"set {reserved} with the runner's own options (--profile, "
+                            f"--data-root), not as parameters")
+    undeclared = sorted(set(extra) - set(declared))
+    if undeclared:
+        raise NotebookError(f"{notebook} has no parameter(s) {undeclared}; its parameters: "
+                            f"{', '.join(declared)}")
+    return declared, extra
+
+
 def run_notebook(
     notebook: str | os.PathLike,
     profile: str,
@@ -193,21 +217,8 @@ def run_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     prof = get_profile(profile)  # an unknown profile fails here, early
-    needs_data = prof.needs_data_root
     notebook = Path(notebook)
-    declared = check_parameters(notebook)
-    if needs_data and "data_root" in declared and data_root is None:
-        raise NotebookError(f"{notebook} reads real data on profile {profile!r}: pass "
-                            f"--data-root /path/to/data")
-    extra = dict(parameters or {})
-    reserved = sorted({"profile", "artifact_dir", "data_root"} & set(extra))
-    if reserved:
-        raise NotebookError(f"set {reserved} with the runner's own options (--profile, "
-                            f"--data-root), not as parameters")
-    undeclared = sorted(set(extra) - set(declared))
-    if undeclared:
-        raise NotebookError(f"{notebook} has no parameter(s) {undeclared}; its parameters: "
-                            f"{', '.join(declared)}")
+    declared, extra = check_run_inputs(notebook, profile, data_root, parameters)
     try:
         rel = notebook.resolve().relative_to(Path(notebooks_root).resolve())
     except ValueError:

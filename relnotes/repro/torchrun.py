@@ -46,7 +46,7 @@ from typing import Any, Mapping
 from . import numerics as _numerics
 from .artifacts import Artifact
 from .profiles import get_profile
-from .runner import (NotebookError, NotebookResult, _children_cpu, check_parameters,
+from .runner import (NotebookError, NotebookResult, _children_cpu, check_run_inputs,
                      parameters_data_root, record_time)
 
 __all__ = ["notebook_script", "run_notebook_torchrun", "TORCHRUN"]
@@ -157,19 +157,7 @@ def run_notebook_torchrun(
         raise ValueError(f"nproc must be an int >= 1; got {nproc!r}")
     prof = get_profile(profile)
     notebook = Path(notebook)
-    declared = check_parameters(notebook)
-    if prof.needs_data_root and "data_root" in declared and data_root is None:
-        raise NotebookError(f"{notebook} reads real data on profile {profile!r}: pass "
-                            f"--data-root /path/to/data")
-    extra = dict(parameters or {})
-    reserved = sorted({"profile", "artifact_dir", "data_root"} & set(extra))
-    if reserved:
-        raise NotebookError(f"set {reserved} with the runner's own options (--profile, "
-                            f"--data-root), not as parameters")
-    undeclared = sorted(set(extra) - set(declared))
-    if undeclared:
-        raise NotebookError(f"{notebook} has no parameter(s) {undeclared}; its parameters: "
-                            f"{', '.join(declared)}")
+    declared, extra = check_run_inputs(notebook, profile, data_root, parameters)
     build = Path(build_dir) / profile
     artifact_dir = build / "artifacts" / notebook.stem
     script = build / "torchrun" / f"{notebook.stem}.py"
