@@ -21,7 +21,7 @@ from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 __all__ = ["relation_weights", "cooccurrence_matrix", "class_relation_matrix",
            "top_weight_on_nearest", "detections_with_weights", "assign_to_ground_truth",
            "deciding_neighbours", "neighbour_weight_mass", "roi_weights_on_ground_truth",
-           "masked_key_detections", "roi_class_mass", "matrix_correlation",
+           "masked_key_detections", "hidden_keys", "context_share", "MASKS", "roi_class_mass", "matrix_correlation",
            "read_relations", "held_out_best", "reference_pairs", "masked_key_ap", "MASS_PARTS",
            "READING_NOTES", "figures_notes"]
 
@@ -324,36 +324,84 @@ def roi_weights_on_ground_truth(model: FasterRCNN, image: Tensor, target: dict, 
 
 
 @torch.no_grad()
+def hidden_keys(rois: Tensor, gt_boxes: Tensor, roi_gt: Tensor, hidden, keep, *,
+                overlap: float | None = None) -> Tensor:
+    """The RoIs removed from the keys when the objects ``hidden`` are masked.
+
+    With ``overlap=None`` (design 1 of the figures' causal test), the RoIs assigned to a hidden
+    object (``roi_gt``, :func:`assign_to_ground_truth`); with a number, every RoI whose IoU with a
+    hidden object is above ``overlap`` (0: every RoI that touches it), since a RoI that covers
+    half of the hidden object carries it as much as one assigned to it. The RoIs assigned to an
+    object in ``keep`` are never removed (the query's own object, and for a control mask the
+    deciding neighbour).
+
+    Args:
+        rois (Tensor[K, 4]), gt_boxes (Tensor[G, 4]): (x1, y1, x2, y2), same pixels.
+        roi_gt (Tensor[K]): :func:`assign_to_ground_truth` of ``rois``.
+        hidden, keep (sequence of int): indices into ``gt_boxes``.
+        overlap (float or None): Default: None.
+
+    Returns:
+        Tensor[K] (bool): True for a RoI to remove from the keys.
+
+    Example: objects (0, 0, 10, 10) and (8, 0, 18, 10), one RoI on each, the same boxes (IoU
+    of RoI 1 with object 0: 20 / 180 = 1/9): hiding object 0 with ``overlap=None`` removes RoI 0
+    only, with ``overlap=0.0`` both, with ``overlap=0.2`` RoI 0 only; with ``keep=[1]`` RoI 0
+    only again.
+    """
+    hidden = torch.as_tensor(list(hidden), dtype=torch.int64)
+    keep = torch.as_tensor(list(keep), dtype=torch.int64)
+    roi_gt = torch.as_tensor(roi_gt, dtype=torch.int64).cpu()
+    if overlap is None:
+        drop = torch.isin(roi_gt, hidden)
+    elif len(hidden) == 0:
+        drop = torch.zeros(len(rois), dtype=torch.bool)
+    else:
+        iou = box_iou(rois.double().cpu(), torch.as_tensor(gt_boxes).double().cpu()[hidden])
+        drop = (iou > overlap).any(1)                                        # [K]
+    return drop & ~torch.isin(roi_gt, keep)
+
+
+MASKS = (None, "deciding", "random", "all")
+
+
+@torch.no_grad()
 def masked_key_detections(model: FasterRCNN, image: Tensor, target: dict, small_ids, *,
                           mask: str | None = "deciding", iou_threshold: float = 0.5,
+                          overlap: float | None = None,
                           generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """The causal test of the figures: the detections of ``model`` on one image when, for each
-    small object, its RoIs are classified with the keys of one other object removed.
+    small object, its RoIs are classified with the keys of other objects removed.
 
-    For each small object :math:`s` (in ``target``), the box head runs again with the RoIs that
-    cover a chosen object excluded from the keys of every relation module (they come last and
+    For each small object :math:`s` (in ``target``), the box head runs again with the RoIs of
+    :func:`hidden_keys` excluded from the keys of every relation module (they come last and
     ``nongt_dims`` stops before them, the mechanism that keeps ground truth out of the keys), and
     the class scores of the RoIs that cover :math:`s` are taken from that run. ``mask`` chooses
-    the object: ``"deciding"``, the deciding neighbour of :math:`s`; ``"random"``, an object
-    drawn with ``generator`` among the others (neither :math:`s` nor its deciding neighbour; none
-    if there is no such object); ``None``, nothing (the plain detections of ``model``). Boxes,
-    every other RoI and the post-processing are the model's own.
+    the objects: ``"deciding"``, the deciding neighbour of :math:`s`; ``"random"``, one object
+    drawn with ``generator`` among the others (neither :math:`s` nor its deciding neighbour, whose
+    RoIs are kept; none if there is no such object); ``"all"``, every object but :math:`s` (the
+    most that context can cost); ``None``, nothing (the plain detections of ``model``). The RoIs
+    on :math:`s` itself always stay keys. Boxes, every other RoI and the post-processing are the
+    model's own.
 
     Args:
         model (FasterRCNN): with a relation box head (:class:`~relnotes.models.RelationBoxHead`).
         image (Tensor[3, H, W]), target (dict): ``boxes`` Tensor[G, 4] and ``labels`` Tensor[G].
         small_ids (set of int): labels of the context-decided classes.
-        mask (str or None): Default: "deciding".
+        mask (str or None): one of :data:`MASKS`. Default: "deciding".
         iou_threshold (float): RoI to object assignment (:func:`assign_to_ground_truth`).
             Default: 0.5.
+        overlap (float or None): which RoIs cover a masked object (:func:`hidden_keys`):
+            None, those assigned to it; a number, those whose IoU with it is above it.
+            Default: None.
         generator (torch.Generator, optional): for ``mask="random"``.
 
     Returns:
         dict: ``boxes`` Tensor[D, 4], ``scores`` Tensor[D], ``labels`` Tensor[D] in the image's
         pixels, as ``model(image)`` returns them.
     """
-    if mask not in (None, "deciding", "random"):
-        raise ValueError(f"mask must be None, 'deciding' or 'random'; got {mask!r}")
+    if mask not in MASKS:
+        raise ValueError(f"mask must be None, 'deciding', 'random' or 'all'; got {mask!r}")
     head = model.roi_heads.box_head
     if not hasattr(head, "relations"):
         raise ValueError(f"the box head ({type(head).__name__}) has no relation modules")
@@ -379,19 +427,24 @@ def masked_key_detections(model: FasterRCNN, image: Tensor, target: dict, small_
                 mine = roi_gt == s
                 if not bool(mine.any()):
                     continue
+                others = [g for g in range(len(deciding)) if g != s]
                 if mask == "deciding":
-                    hidden = int(deciding[s])
+                    hidden, keep = [int(deciding[s])], [s]
+                elif mask == "all":
+                    hidden, keep = others, [s]
                 else:
-                    pool = [g for g in range(len(deciding)) if g not in (s, int(deciding[s]))]
+                    pool = [g for g in others if g != int(deciding[s])]
                     if not pool:
                         continue
-                    hidden = pool[int(torch.randint(len(pool), (1,), generator=generator))]
-                drop = roi_gt == hidden
+                    hidden = [pool[int(torch.randint(len(pool), (1,), generator=generator))]]
+                    keep = [s, int(deciding[s])]
+                drop = hidden_keys(rois_px, target["boxes"], roi_gt, hidden, keep,
+                                   overlap=overlap).to(rois.device)
                 order = torch.cat([torch.nonzero(~drop).flatten(), torch.nonzero(drop).flatten()])
                 masked, _ = rh.box_predictor(head(pooled[order], [rois[order]],
                                                   [int((~drop).sum())]))
                 back = torch.empty_like(order)
-                back[order] = torch.arange(len(order))
+                back[order] = torch.arange(len(order), device=order.device)
                 logits = torch.where(mine[:, None], masked[back], logits)
         boxes, scores, labels = rh.postprocess_detections(logits, deltas, proposals,
                                                           images.image_sizes)
@@ -400,6 +453,29 @@ def masked_key_detections(model: FasterRCNN, image: Tensor, target: dict, small_
     finally:
         model.train(was_training)
     return det
+
+
+def context_share(ap: float, ap_masked: float, ap_all: float, *, min_cost: float = 1.0
+                  ) -> float | None:
+    """What masking some objects costs, as a share of what masking every other object costs:
+    ``(ap - ap_masked) / (ap - ap_all)``, one detector's three APs of the context-decided classes
+    (:func:`masked_key_ap` with ``mask=None``, the mask read, and ``mask="all"``).
+
+    1 means that the masked objects carry all the context the detector uses, 0 none of it. The
+    share says nothing when masking everything costs (almost) nothing: then it is None.
+
+    Args:
+        ap, ap_masked, ap_all (float): in the same unit (e.g. AP points).
+        min_cost (float): the smallest ``ap - ap_all`` read, in that unit. Default: 1.0.
+
+    Returns:
+        float or None.
+
+    Example: ``context_share(60.0, 45.0, 30.0) == 0.5``; ``context_share(60.0, 45.0, 59.5)``
+    is None.
+    """
+    cost = ap - ap_all
+    return None if cost < min_cost else (ap - ap_masked) / cost
 
 
 def roi_class_mass(weights: Tensor, roi_gt: Tensor, gt_labels: Tensor, num_classes: int
@@ -638,7 +714,8 @@ def reference_pairs(model: FasterRCNN, dataset, small_ids, module: int, relation
 @torch.no_grad()
 def masked_key_ap(model: FasterRCNN, dataset, coco_gt: dict, small_ids, group, *,
                   mask: str | None, n_images: int, seed: int = 0, iou_threshold: float = 0.5,
-                  device: str | torch.device = "cpu", progress: bool = False) -> dict:
+                  overlap: float | None = None, device: str | torch.device = "cpu",
+                  progress: bool = False) -> dict:
     """COCO AP of the detections of :func:`masked_key_detections` on the first ``n_images``
     items of ``dataset``: the causal side of the figures.
 
@@ -652,6 +729,8 @@ def masked_key_ap(model: FasterRCNN, dataset, coco_gt: dict, small_ids, group, *
         n_images (int): the first items used.
         seed (int): seeds the generator of ``mask="random"``. Default: 0.
         iou_threshold (float): RoI to object assignment. Default: 0.5.
+        overlap (float or None): the RoIs of a masked object, as in :func:`hidden_keys`.
+            Default: None.
         device (str or torch.device), progress (bool): Defaults: ``"cpu"``, False.
 
     Returns:
@@ -671,7 +750,8 @@ def masked_key_ap(model: FasterRCNN, dataset, coco_gt: dict, small_ids, group, *
         target = dict(boxes=target["boxes"].to(device), labels=target["labels"],
                       image_id=target["image_id"])
         out = masked_key_detections(model, image.to(device), target, small_ids, mask=mask,
-                                    iou_threshold=iou_threshold, generator=generator)
+                                    iou_threshold=iou_threshold, overlap=overlap,
+                                    generator=generator)
         dets += detections_to_coco([int(target["image_id"])], [out])
     ids = {int(dataset[i][1]["image_id"]) for i in range(n_images)}
     gt = dict(coco_gt, images=[im for im in coco_gt["images"] if im["id"] in ids],

@@ -188,8 +188,50 @@ def test_masked_key_detections(shapes):
     again = masked_key_detections(model, image, target, small, mask="random",
                                   generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(again["scores"], rand["scores"])     # the generator decides
-    with pytest.raises(ValueError, match=r"mask must be None, 'deciding' or 'random'"):
+    with pytest.raises(ValueError, match=r"mask must be None, 'deciding', 'random' or 'all'"):
         masked_key_detections(model, image, target, small, mask="nearest")
+    # every other object masked: differs from the deciding neighbour alone while there are others
+    every = masked_key_detections(model, image, target, small, mask="all", overlap=0.0)
+    assert not torch.equal(every["scores"], masked["scores"])
+    # ... and is the same mask when the deciding neighbour is the only other object
+    pair = [2, 1]                                   # a glove and its deciding neighbour, a player
+    assert target["labels"][pair].tolist() == [4, 1]
+    two = dict(boxes=target["boxes"][pair], labels=target["labels"][pair])
+    model.rpn = _GroundTruthRPN(two["boxes"])
+    for overlap in (None, 0.0):
+        a = masked_key_detections(model, image, two, small, mask="all", overlap=overlap)
+        d = masked_key_detections(model, image, two, small, mask="deciding", overlap=overlap)
+        torch.testing.assert_close(a["scores"], d["scores"], rtol=0, atol=0)
+    plain2 = masked_key_detections(model, image, two, small, mask=None)
+    assert not torch.equal(a["scores"], plain2["scores"])
+
+
+def test_hidden_keys_by_hand():
+    from relnotes.analysis.relation_weights import hidden_keys
+    boxes = torch.tensor([[0.0, 0, 10, 10], [8, 0, 18, 10], [30, 30, 40, 40]])
+    rois = boxes.clone()                                # one RoI on each object
+    roi_gt = torch.tensor([0, 1, 2])
+    hide = lambda hidden, keep=(), overlap=None: hidden_keys(
+        rois, boxes, roi_gt, hidden, keep, overlap=overlap).tolist()
+    assert hide([0]) == [True, False, False]                        # the RoI assigned to it
+    assert hide([0], overlap=0.0) == [True, True, False]            # RoI 1 touches it (IoU 1/9)
+    assert hide([0], overlap=0.2) == [True, False, False]           # 1/9 <= 0.2
+    assert hide([0], keep=[1], overlap=0.0) == [True, False, False]  # kept: its own object
+    assert hide([0, 2], overlap=0.0) == [True, True, True]
+    assert hide([], overlap=0.0) == [False, False, False]
+    # a RoI on no object (-1) that touches a hidden object goes too, unless overlap is None
+    rois2 = torch.tensor([[5.0, 5, 25, 25]])
+    assert hidden_keys(rois2, boxes, torch.tensor([-1]), [0], [], overlap=0.0).tolist() == [True]
+    assert hidden_keys(rois2, boxes, torch.tensor([-1]), [0], []).tolist() == [False]
+
+
+def test_context_share_by_hand():
+    from relnotes.analysis.relation_weights import context_share
+    assert context_share(60.0, 45.0, 30.0) == pytest.approx(0.5)
+    assert context_share(60.0, 30.0, 30.0) == pytest.approx(1.0)
+    assert context_share(60.0, 62.0, 40.0) == pytest.approx(-0.1)   # masking helped: negative
+    assert context_share(60.0, 45.0, 59.5) is None                  # nothing to share
+    assert context_share(60.0, 45.0, 59.5, min_cost=0.25) == pytest.approx(30.0)
 
 
 def test_roi_class_mass_by_hand():
