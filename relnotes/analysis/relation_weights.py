@@ -616,8 +616,11 @@ READING_NOTES = (
     "times the query's total weight, 1 or 0). One relation per seed: the one whose weight on the "
     "deciding neighbour is furthest above chance on the even-numbered test images, read on the "
     "odd-numbered ones. Masked rows: the context classes' AP when each small object's RoIs are "
-    "classified with the keys of its deciding neighbour, or of a random other object, removed from "
-    "every module. r: Pearson r between the training set's P(b | a) and the mean weight from RoIs "
+    "classified with the keys of its deciding neighbour, of a random other object (the deciding "
+    "neighbour's own RoIs kept), or of every other object removed from every module (the RoIs on the "
+    "small object itself are never removed); drop: the detector's context-class AP minus that; "
+    "share: a mask's drop over the drop with every other object masked (not read where that is "
+    "below 1 AP point). r: Pearson r between the training set's P(b | a) and the mean weight from RoIs "
     "on objects of class a to RoIs on other objects of class b, both row-normalised (our "
     "reconstruction of the talk's slide, whose recipe is not published). Training loss: the body's "
     "(2fc head) first training stage. The paper shows no numbers for these figures."
@@ -625,8 +628,9 @@ READING_NOTES = (
 
 def figures_notes(S, *, seeds, coco=None, n_images: int | None = None) -> str:
     """The notes of the rn_figures artifact: the detector and data of the run (``S``, the
-    profile's knobs; ``coco``, the COCO setting on ``full``, else None), its seeds and
-    :data:`READING_NOTES`."""
+    profile's knobs; ``coco``, the COCO setting on ``full``, else None), its seeds,
+    :data:`READING_NOTES` and which RoIs the masks remove (``S.mask_overlap``, as ``overlap`` of
+    :func:`hidden_keys`; absent: None)."""
     if coco is None:
         run = (f"Ours: tiny Faster R-CNN (d_f = {S.d_f}, 2fc + RM {{1, 1}}, N_r = {S.n_relations}, "
                f"d_k = {S.d_k}, d_g = {S.d_g}, geometry x{S.geometry_scale:g} as in the official "
@@ -643,8 +647,11 @@ def figures_notes(S, *, seeds, coco=None, n_images: int | None = None) -> str:
                f"({C['epochs']} epochs, batch {C['batch_size']}, SGD lr {C['lr']}, x0.1 at epoch "
                f"{list(C['lr_steps'])}); AP on {C['val_split']}, relation weights on its first "
                f"{n_images} images. ")
+    overlap = getattr(S, "mask_overlap", None)
+    keys = ("the RoIs assigned to it" if overlap is None else
+            f"every RoI whose IoU with it is above {overlap:g}")
     return (run + f"Seeds {list(seeds)} (one detector each; every value is the mean over them). "
-            + READING_NOTES)
+            + READING_NOTES + f" The keys of a masked object: {keys}.")
 
 def held_out_best(reading: dict) -> tuple[int, int, Tensor] | None:
     """The relation chosen on some images and read on others, so that the choice does not

@@ -258,23 +258,27 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         ),
         # book/relation-networks.md, "What the module looks at": a 2fc + RM {1, 1} head trained as in
         # rn_ablation_head, once per seed; readings on n_test images (RoIs at IoU >= 0.5), the causal
-        # test and the class matrices; n_show reference objects drawn. Settings: the chapter. full:
-        # _RN_COCO, readings on the first n_test val images.
+        # test (mask_overlap: a masked object's keys are every RoI of IoU above it with the object,
+        # 0.0 = every RoI that touches it; None = the RoIs assigned to it, design 1) and the class
+        # matrices; n_show reference objects drawn. Settings: the chapter. full: _RN_COCO, readings
+        # on the first n_test val images.
         "rn_figures": _every_profile(
             smoke=dict(n_train=48, n_test=24, body_epochs=8, head_epochs=2, batch_size=16,
                        lr=3e-3, proposals=32, d_f=64, n_relations=4, d_k=16, d_g=64,
-                       geometry_scale=100.0, n_show=4, seeds=(0,), tolerance=0.5,
-                       coco=None),
+                       geometry_scale=100.0, mask_overlap=0.0, n_show=4, seeds=(0,),
+                       tolerance=0.5, coco=None),
             cpu=dict(n_train=960, n_test=200, body_epochs=4, head_epochs=8, batch_size=16,
                      lr=3e-3, proposals=32, d_f=256, n_relations=4, d_k=32, d_g=64,
-                     geometry_scale=100.0, n_show=6, seeds=(0, 1, 2), tolerance=0.3, coco=None),
+                     geometry_scale=100.0, mask_overlap=0.0, n_show=6, seeds=(0, 1, 2),
+                     tolerance=0.3, coco=None),
             gpu=dict(n_train=8000, n_test=1000, body_epochs=12, head_epochs=8, batch_size=32,
                      lr=2e-3, proposals=64, d_f=256, n_relations=4, d_k=32, d_g=64,
-                     geometry_scale=100.0, n_show=6, seeds=(0, 1, 2), tolerance=0.2, coco=None),
+                     geometry_scale=100.0, mask_overlap=0.0, n_show=6, seeds=(0, 1, 2),
+                     tolerance=0.2, coco=None),
             full=dict(n_train=None, n_test=500, body_epochs=None, head_epochs=None,
                       batch_size=None, lr=None, proposals=1000, d_f=1024, n_relations=16, d_k=64,
-                      d_g=64, geometry_scale=100.0, n_show=6, seeds=(0,), tolerance=0.2,
-                      coco=_RN_COCO),
+                      d_g=64, geometry_scale=100.0, mask_overlap=0.0, n_show=6, seeds=(0,),
+                      tolerance=0.2, coco=_RN_COCO),
         ),
         # book/local-relation.md, "Robustness": on lrnet_kernel_size's composition set and chosen
         # design, LR-Net-26-mini (lr_kernel) vs ResNet-26-mini (resnet_kernel), per seed trained `steps`

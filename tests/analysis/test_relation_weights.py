@@ -366,7 +366,11 @@ def test_figures_notes_name_the_run_its_seeds_and_the_readings():
                         body_epochs=8, n_train=96, head_epochs=2, lr=3e-3, n_test=24)
     notes = figures_notes(S, seeds=(0, 1))
     assert notes.startswith("Ours: tiny Faster R-CNN (d_f = 64,") and "ContextShapes" in notes
-    assert "Seeds [0, 1] (one detector each" in notes and notes.endswith(READING_NOTES)
+    assert "Seeds [0, 1] (one detector each" in notes and READING_NOTES in notes
+    assert notes.endswith("The keys of a masked object: the RoIs assigned to it.")
+    S.mask_overlap = 0.0
+    assert figures_notes(S, seeds=(0,)).endswith(
+        "The keys of a masked object: every RoI whose IoU with it is above 0.")
     coco = dict(pretrained_backbone=True, train_split="train2017", epochs=12, batch_size=16,
                 lr=0.02, lr_steps=(8, 11), val_split="val2017")
     assert "R50-FPN" in figures_notes(S, seeds=(0,), coco=coco, n_images=50)
