@@ -18,6 +18,11 @@ before it, shown with the rest of that row's label (the first such row on a tie)
 is the mean over the seeds, as the reference stores it; ``mAP[0]`` is the value of the first seed.
 Values are shown with one decimal.
 
+The row ``claim`` with a claim's id as the metric shows that claim's truth value in the earlier
+reference, so that a page can put an earlier design's verdict beside the current one's::
+
+    {earlier}`845f32d rn_figures; claim; masking-deciding-drop-larger`   -> true
+
 ``python -m relnotes.repro.earlier COMMIT ID [--profile cpu]`` archives one reference.
 """
 
@@ -89,7 +94,14 @@ def earlier_value(root: str | Path, spec: str, profile: str = "cpu") -> str:
     if not path.is_file():
         raise FileNotFoundError(f"no archived reference {path}; archive it with "
                                 f"`python -m relnotes.repro.earlier {commit} {art_id}`")
-    rows = json.loads(path.read_text())["rows"]
+    art = json.loads(path.read_text())
+    if label == "claim":
+        for c in art.get("claims", []):
+            if c["id"] == metric:
+                return "true" if c["holds"] else "false"
+        raise KeyError(f"{path.name}: no claim {metric!r}; claims: "
+                       f"{[c['id'] for c in art.get('claims', [])]}")
+    rows = art["rows"]
     if label.endswith("*"):
         prefix = label[:-1]
         found = [(r, _ours(r, metric)) for r in rows if r["label"].startswith(prefix)]

@@ -44,6 +44,17 @@ def test_one_seed(tmp_path: Path) -> None:
         earlier_value(tmp_path, "abc1234 toy; ours; mAP[3]")
 
 
+def test_a_claims_truth_value(tmp_path: Path) -> None:
+    path = archived_path(tmp_path, "toy", "abc1234")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"rows": [], "claims": [{"id": "a-beats-b", "holds": False},
+                                                       {"id": "b-learns", "holds": True}]}))
+    assert earlier_value(tmp_path, "abc1234 toy; claim; a-beats-b") == "false"
+    assert earlier_value(tmp_path, "abc1234 toy; claim; b-learns") == "true"
+    with pytest.raises(KeyError, match="no claim 'c-wins'; claims: \\['a-beats-b', 'b-learns'\\]"):
+        earlier_value(tmp_path, "abc1234 toy; claim; c-wins")
+
+
 def test_best_of_a_prefix_keeps_the_first_on_a_tie(root: Path) -> None:
     assert earlier_value(root, "abc1234 toy; NMS, N_t = *; mAP") == "41.2 (0.5)"
 
