@@ -455,27 +455,28 @@ def masked_key_detections(model: FasterRCNN, image: Tensor, target: dict, small_
     return det
 
 
-def context_share(ap: float, ap_masked: float, ap_all: float, *, min_cost: float = 1.0
-                  ) -> float | None:
+def context_share(ap: float, ap_masked: float, ap_all: float, *, min_cost: float = 1.0) -> float:
     """What masking some objects costs, as a share of what masking every other object costs:
-    ``(ap - ap_masked) / (ap - ap_all)``, one detector's three APs of the context-decided classes
-    (:func:`masked_key_ap` with ``mask=None``, the mask read, and ``mask="all"``).
+    ``(ap - ap_masked) / max(ap - ap_all, min_cost)``, one detector's three APs of the
+    context-decided classes (:func:`masked_key_ap` with ``mask=None``, the mask read, and
+    ``mask="all"``).
 
-    1 means that the masked objects carry all the context the detector uses, 0 none of it. The
-    share says nothing when masking everything costs (almost) nothing: then it is None.
+    1 means that the masked objects cost as much as all of them, 0 nothing. The floor
+    ``min_cost`` keeps the share defined, and small, for a detector that uses no context (masking
+    everything then costs nothing, or even helps by chance): its drops are divided by
+    ``min_cost`` instead of by a difference of nearly equal numbers.
 
     Args:
         ap, ap_masked, ap_all (float): in the same unit (e.g. AP points).
-        min_cost (float): the smallest ``ap - ap_all`` read, in that unit. Default: 1.0.
+        min_cost (float): the smallest divisor, in that unit. Default: 1.0.
 
     Returns:
-        float or None.
+        float.
 
-    Example: ``context_share(60.0, 45.0, 30.0) == 0.5``; ``context_share(60.0, 45.0, 59.5)``
-    is None.
+    Example: ``context_share(60.0, 45.0, 30.0) == 0.5``; ``context_share(60.0, 59.5, 60.5)`` is
+    0.5 too (masking everything costs nothing: the drop 0.5 over the floor 1).
     """
-    cost = ap - ap_all
-    return None if cost < min_cost else (ap - ap_masked) / cost
+    return (ap - ap_masked) / max(ap - ap_all, min_cost)
 
 
 def roi_class_mass(weights: Tensor, roi_gt: Tensor, gt_labels: Tensor, num_classes: int
@@ -619,8 +620,8 @@ READING_NOTES = (
     "classified with the keys of its deciding neighbour, of a random other object (the deciding "
     "neighbour's own RoIs kept), or of every other object removed from every module (the RoIs on the "
     "small object itself are never removed); drop: the detector's context-class AP minus that; "
-    "share: a mask's drop over the drop with every other object masked (not read where that is "
-    "below 1 AP point). r: Pearson r between the training set's P(b | a) and the mean weight from RoIs "
+    "share: a mask's drop over the drop with every other object masked (over 1 AP point where that "
+    "is smaller). r: Pearson r between the training set's P(b | a) and the mean weight from RoIs "
     "on objects of class a to RoIs on other objects of class b, both row-normalised (our "
     "reconstruction of the talk's slide, whose recipe is not published). Training loss: the body's "
     "(2fc head) first training stage. The paper shows no numbers for these figures."

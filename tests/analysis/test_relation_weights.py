@@ -230,7 +230,8 @@ def test_context_share_by_hand():
     assert context_share(60.0, 45.0, 30.0) == pytest.approx(0.5)
     assert context_share(60.0, 30.0, 30.0) == pytest.approx(1.0)
     assert context_share(60.0, 62.0, 40.0) == pytest.approx(-0.1)   # masking helped: negative
-    assert context_share(60.0, 45.0, 59.5) is None                  # nothing to share
+    assert context_share(60.0, 59.5, 60.5) == pytest.approx(0.5)    # the floor: 0.5 / 1
+    assert context_share(60.0, 45.0, 59.5) == pytest.approx(15.0)   # 15 / max(0.5, 1)
     assert context_share(60.0, 45.0, 59.5, min_cost=0.25) == pytest.approx(30.0)
 
 
