@@ -73,7 +73,7 @@ TALK: tuple[TalkItem, ...] = (
              ("gcnet_attention",)),
     TalkItem("COCO table: NL, SNL, SE, GC (parameters and FLOPs)", "GCNet (2019)",
              ("gcnet_coco_table",)),
-    TalkItem("COCO table: NL, SNL, SE, GC (AP)", "GCNet (2019)", ("gcnet_coco_ap",)),
+    TalkItem("COCO table: NL, SNL, SE, GC (AP)", "GCNet (2019)", ("gcnet_coco_ap", "gcnet_budget")),
     TalkItem("Table 2: ablations", "GCNet (2019)", ("gcnet_ablations",)),
     TalkItem("Discussion: versus Deformable ConvNets", "Dai et al., 2017; Zhu et al., 2019",
              ("region_deformable",)),
