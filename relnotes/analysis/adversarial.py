@@ -61,10 +61,12 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..engine import evaluate
+from ..engine.classification import train_classifier
 
 __all__ = [
     "Attack", "fgsm", "pgd", "project", "random_targets", "adversarial_loss_fn",
-    "robustness_metric_fn", "robust_accuracy", "recalibrate_batchnorm",
+    "robustness_metric_fn", "robust_accuracy", "recalibrate_batchnorm", "AdversarialDesign",
+    "adversarial_designs", "train_adversarially", "pick_design",
 ]
 
 
@@ -274,7 +276,8 @@ class Attack:
 
 
 def adversarial_loss_fn(attack: Attack, *, num_classes: int | None = None,
-                        clean_weight: float = 0.0) -> Callable[[nn.Module, Any], Tensor]:
+                        clean_weight: float = 0.0,
+                        frozen_batchnorm: bool = False) -> Callable[[nn.Module, Any], Tensor]:
     """A ``loss_fn`` for :func:`relnotes.engine.fit` that trains on adversarial examples
     (Madry et al. 2018: minimise over the weights the loss maximised over :math:`S(x)`):
 
@@ -293,6 +296,11 @@ def adversarial_loss_fn(attack: Attack, *, num_classes: int | None = None,
         attack (Attack): e.g. ``Attack.fgsm_rs(0.1)`` or ``Attack.pgd_linf(0.1, steps=7)``.
         num_classes (int, optional): needed if ``attack.targeted``.
         clean_weight (float): w in [0, 1]. Default: 0.0.
+        frozen_batchnorm (bool): BatchNorm layers normalise with their running statistics and
+            leave them alone (eval mode) during the attack and the loss, and are put back in
+            their mode afterwards: for fine-tuning a regularly trained network, whose running
+            statistics are those of clean images, so that training and evaluation normalise
+            every image alike (our choice; see ``book/local-relation.md``). Default: False.
 
     Returns:
         callable: ``loss_fn(model, (images, labels)) -> Tensor[]``.
@@ -306,13 +314,99 @@ def adversarial_loss_fn(attack: Attack, *, num_classes: int | None = None,
 
     def loss_fn(model: nn.Module, batch: Any) -> Tensor:
         images, labels = batch
-        x_adv, _ = attack(model, images, labels, num_classes=num_classes)
-        loss = F.cross_entropy(model(x_adv), labels)
-        if clean_weight > 0:
-            loss = (1 - clean_weight) * loss + clean_weight * F.cross_entropy(model(images), labels)
+        with _batchnorm_frozen(model, frozen_batchnorm):
+            x_adv, _ = attack(model, images, labels, num_classes=num_classes)
+            loss = F.cross_entropy(model(x_adv), labels)
+            if clean_weight > 0:
+                loss = ((1 - clean_weight) * loss
+                        + clean_weight * F.cross_entropy(model(images), labels))
         return loss
 
     return loss_fn
+
+
+@contextmanager
+def _batchnorm_frozen(model: nn.Module, frozen: bool) -> Iterator[None]:
+    """Put every BatchNorm layer of ``model`` in eval mode (if ``frozen``), and back on exit."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] \
+        if frozen else []
+    modes = [m.training for m in norms]
+    try:
+        for m in norms:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(norms, modes):
+            m.train(mode)
+
+
+@dataclass(frozen=True)
+class AdversarialDesign:
+    """One way to train a network adversarially: a column of the robustness pilot.
+
+    Args:
+        attack (Attack): the attack that makes each batch's training examples.
+        finetune (bool): start from the regularly trained weights (True) or from the
+            initialisation (False).
+        steps (int): optimizer steps of the adversarial training.
+        lr (float): Adam's peak learning rate (cosine decay over ``steps``).
+        frozen_batchnorm (bool): see :func:`adversarial_loss_fn`. Default: False.
+    """
+
+    attack: Attack
+    finetune: bool
+    steps: int
+    lr: float
+    frozen_batchnorm: bool = False
+
+
+def adversarial_designs(eps: float, *, pgd_steps: int, steps: int, lr: float,
+                        finetune_steps: int, finetune_lr: float) -> dict[str, AdversarialDesign]:
+    """The candidate designs of the robustness study, by name (a profile lists the names):
+
+    - ``"pgd-finetune"``: PGD-``pgd_steps`` fine-tuning of the regular weights, ``finetune_steps``
+      steps at ``finetune_lr``, BatchNorm in train mode;
+    - ``"pgd-finetune-frozen-bn"``: the same with BatchNorm frozen (running statistics of the
+      clean images of the regular training, in training and evaluation alike);
+    - ``"fgsm-rs"``: FGSM with a random start from the initialisation (Wong et al. 2020), ``steps``
+      steps at ``lr``, as the regular training.
+    """
+    pgd = Attack.pgd_linf(eps, steps=pgd_steps)
+    return {
+        "pgd-finetune": AdversarialDesign(pgd, True, finetune_steps, finetune_lr),
+        "pgd-finetune-frozen-bn": AdversarialDesign(pgd, True, finetune_steps, finetune_lr,
+                                                    frozen_batchnorm=True),
+        "fgsm-rs": AdversarialDesign(Attack.fgsm_rs(eps), False, steps, lr),
+    }
+
+
+def train_adversarially(model: nn.Module, design: AdversarialDesign,
+                        train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], *,
+                        batch_size: int = 32, seed: int = 0) -> dict[str, float]:
+    """Train ``model`` in place with ``design`` (:func:`relnotes.engine.classification.
+    train_classifier` with :func:`adversarial_loss_fn`); ``model`` is the regularly trained
+    network for a fine-tuning design, a fresh one otherwise. Returns ``train_classifier``'s
+    metrics (clean test accuracy in eval mode, final training loss on the attacked batches)."""
+    loss_fn = adversarial_loss_fn(design.attack, frozen_batchnorm=design.frozen_batchnorm)
+    return train_classifier(model, train, test, steps=design.steps, batch_size=batch_size,
+                            lr=design.lr, seed=seed, loss_fn=loss_fn)
+
+
+def pick_design(clean: Mapping[str, Mapping[str, float]]) -> str:
+    """The pilot's choice: the design whose *lower* clean accuracy over the networks is highest
+    (the first on a tie), since robust accuracies can be compared only between networks that
+    both classify clean images.
+
+    Args:
+        clean (Mapping[str, Mapping[str, float]]): design -> network -> clean accuracy.
+
+    Examples:
+        >>> pick_design({"a": {"x": 60.0, "y": 30.0}, "b": {"x": 50.0, "y": 45.0}})
+        'b'
+    """
+    if not clean or not all(clean.values()):
+        raise ValueError("clean must map at least one design to its networks' clean accuracies")
+    return max(clean, key=lambda name: min(clean[name].values()))
 
 
 def robustness_metric_fn(attacks: Mapping[str, Attack], *, num_classes: int | None = None,

@@ -176,6 +176,11 @@ _GCNET_TINY_CPU = dict(planes=(8, 16, 32, 64), layers=(1, 1, 2, 1), fpn_channels
 # momentum 0.9, weight decay 1e-4, 6 epochs, x0.1 after 2/3 of them; evaluated on val2017
 # (= minival). The 500-step warm-up is torchvision's habit, not RN's. max_train / max_test: None,
 # all images (a number: the first ones, for a short run).
+# lrnet_robustness's candidate adversarial trainings (relnotes.analysis.adversarial_designs), run
+# on the first seed; the pilot keeps the one whose lower clean accuracy over the two networks is
+# highest (pick_design).
+ROBUSTNESS_DESIGNS = ("pgd-finetune", "pgd-finetune-frozen-bn", "fgsm-rs")
+
 _RN_COCO = dict(train_split="train2017", val_split="val2017", max_train=None, max_test=None,
                 pretrained_backbone=True, min_size=800, max_size=1333, nms_thresh=0.6, flip=True,
                 epochs=6, batch_size=4, lr=5e-3, momentum=0.9, weight_decay=1e-4,
@@ -282,19 +287,25 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         ),
         # book/local-relation.md, "Robustness": on lrnet_kernel_size's composition set and chosen
         # design, LR-Net-26-mini (lr_kernel) vs ResNet-26-mini (resnet_kernel), per seed trained `steps`
-        # regularly and with PGD-train_steps at eps; attacked with PGD-eval_steps on n_attack test
-        # images; BatchNorm recalibrated on n_recal clean images. Settings: the chapter.
+        # regularly, then adversarially at eps with the design the seed-0 pilot picks among
+        # `designs` (PGD-train_steps fine-tuning for finetune_steps at finetune_lr, with BatchNorm
+        # in train mode or frozen; FGSM-RS from scratch for `steps`); attacked with PGD-eval_steps
+        # on n_attack test images; BatchNorm recalibrated on n_recal clean images. Settings: the
+        # chapter.
         "lrnet_robustness": _every_profile(
             smoke=dict(train_size=480, test_size=200, n_attack=64, steps=40, batch_size=32,
                        lr=3e-3, eps=0.1, train_steps=1, eval_steps=2, width=8, lr_kernel=3,
-                       resnet_kernel=3, sigma=1.0, stem_stride=2, n_recal=160, tolerance=10.0),
+                       resnet_kernel=3, sigma=1.0, stem_stride=2, n_recal=160, tolerance=10.0,
+                       designs=ROBUSTNESS_DESIGNS, finetune_steps=20, finetune_lr=1e-3),
             cpu=dict(train_size=2000, test_size=500, n_attack=300, steps=100, batch_size=32,
                      lr=2e-3, eps=0.1, train_steps=2, eval_steps=5, width=8, lr_kernel=7,
-                     resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=640, tolerance=5.0),
+                     resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=640, tolerance=5.0,
+                     designs=ROBUSTNESS_DESIGNS, finetune_steps=50, finetune_lr=1e-3),
             **_gpu_and_full(
                 dict(train_size=4000, test_size=1000, n_attack=1000, steps=3000, batch_size=64,
                      lr=2e-3, eps=0.1, train_steps=7, eval_steps=20, width=16, lr_kernel=7,
-                     resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=1280, tolerance=5.0)),
+                     resnet_kernel=3, sigma=1.0, stem_stride=1, n_recal=1280, tolerance=5.0,
+                     designs=ROBUSTNESS_DESIGNS, finetune_steps=1000, finetune_lr=1e-3)),
         ),
         # book/gcnet.md, "Attention maps": per seed, (1) flag_*: the ablations' classifier with one NL
         # block after each of flag_stages, keys pooled 2 x 2 after flag_sub_sample; (2) a

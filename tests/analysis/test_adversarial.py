@@ -14,8 +14,9 @@ from torch.utils.data import TensorDataset
 
 from relnotes.analysis import adversarial
 from relnotes.analysis.adversarial import (
-    Attack, adversarial_loss_fn, fgsm, pgd, project, random_targets, recalibrate_batchnorm,
-    robust_accuracy, robustness_metric_fn,
+    AdversarialDesign, Attack, adversarial_designs, adversarial_loss_fn, fgsm, pgd, pick_design,
+    project, random_targets, recalibrate_batchnorm, robust_accuracy, robustness_metric_fn,
+    train_adversarially,
 )
 from relnotes.engine import evaluate, fit
 
@@ -209,6 +210,57 @@ def test_adversarial_loss_moves_the_running_statistics_by_one_forward_on_the_att
     for name, value in fresh.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0, msg=name)
     assert int(model[1].num_batches_tracked) == 1
+
+
+def test_frozen_batchnorm_loss_normalises_with_the_running_statistics_and_keeps_them():
+    # frozen_batchnorm: the attack and the loss see eval-mode BatchNorm (running statistics),
+    # the running statistics do not move, and the layers go back to train mode afterwards.
+    model = small_bn_cnn().train()
+    model(torch.rand(8, 1, 8, 8) + 2)  # running statistics far from a batch's own
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    eval_twin, train_twin = copy.deepcopy(model).eval(), copy.deepcopy(model).train()
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8)
+    attack = Attack.fgsm_rs(0.1)
+    torch.manual_seed(3)
+    loss = adversarial_loss_fn(attack, frozen_batchnorm=True)(model, (x, y))
+    assert model.training and model[1].training
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    torch.manual_seed(3)
+    x_adv, _ = attack(eval_twin, x, y)
+    assert loss.item() == pytest.approx(F.cross_entropy(eval_twin(x_adv), y).item(), rel=1e-6)
+    torch.manual_seed(3)
+    unfrozen = adversarial_loss_fn(attack)(train_twin, (x, y))
+    assert unfrozen.item() != pytest.approx(loss.item(), rel=1e-3)  # the flag changes the loss
+
+
+def test_adversarial_designs_and_the_pilot_choice():
+    designs = adversarial_designs(0.1, pgd_steps=2, steps=100, lr=2e-3, finetune_steps=50,
+                                  finetune_lr=1e-3)
+    assert list(designs) == ["pgd-finetune", "pgd-finetune-frozen-bn", "fgsm-rs"]
+    assert designs["pgd-finetune"] == AdversarialDesign(Attack.pgd_linf(0.1, steps=2), True, 50,
+                                                        1e-3)
+    assert designs["pgd-finetune-frozen-bn"].frozen_batchnorm
+    assert not designs["pgd-finetune"].frozen_batchnorm
+    assert designs["fgsm-rs"] == AdversarialDesign(Attack.fgsm_rs(0.1), False, 100, 2e-3)
+    # the highest lower clean accuracy wins, not the highest mean or maximum
+    assert pick_design({"a": {"x": 90.0, "y": 40.0}, "b": {"x": 55.0, "y": 50.0},
+                        "c": {"x": 49.0, "y": 49.0}}) == "b"
+    assert pick_design({"a": {"x": 50.0}, "b": {"x": 50.0}}) == "a"  # first on a tie
+    with pytest.raises(ValueError, match="at least one design"):
+        pick_design({})
+
+
+def test_train_adversarially_fine_tunes_with_the_design():
+    torch.manual_seed(0)
+    model = small_bn_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.rand(32, 1, 8, 8), torch.arange(32) % 10
+    design = AdversarialDesign(Attack.fgsm_rs(0.1), True, 3, 1e-3, frozen_batchnorm=True)
+    r = train_adversarially(model, design, (x, y), (x, y), batch_size=8)
+    assert set(r) >= {"accuracy", "train_loss"}
+    assert not torch.equal(model[0].weight, before["0.weight"])        # the weights moved
+    assert torch.equal(model[1].running_mean, before["1.running_mean"])  # the statistics did not
 
 
 def test_recalibrate_batchnorm_averages_the_batch_statistics_of_the_images():
