@@ -50,6 +50,25 @@ from ..ops.local_relation_args import check_composability, check_kernel_size
 __all__ = ["LocalRelation2d"]
 
 
+class _Subsample(torch.autograd.Function):
+    """``x[:, :, ::s, ::s]``, contiguous; its gradient: the output's gradient at the strided
+    pixels, zeros elsewhere. The same numbers as slicing (and the copy the query's convolution
+    makes of a strided view, forward and backward), in one copy each way: slicing's backward
+    fills a zero tensor per sliced dimension (two for a plane) and the convolution's backward
+    copies its strided input once more."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, s: int) -> Tensor:
+        ctx.shape, ctx.s = x.shape, s
+        return x[:, :, ::s, ::s].contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        out = grad.new_zeros(ctx.shape)
+        out[:, :, ::ctx.s, ::ctx.s] = grad
+        return out, None
+
+
 class LocalRelation2d(nn.Module):
     r"""Local relation layer; the op and its arguments are documented in
     :func:`relnotes.ops.local_relation`, the layer in the module docstring.
@@ -163,7 +182,7 @@ class LocalRelation2d(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must be Tensor[B, {self.channels}, H, W]; got {tuple(x.shape)}")
         s = self.stride
-        q = self.query(x[:, :, ::s, ::s])            # [B, G, H', W'], on the output grid
+        q = self.query(x if s == 1 else _Subsample.apply(x, s))   # [B, G, H', W'], output grid
         k = self.key(x)                              # [B, G, H, W]
         prior = self.geometry_prior().to(x.dtype)    # [G, k, k]
         # LR Eqs. (1)-(2): the value is x itself

@@ -138,3 +138,18 @@ def test_pixel_units_and_the_locality_term():
                             locality_sigma=0.1)
     w = sharp.aggregation_weights(torch.randn(1, 8, 9, 9))
     assert (w[..., 2, 2, 4, 4] > 0.99).all()
+
+
+def test_strided_query_input_has_slicings_numbers():
+    """The layer takes its strided query input through one copy (_Subsample) instead of slicing:
+    the same numbers forward and backward, bit for bit."""
+    from relnotes.nn.local_relation import _Subsample
+
+    x = torch.randn(2, 5, 9, 8, requires_grad=True)
+    g = torch.randn(2, 5, 5, 4)
+    ours = _Subsample.apply(x, 2)
+    (grad_ours,) = torch.autograd.grad(ours, x, g)
+    sliced = x[:, :, ::2, ::2]
+    (grad_sliced,) = torch.autograd.grad(sliced, x, g)
+    assert ours.is_contiguous() and torch.equal(ours, sliced)
+    assert torch.equal(grad_ours, grad_sliced)

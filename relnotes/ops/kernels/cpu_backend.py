@@ -73,11 +73,13 @@ def _load() -> ctypes.CDLL:
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix in DTYPES.values():
         fwd = getattr(lib, f"lr_cpu_forward_{suffix}")
-        fwd.argtypes = [p] * 5 + [i64] * 9 + [c_int, c_int]
+        fwd.argtypes = [p] * 6 + [i64] * 9 + [c_int, c_int]
         fwd.restype = None
         bwd = getattr(lib, f"lr_cpu_backward_{suffix}")
-        bwd.argtypes = [p] * 9 + [i64] * 9 + [c_int, c_int]
+        bwd.argtypes = [p] * 10 + [i64] * 9 + [c_int, c_int]
         bwd.restype = None
+    lib.lr_cpu_stats_len.argtypes = [i64] * 8
+    lib.lr_cpu_stats_len.restype = i64
     return lib
 
 
@@ -118,28 +120,32 @@ class _LocalRelationCPU(torch.autograd.Function):
         geometry_prior = geometry_prior.contiguous()
         B, G, Ho, Wo = query.shape
         C = value.shape[1]
+        H, W = value.shape[2:]
         out = value.new_empty(B, C, Ho, Wo)
+        # the softmax's statistics (maximum and 1 / sum per output position and group, in the
+        # library's padded layout), which spare the backward pass two of its passes
+        stats = value.new_empty(_load().lr_cpu_stats_len(B, G, H, W, Ho, Wo, kernel_size, stride))
         fn = getattr(_load(), f"lr_cpu_forward_{DTYPES[query.dtype]}")
-        fn(_ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(out),
+        fn(_ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(out), _ptr(stats),
            *_shape_args(query, value, kernel_size, stride),
            COMPOSABILITY_MODES[composability], torch.get_num_threads())
-        ctx.save_for_backward(query, key, value, geometry_prior)
+        ctx.save_for_backward(query, key, value, geometry_prior, stats)
         ctx.args = (kernel_size, stride, composability)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        query, key, value, geometry_prior = ctx.saved_tensors
+        query, key, value, geometry_prior, stats = ctx.saved_tensors
         kernel_size, stride, composability = ctx.args
         grad_out = grad_out.contiguous()
-        # stride 1 writes every gradient number; stride 2 adds into zeros
-        fresh = torch.empty_like if stride == 1 else torch.zeros_like
-        gq, gk, gx = fresh(query), fresh(key), fresh(value)
+        # the library writes every gradient number
+        gq, gk, gx = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
         B, G = query.shape[:2]
         gprior = query.new_empty(B, G, kernel_size**2)
         fn = getattr(_load(), f"lr_cpu_backward_{DTYPES[query.dtype]}")
-        fn(_ptr(grad_out), _ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(gq),
+        fn(_ptr(grad_out), _ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior),
+           _ptr(stats), _ptr(gq),
            _ptr(gk), _ptr(gx), _ptr(gprior), *_shape_args(query, value, kernel_size, stride),
            COMPOSABILITY_MODES[composability], torch.get_num_threads())
         needs = ctx.needs_input_grad

@@ -8,22 +8,24 @@
 //   y(c, p') = sum_o w(o, p') x(c, p)
 //
 // Why it is fast where the PyTorch reference is not: the reference makes k^2 passes over
-// whole [B, G, m, H', W'] tensors (each pass reads and writes the output from memory). Here, with
-// stride 2, one task owns one output row (b, g, i) and keeps its k^2 x W' logits and the m
-// output rows in the cache while it sums over the window; the inner loop runs along the row,
-// which the compiler vectorises, and the exponential is a polynomial it can vectorise too
-// (float; double calls std::exp). With stride 1, one task owns a (b, g) plane (see "stride 1"
-// below).
+// whole [B, G, m, H', W'] tensors (each pass reads and writes the output from memory). Here one
+// task owns one (b, g) plane, zero-padded and read as a flat array, so that every window offset
+// is one shift of the whole plane and every loop is a long contiguous run that the compiler
+// vectorises; with stride s the key and value planes are first split into s x s phase planes
+// (pixels (s u + py, s v + px) for the phase (py, px)), so that a strided window offset is again
+// one shift, in one phase plane (see "one (b, g) plane at a time" below). The exponential is a
+// polynomial the compiler can vectorise too (float; double calls std::exp).
 //
 // Determinism: every output number (forward) and every gradient number (backward) is summed by
 // one thread in a fixed order, so the result does not depend on the number of threads.
-// A backward task owns a whole (b, g) plane, so no two threads write the same number: the
-// stride-2 path scatters into the key and value gradients of its plane, the stride-1 path
-// gathers them. The prior's gradient is written per
-// (b, g) and summed over b by the caller.
+// A backward task owns a whole (b, g) plane and gathers its key and value gradients, so no two
+// threads write the same number. The prior's gradient is written per (b, g) and summed over b
+// by the caller.
 //
-// The backward pass recomputes the weights from the saved inputs (saving them would hold k^2 / m
-// times the output, like the reference's saved weights).
+// The forward pass saves the softmax's statistics (the maximum and 1 / sum of each output
+// position: 2 numbers per position and group, 2 / m of the output); the backward pass recomputes
+// the weights from them and the saved inputs (saving the weights would hold k^2 / m times the
+// output, like the reference's saved weights).
 
 #include <algorithm>
 #include <cmath>
@@ -65,198 +67,23 @@ inline T phi(T q, T k, int mode) {
     return -std::fabs(q - k);
 }
 
-// The columns j of an output row whose window column b (0 <= b < k) lies inside the image:
-// 0 <= j * s + b - r < W  <=>  j in [lo, hi).
-struct Columns { i64 lo, hi; };
-inline Columns columns(i64 b, i64 r, i64 s, i64 W, i64 Wo) {
-    i64 lo = b >= r ? 0 : (r - b + s - 1) / s;
-    i64 hi = (W - 1 + r - b) >= 0 ? (W - 1 + r - b) / s + 1 : 0;
-    return {std::min(lo, Wo), std::max(std::min(hi, Wo), std::min(lo, Wo))};
-}
-
 struct Shape {
     i64 B, G, C, H, W, Ho, Wo, K, S, m, r;
 };
 
-// The aggregation weights of output row (b, g, i): wt[o * W' + j] (LR Eq. (2)), zero outside
-// the image. mx, sum: per-thread work buffers of W'.
-template <typename T>
-void weights_row(const T* q, const T* key, const T* prior, i64 bg, i64 i, const Shape& d,
-                 const std::vector<Columns>& cols, int mode, T* wt, T* mx, T* sum) {
-    const i64 KK = d.K * d.K, g = bg % d.G;
-    const T* qrow = q + (bg * d.Ho + i) * d.Wo;
-    std::fill(wt, wt + KK * d.Wo, T(0));
-    std::fill(mx, mx + d.Wo, -std::numeric_limits<T>::infinity());
-    // the logits, and their maximum over the window
-    for (i64 a = 0; a < d.K; ++a) {
-        const i64 yy = i * d.S + a - d.r;
-        if (yy < 0 || yy >= d.H) continue;
-        const T* krow = key + (bg * d.H + yy) * d.W;
-        for (i64 b = 0; b < d.K; ++b) {
-            const i64 o = a * d.K + b;
-            const T pr = prior[g * KK + o];
-            T* lrow = wt + o * d.Wo;
-            const T* kk = krow + b - d.r;
-            for (i64 j = cols[b].lo; j < cols[b].hi; ++j) {
-                const T l = phi(qrow[j], kk[j * d.S], mode) + pr;
-                lrow[j] = l;
-                mx[j] = std::max(mx[j], l);
-            }
-        }
-    }
-    // the softmax over the in-image neighbours (the centre always is)
-    std::fill(sum, sum + d.Wo, T(0));
-    for (i64 a = 0; a < d.K; ++a) {
-        const i64 yy = i * d.S + a - d.r;
-        if (yy < 0 || yy >= d.H) continue;
-        for (i64 b = 0; b < d.K; ++b) {
-            T* lrow = wt + (a * d.K + b) * d.Wo;
-            for (i64 j = cols[b].lo; j < cols[b].hi; ++j) {
-                const T e = exp_nonpositive(std::min(lrow[j] - mx[j], T(0)));
-                lrow[j] = e;
-                sum[j] += e;
-            }
-        }
-    }
-    for (i64 j = 0; j < d.Wo; ++j) sum[j] = T(1) / sum[j];
-    for (i64 o = 0; o < KK; ++o) {
-        T* lrow = wt + o * d.Wo;
-        for (i64 j = 0; j < d.Wo; ++j) lrow[j] *= sum[j];
-    }
-}
 
-template <typename T>
-void forward(const T* q, const T* key, const T* x, const T* prior, T* y,
-             const Shape& d, int mode, int threads) {
-    const i64 KK = d.K * d.K;
-    std::vector<Columns> cols(d.K);
-    for (i64 b = 0; b < d.K; ++b) cols[b] = columns(b, d.r, d.S, d.W, d.Wo);
-    const i64 tasks = d.B * d.G * d.Ho;
-#pragma omp parallel num_threads(threads)
-    {
-        std::vector<T> mx(d.Wo), sum(d.Wo), w(KK * d.Wo);
-#pragma omp for schedule(static)
-        for (i64 t = 0; t < tasks; ++t) {
-            const i64 i = t % d.Ho, bg = t / d.Ho, g = bg % d.G, bb = bg / d.G;
-            T* wt = w.data();                            // [k*k, W'] of this row
-            weights_row(q, key, prior, bg, i, d, cols, mode, wt, mx.data(), sum.data());
-            // LR Eq. (1): y(c, p') = sum_o w(o, p') x(c, p) for the m channels of group g
-            const i64 c_end = std::min((g + 1) * d.m, d.C);
-            for (i64 c = g * d.m; c < c_end; ++c) {
-                T* yrow = y + ((bb * d.C + c) * d.Ho + i) * d.Wo;
-                std::fill(yrow, yrow + d.Wo, T(0));
-                for (i64 a = 0; a < d.K; ++a) {
-                    const i64 yy = i * d.S + a - d.r;
-                    if (yy < 0 || yy >= d.H) continue;
-                    const T* xrow = x + ((bb * d.C + c) * d.H + yy) * d.W;
-                    for (i64 b = 0; b < d.K; ++b) {
-                        const T* wrow = wt + (a * d.K + b) * d.Wo;
-                        const T* xx = xrow + b - d.r;
-                        for (i64 j = cols[b].lo; j < cols[b].hi; ++j)
-                            yrow[j] += wrow[j] * xx[j * d.S];
-                    }
-                }
-            }
-        }
-    }
-}
-
-template <typename T>
-void backward(const T* dy, const T* q, const T* key, const T* x, const T* prior,
-              T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode, int threads) {
-    // gq, gk, gx are zero on entry (this path adds into them; the stride-1 path writes them);
-    // gprior is [B, G, k*k], written here.
-    const i64 KK = d.K * d.K;
-    std::vector<Columns> cols(d.K);
-    for (i64 b = 0; b < d.K; ++b) cols[b] = columns(b, d.r, d.S, d.W, d.Wo);
-    const i64 tasks = d.B * d.G;
-#pragma omp parallel num_threads(threads)
-    {
-        std::vector<T> gw(KK * d.Wo), s(d.Wo), w(KK * d.Wo), mx(d.Wo);
-#pragma omp for schedule(static)
-        for (i64 bg = 0; bg < tasks; ++bg) {
-            const i64 g = bg % d.G, bb = bg / d.G;
-            const i64 c_end = std::min((g + 1) * d.m, d.C);
-            T* gp = gprior + bg * KK;
-            std::fill(gp, gp + KK, T(0));
-            for (i64 i = 0; i < d.Ho; ++i) {
-                weights_row(q, key, prior, bg, i, d, cols, mode, w.data(), mx.data(),
-                            s.data());
-                const T* wt = w.data();
-                std::fill(gw.begin(), gw.end(), T(0));
-                // Eq. (1) backward: dL/dw(o, p') = sum_c dy(c, p') x(c, p);
-                //                   dL/dx(c, p) += w(o, p') dy(c, p')
-                for (i64 c = g * d.m; c < c_end; ++c) {
-                    const T* dyrow = dy + ((bb * d.C + c) * d.Ho + i) * d.Wo;
-                    for (i64 a = 0; a < d.K; ++a) {
-                        const i64 yy = i * d.S + a - d.r;
-                        if (yy < 0 || yy >= d.H) continue;
-                        const T* xrow = x + ((bb * d.C + c) * d.H + yy) * d.W;
-                        T* gxrow = gx + ((bb * d.C + c) * d.H + yy) * d.W;
-                        for (i64 b = 0; b < d.K; ++b) {
-                            const i64 o = a * d.K + b;
-                            const T* wrow = wt + o * d.Wo;
-                            T* gwrow = gw.data() + o * d.Wo;
-                            const T* xx = xrow + b - d.r;
-                            T* gxx = gxrow + b - d.r;
-                            for (i64 j = cols[b].lo; j < cols[b].hi; ++j) {
-                                gwrow[j] += dyrow[j] * xx[j * d.S];
-                                gxx[j * d.S] += wrow[j] * dyrow[j];
-                            }
-                        }
-                    }
-                }
-                // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw)
-                std::fill(s.begin(), s.end(), T(0));
-                for (i64 o = 0; o < KK; ++o) {
-                    const T* wrow = wt + o * d.Wo;
-                    const T* gwrow = gw.data() + o * d.Wo;
-                    for (i64 j = 0; j < d.Wo; ++j) s[j] += wrow[j] * gwrow[j];
-                }
-                // Eq. (2) backward: the prior, the query and the key through Phi
-                const T* qrow = q + (bg * d.Ho + i) * d.Wo;
-                T* gqrow = gq + (bg * d.Ho + i) * d.Wo;
-                for (i64 a = 0; a < d.K; ++a) {
-                    const i64 yy = i * d.S + a - d.r;
-                    if (yy < 0 || yy >= d.H) continue;
-                    const T* kk = key + (bg * d.H + yy) * d.W - d.r;
-                    T* gkk = gk + (bg * d.H + yy) * d.W - d.r;
-                    for (i64 b = 0; b < d.K; ++b) {
-                        const i64 o = a * d.K + b;
-                        const T* wrow = wt + o * d.Wo;
-                        const T* gwrow = gw.data() + o * d.Wo;
-                        T acc = T(0);
-                        for (i64 j = cols[b].lo; j < cols[b].hi; ++j) {
-                            const T gl = wrow[j] * (gwrow[j] - s[j]);
-                            acc += gl;
-                            const T qv = qrow[j], kv = kk[b + j * d.S];
-                            T dq, dk;
-                            if (mode == SQUARED_DIFFERENCE) {       // Phi = -(q - k)^2
-                                dk = T(2) * (qv - kv); dq = -dk;
-                            } else if (mode == DOT) {               // Phi = q k
-                                dq = kv; dk = qv;
-                            } else {                                 // Phi = -|q - k|
-                                const T diff = qv - kv;
-                                dk = diff > 0 ? T(1) : (diff < 0 ? T(-1) : T(0)); dq = -dk;
-                            }
-                            gqrow[j] += gl * dq;
-                            gkk[b + j * d.S] += gl * dk;
-                        }
-                        gp[o] += acc;
-                    }
-                }
-            }
-        }
-    }
-}
-
-// ---- stride 1: one (b, g) plane at a time, on zero-padded planes read as flat arrays --------
-// With the planes padded by r on every side (width Wp = W + 2r), output pixel (i, j) is flat
-// index P = i * Wp + j and its window offset (a, b) is input P + a * Wp + b: one shift for the
-// whole plane. So every loop below runs over the N = H * Wp flat outputs (the Wp - W extra
-// columns of each row are computed and thrown away: dy is 0 there, so they add no gradient),
-// long contiguous loops that the compiler vectorises, where the row loops above are only W'
-// long. inside[P'] says whether padded pixel P' is in the image; outside, the weight is 0.
+// ---- one (b, g) plane at a time, on zero-padded planes read as flat arrays ------------------
+// Stride 1: with the planes padded by r on every side (width Wp = W + 2r), output pixel (i, j)
+// is flat index P = i * Wp + j and its window offset (a, b) is input P + a * Wp + b: one shift
+// for the whole plane. Stride s: input pixel (s u + py, s v + px) goes to phase plane (py, px)
+// at (u, v); the window offset (a, b) of output (i, j) is input (s i + a - r, s j + b - r), in
+// phase plane ((a - r) mod s, (b - r) mod s) at (i + da, j + db), da = floor((a - r) / s), so
+// with the phase planes padded by R = ceil(r / s) (width Wp = W' + 2R) it is again one shift,
+// P + off(o) (off(o) includes the phase plane's start). Stride 1 is the case s = 1, R = r.
+// So every loop below runs over the N = H' * Wp flat outputs (the Wp - W' extra columns of each
+// row are computed and thrown away: dy is 0 there, so they add no gradient), long contiguous
+// loops that the compiler vectorises. inside[P'] says whether padded pixel P' is in the image;
+// outside, the weight is 0.
 //
 // Cache and dependencies (what the profile showed): the passes run over tiles of TILE flat
 // outputs, so that the k^2 rows of a tile (k^2 x TILE numbers) stay in the L1 cache from one
@@ -265,12 +92,16 @@ void backward(const T* dy, const T* q, const T* key, const T* x, const T* prior,
 // at offsets one number apart reloads what the previous offset has just stored; and the prior's
 // gradient sums 8 offsets side by side (8 independent running sums), since one sum at a time
 // waits for each addition to finish. None of this changes a result: every number is the same
-// sum in the same order as in the one-loop-per-pass form.
+// sum in the same order as in the one-loop-per-pass form (stride 1) and the row-by-row scatter
+// this file had for strides > 1 (their gathers take the offsets in that scatter's order,
+// window rows from the last, and the prior's gradient is summed row by row, as it was).
 
 struct Flat {
-    i64 Hp, Wp, N, len;            // padded sizes, outputs, padded plane length (+ slack)
-    i64 centre;                    // r * Wp + r: the padded index of output P is P + centre
-    std::vector<i64> off;          // a * Wp + b for o = a * k + b
+    i64 S, R, Wp, Hp, N, plane, len;  // stride, padding, padded sizes, outputs, phase plane, all
+    i64 centre;                    // R * Wp + R: the padded index of output P is P + centre
+    std::vector<i64> off;          // phase(o) * plane + (da + R) * Wp + (db + R), o = a * k + b
+    std::vector<i64> offin;        // off(o) within its phase plane
+    std::vector<std::vector<i64>> order;  // per phase plane: its offsets, in the gathers' order
     std::vector<unsigned char> inside;
     // inside as numbers, for branch-free loops: keep = 1 inside, 0 outside (times a weight);
     // lift = 0 inside, -inf outside (plus a logit, before the maximum)
@@ -282,16 +113,36 @@ struct Flat {
     const double* lift(double) const { return lift_d.data(); }
 };
 
+inline i64 floor_div(i64 a, i64 b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
 Flat make_flat(const Shape& d) {
     Flat f;
-    f.Hp = d.H + 2 * d.r; f.Wp = d.W + 2 * d.r; f.N = d.H * f.Wp;
-    f.len = f.Hp * f.Wp + 2 * d.r + 1;
-    f.centre = d.r * f.Wp + d.r;
+    f.S = d.S; f.R = (d.r + d.S - 1) / d.S;
+    f.Wp = d.Wo + 2 * f.R; f.Hp = d.Ho + 2 * f.R; f.N = d.Ho * f.Wp;
+    f.plane = f.Hp * f.Wp;
+    f.len = d.S * d.S * f.plane + 2 * f.R + 1;
+    f.centre = f.R * f.Wp + f.R;
+    f.order.resize(d.S * d.S);
     for (i64 a = 0; a < d.K; ++a)
-        for (i64 b = 0; b < d.K; ++b) f.off.push_back(a * f.Wp + b);
+        for (i64 b = 0; b < d.K; ++b) {
+            const i64 da = floor_div(a - d.r, d.S), db = floor_div(b - d.r, d.S);
+            const i64 ph = (a - d.r - d.S * da) * d.S + (b - d.r - d.S * db);
+            f.offin.push_back((da + f.R) * f.Wp + db + f.R);
+            f.off.push_back(ph * f.plane + f.offin.back());
+        }
+    // the gathers' order: offsets ascending (stride 1); window rows from the last, columns from
+    // the first (strides > 1: the order in which the row-by-row scatter added them)
+    for (i64 a = 0; a < d.K; ++a)
+        for (i64 b = 0; b < d.K; ++b) {
+            const i64 aa = d.S == 1 ? a : d.K - 1 - a, o = aa * d.K + b;
+            f.order[f.off[o] / f.plane].push_back(o);
+        }
     f.inside.assign(f.len, 0);
     for (i64 y = 0; y < d.H; ++y)
-        for (i64 x = 0; x < d.W; ++x) f.inside[(y + d.r) * f.Wp + x + d.r] = 1;
+        for (i64 x = 0; x < d.W; ++x) {
+            const i64 ph = (y % d.S) * d.S + x % d.S;
+            f.inside[ph * f.plane + (y / d.S + f.R) * f.Wp + x / d.S + f.R] = 1;
+        }
     for (unsigned char in : f.inside) {
         f.keep_f.push_back(in ? 1.0f : 0.0f);
         f.keep_d.push_back(in ? 1.0 : 0.0);
@@ -303,24 +154,51 @@ Flat make_flat(const Shape& d) {
 
 constexpr i64 TILE = 64;
 
+// An input plane [H, W] into its zero-padded phase planes.
 template <typename T>
 inline void pad_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
     std::fill(dst, dst + f.len, T(0));
-    for (i64 y = 0; y < d.H; ++y)
-        std::copy(src + y * d.W, src + (y + 1) * d.W, dst + (y + d.r) * f.Wp + d.r);
+    if (d.S == 1) {
+        for (i64 y = 0; y < d.H; ++y)
+            std::copy(src + y * d.W, src + (y + 1) * d.W, dst + (y + f.R) * f.Wp + f.R);
+        return;
+    }
+    for (i64 y = 0; y < d.H; ++y) {
+        const T* row = src + y * d.W;
+        for (i64 px = 0; px < d.S; ++px) {
+            T* out = dst + ((y % d.S) * d.S + px) * f.plane + (y / d.S + f.R) * f.Wp + f.R;
+            for (i64 v = 0, x = px; x < d.W; ++v, x += d.S) out[v] = row[x];
+        }
+    }
 }
 
-// An output-grid plane [H, W] in the flat layout [H, Wp] (zeros in the extra columns).
+// The phase planes' gradients [s * s, H' * Wp] (the padded planes' in-image part, from
+// (R, R)) back to an input plane [H, W].
+template <typename T>
+inline void unphase_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
+    for (i64 y = 0; y < d.H; ++y) {
+        T* row = dst + y * d.W;
+        if (d.S == 1) { std::copy(src + y * f.Wp, src + y * f.Wp + d.W, row); continue; }
+        for (i64 px = 0; px < d.S; ++px) {
+            const T* in = src + ((y % d.S) * d.S + px) * f.N + (y / d.S) * f.Wp;
+            for (i64 v = 0, x = px; x < d.W; ++v, x += d.S) row[x] = in[v];
+        }
+    }
+}
+
+// An output-grid plane [H', W'] in the flat layout [H', Wp] (zeros in the extra columns).
 template <typename T>
 inline void widen_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
     std::fill(dst, dst + f.N, T(0));
-    for (i64 i = 0; i < d.H; ++i) std::copy(src + i * d.W, src + (i + 1) * d.W, dst + i * f.Wp);
+    for (i64 i = 0; i < d.Ho; ++i)
+        std::copy(src + i * d.Wo, src + (i + 1) * d.Wo, dst + i * f.Wp);
 }
 
 // The flat layout back to an output-grid plane (the extra columns dropped).
 template <typename T>
 inline void narrow_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
-    for (i64 i = 0; i < d.H; ++i) std::copy(src + i * f.Wp, src + i * f.Wp + d.W, dst + i * d.W);
+    for (i64 i = 0; i < d.Ho; ++i)
+        std::copy(src + i * f.Wp, src + i * f.Wp + d.Wo, dst + i * d.Wo);
 }
 
 // dPhi/dq and dPhi/dk at (q, k).
@@ -375,6 +253,30 @@ void weights_tile(const T* kpad, const T* qflat, const T* prior, i64 g, const Sh
     for (i64 o = 0; o < KK; ++o) {
         T* __restrict__ l = wt + o * ws;
         for (i64 j = 0; j < n; ++j) l[j] *= s[j];
+    }
+}
+
+// The same weights from the softmax's statistics that weights_tile left in mx (the maximum) and
+// sum (1 / sum) at [P0, P1): each weight the same operations on the same numbers, so the same
+// bits, without the passes that find the maximum and the sum.
+template <int MODE, typename T>
+void weights_tile_saved(const T* kpad, const T* qflat, const T* prior, i64 g, const Shape& d,
+                        const Flat& f, i64 P0, i64 P1, T* wt, i64 ws, const T* mx,
+                        const T* inv) {
+    const i64 KK = d.K * d.K, n = P1 - P0;
+    const T* __restrict__ qv = qflat + P0;
+    const T* __restrict__ m = mx + P0;
+    const T* __restrict__ s = inv + P0;
+    for (i64 o = 0; o < KK; ++o) {
+        const T* __restrict__ kk = kpad + f.off[o] + P0;
+        const T* __restrict__ keep = f.keep(T()) + f.off[o] + P0;
+        const T pr = prior[g * KK + o];
+        T* __restrict__ l = wt + o * ws;
+        for (i64 j = 0; j < n; ++j) {
+            const T v = phi(qv[j], kk[j], MODE) + pr;
+            const T e_in = exp_nonpositive(std::min(v - m[j], T(0))) * keep[j];
+            l[j] = e_in * s[j];
+        }
     }
 }
 
@@ -464,7 +366,7 @@ inline void sum_multi(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 
 }
 
 template <int MODE, typename T>
-void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y,
+void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T* stats,
                   const Shape& d, int threads) {
     const i64 KK = d.K * d.K;
     const Flat f = make_flat(d);
@@ -472,23 +374,25 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y,
     const i64 tasks = d.B * d.G;
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<T> kp(f.len), xp(d.m * f.len), qf(N), mx(N), sum(N), acc(d.m * N),
-            w(KK * TILE);
+        std::vector<T> kp(f.len), xp(d.m * f.len), qf(N), acc(d.m * N), w(KK * TILE);
         std::vector<i64> xoff(d.m);                 // channel ci's padded plane in xp
         for (i64 ci = 0; ci < d.m; ++ci) xoff[ci] = ci * f.len;
 #pragma omp for schedule(dynamic, 1)
         for (i64 bg = 0; bg < tasks; ++bg) {
             const i64 g = bg % d.G, bb = bg / d.G;
             const i64 c0 = g * d.m, nc = std::min((g + 1) * d.m, d.C) - c0;
+            // the softmax's statistics of this plane, kept for the backward pass
+            T* mx = stats + bg * 2 * N;
+            T* sum = mx + N;
             pad_plane(key + bg * d.H * d.W, kp.data(), d, f);
-            widen_plane(q + bg * d.H * d.W, qf.data(), d, f);
+            widen_plane(q + bg * d.Ho * d.Wo, qf.data(), d, f);
             for (i64 ci = 0; ci < nc; ++ci)
                 pad_plane(x + (bb * d.C + c0 + ci) * d.H * d.W, xp.data() + ci * f.len, d, f);
             T* __restrict__ wt = w.data();                               // [k*k, TILE]
             for (i64 P0 = 0; P0 < N; P0 += TILE) {
                 const i64 P1 = std::min(N, P0 + TILE);
-                weights_tile<MODE>(kp.data(), qf.data(), prior, g, d, f, P0, P1, wt, TILE,
-                                   mx.data(), sum.data());
+                weights_tile<MODE>(kp.data(), qf.data(), prior, g, d, f, P0, P1, wt, TILE, mx,
+                                   sum);
                 // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
                 sum_multi(acc.data(), N, xoff.data(), nc, P0, P1, KK,
                           [&](i64 o, i64 P, const T*& a, const T*& b) {
@@ -497,7 +401,7 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y,
                           });
             }
             for (i64 ci = 0; ci < nc; ++ci)
-                narrow_plane(acc.data() + ci * N, y + (bb * d.C + c0 + ci) * d.H * d.W, d, f);
+                narrow_plane(acc.data() + ci * N, y + (bb * d.C + c0 + ci) * d.Ho * d.Wo, d, f);
         }
     }
 }
@@ -513,10 +417,74 @@ inline void sum_rows(const T* __restrict__ rows, i64 stride, i64 n, T* out) {
     for (int j = 0; j < J; ++j) out[j] = t[j];
 }
 
+// J offsets' prior gradients from their dL/dlogit rows: one sum over the whole plane (stride 1),
+// or a sum per output row, added row after row (strides > 1, as the row-by-row form did).
+template <int J, typename T>
+inline void prior_sums(const T* rows, i64 stride, const Flat& f, i64 Ho, T* out) {
+    if (f.S == 1) { sum_rows<J>(rows, stride, f.N, out); return; }
+    T row[J];
+    for (int j = 0; j < J; ++j) out[j] = T(0);
+    for (i64 i = 0; i < Ho; ++i) {
+        sum_rows<J>(rows + i * f.Wp, stride, f.Wp, row);
+        for (int j = 0; j < J; ++j) out[j] += row[j];
+    }
+}
+
+// The query's and the key's gradients through Phi. Each term gl * dPhi is added to a sum held in
+// memory; g++ contracts such a product and sum into one fused multiply-add (one rounding), as in
+// the one-loop-per-pass form of stride 1, while the row-by-row form of strides > 1 rounded the
+// product first. So the same loops are compiled twice, the second time without contraction
+// (the *_rounded functions), and each stride gets the rounding its form had.
+#define LR_QUERY_GRAD_BODY                                                                    \
+    for (i64 o = 0; o < KK; ++o) {                                                            \
+        const T* __restrict__ wo = wt + o * N;                                                \
+        T* __restrict__ gwo = gwt + o * N;                                                    \
+        const T* __restrict__ kk = kpv + off[o];                                              \
+        const T* __restrict__ sv = ss;                                                        \
+        T* __restrict__ gv = gqv;                                                             \
+        for (i64 P = P0; P < P1; ++P) {                                                       \
+            const T gl = wo[P] * (gwo[P] - sv[P]);                                            \
+            gwo[P] = gl;                                                                      \
+            T dq, dk;                                                                         \
+            dphi<MODE>(qv[P], kk[P], dq, dk);                                                 \
+            gv[P] += gl * dq;                                                                 \
+        }                                                                                     \
+    }
+// dL/dk(Q + centre) = sum_o dL/dlogit(o, P) dk(o, P), P = Q + centre - off(o) in [0, N), for
+// the targets Q of phase plane ph, its offsets in the gathers' order
+#define LR_KEY_GRAD_BODY                                                                      \
+    for (const i64 oo : f.order[ph]) {                                                        \
+        const i64 D = f.centre - f.offin[oo];                                                 \
+        const i64 lo = std::max<i64>(0, -D), hi = std::min(N, N - D);                         \
+        const T* __restrict__ glo = gwt + oo * N + D;                                         \
+        const T* __restrict__ qq = qv + D;                                                    \
+        const T* __restrict__ kk = kpv + ph * f.plane + f.centre;                             \
+        T* __restrict__ gv = gkv;                                                             \
+        for (i64 Q = lo; Q < hi; ++Q) {                                                       \
+            T dq, dk;                                                                         \
+            dphi<MODE>(qq[Q], kk[Q], dq, dk);                                                 \
+            gv[Q] += glo[Q] * dk;                                                             \
+        }                                                                                     \
+    }
+#define LR_QUERY_GRAD_ARGS                                                                    \
+    const T* wt, T* gwt, const T* ss, const T* qv, const T* kpv, const i64* off, i64 KK, i64 N, \
+        i64 P0, i64 P1, T* gqv
+#define LR_KEY_GRAD_ARGS                                                                      \
+    const T* gwt, const T* qv, const T* kpv, const Flat& f, i64 ph, i64 N, T* gkv
+
+template <int MODE, typename T> __attribute__((noinline)) void query_grad(LR_QUERY_GRAD_ARGS) { LR_QUERY_GRAD_BODY }
+template <int MODE, typename T> __attribute__((noinline)) void key_grad(LR_KEY_GRAD_ARGS) { LR_KEY_GRAD_BODY }
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+template <int MODE, typename T> __attribute__((noinline)) void query_grad_rounded(LR_QUERY_GRAD_ARGS) { LR_QUERY_GRAD_BODY }
+template <int MODE, typename T> __attribute__((noinline)) void key_grad_rounded(LR_KEY_GRAD_ARGS) { LR_KEY_GRAD_BODY }
+#pragma GCC pop_options
+
 template <int MODE, typename T>
 void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* prior,
-                   T* gq, T* gk, T* gx, T* gprior, const Shape& d, int threads) {
-    const i64 KK = d.K * d.K;
+                   const T* stats, T* gq, T* gk, T* gx, T* gprior, const Shape& d,
+                   int threads) {
+    const i64 KK = d.K * d.K, SS = d.S * d.S;
     const Flat f = make_flat(d);
     const i64 N = f.N;
     const i64 tasks = d.B * d.G;
@@ -525,8 +493,8 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
         // dy's planes and the weights have a margin of f.centre zeros before and after (read by
         // the value's gather at the border, where they add nothing)
         const i64 Nd = N + 2 * f.centre;
-        std::vector<T> kp(f.len), xp(d.m * f.len), qf(N), dyf(d.m * Nd, T(0)), mx(N), s(N),
-            gqa(N), gka(N), gxa(d.m * N), w(KK * N + 2 * f.centre, T(0)), gw(KK * N);
+        std::vector<T> kp(f.len), xp(d.m * f.len), qf(N), dyf(d.m * Nd, T(0)), s(N), gqa(N),
+            gka(SS * N), gxa(d.m * SS * N), w(KK * N + 2 * f.centre, T(0)), gw(KK * N);
         auto dyc = [&](i64 ci) { return dyf.data() + ci * Nd + f.centre; };
         std::vector<i64> dyoff(d.m);                // channel ci's plane in dyf, from channel 0's
         for (i64 ci = 0; ci < d.m; ++ci) dyoff[ci] = ci * Nd;
@@ -534,12 +502,13 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
         for (i64 bg = 0; bg < tasks; ++bg) {
             const i64 g = bg % d.G, bb = bg / d.G;
             const i64 c0 = g * d.m, nc = std::min((g + 1) * d.m, d.C) - c0;
+            const T* mx = stats + bg * 2 * N;
+            const T* inv = mx + N;
             pad_plane(key + bg * d.H * d.W, kp.data(), d, f);
-            widen_plane(q + bg * d.H * d.W, qf.data(), d, f);
+            widen_plane(q + bg * d.Ho * d.Wo, qf.data(), d, f);
             for (i64 ci = 0; ci < nc; ++ci) {
-                const i64 c = (bb * d.C + c0 + ci) * d.H * d.W;
-                pad_plane(x + c, xp.data() + ci * f.len, d, f);
-                widen_plane(dy + c, dyc(ci), d, f);
+                pad_plane(x + (bb * d.C + c0 + ci) * d.H * d.W, xp.data() + ci * f.len, d, f);
+                widen_plane(dy + (bb * d.C + c0 + ci) * d.Ho * d.Wo, dyc(ci), d, f);
             }
             const T* __restrict__ qv = qf.data();
             const T* __restrict__ kpv = kp.data();
@@ -549,9 +518,9 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
             std::fill(gqa.begin(), gqa.end(), T(0));
             for (i64 P0 = 0; P0 < N; P0 += TILE) {
                 const i64 P1 = std::min(N, P0 + TILE);
-                // the weights again (recomputed, not saved: k^2 / m times the output otherwise)
-                weights_tile<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx.data(),
-                                   s.data());
+                // the weights again, from the forward's statistics (not saved: k^2 / m times
+                // the output otherwise)
+                weights_tile_saved<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx, inv);
                 // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o))
                 sum_multi(gwt, N, f.off.data(), KK, P0, P1, nc,
                           [&](i64 ci, i64 P, const T*& a, const T*& b) {
@@ -567,53 +536,38 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                     for (i64 P = P0; P < P1; ++P) ss[P] += wo[P] * gwo[P];
                 }
                 // Eq. (2) backward, the query through Phi
-                for (i64 o = 0; o < KK; ++o) {
-                    const T* __restrict__ wo = wt + o * N;
-                    T* __restrict__ gwo = gwt + o * N;
-                    const T* __restrict__ kk = kpv + f.off[o];
-                    for (i64 P = P0; P < P1; ++P) {
-                        const T gl = wo[P] * (gwo[P] - ss[P]);
-                        gwo[P] = gl;
-                        T dq, dk;
-                        dphi<MODE>(qv[P], kk[P], dq, dk);
-                        gqv[P] += gl * dq;
-                    }
-                }
+                if (f.S == 1) query_grad<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
+                else query_grad_rounded<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
             }
             // the prior: dL/dprior(o) = sum_P dL/dlogit(o, P), 8 offsets side by side
             T* gp = gprior + bg * KK;
             i64 o = 0;
-            for (; o + 8 <= KK; o += 8) sum_rows<8>(gwt + o * N, N, N, gp + o);
-            for (; o < KK; ++o) sum_rows<1>(gwt + o * N, N, N, gp + o);
-            // the key through Phi, gathered: dL/dk(Q + centre) = sum_o dL/dlogit(o, P) dk(o, P)
-            // with P = Q + centre - off(o) in [0, N)
-            T* __restrict__ gkv = gka.data();
-            std::fill(gka.begin(), gka.end(), T(0));
-            for (o = 0; o < KK; ++o) {
-                const i64 D = f.centre - f.off[o];
-                const i64 lo = std::max<i64>(0, -D), hi = std::min(N, N - D);
-                const T* __restrict__ glo = gwt + o * N + D;
-                const T* __restrict__ qq = qv + D;
-                const T* __restrict__ kk = kpv + f.centre;
-                for (i64 Q = lo; Q < hi; ++Q) {
-                    T dq, dk;
-                    dphi<MODE>(qq[Q], kk[Q], dq, dk);
-                    gkv[Q] += glo[Q] * dk;
-                }
+            for (; o + 8 <= KK; o += 8) prior_sums<8>(gwt + o * N, N, f, d.Ho, gp + o);
+            for (; o < KK; ++o) prior_sums<1>(gwt + o * N, N, f, d.Ho, gp + o);
+            for (i64 ph = 0; ph < SS; ++ph) {
+                const std::vector<i64>& ord = f.order[ph];
+                // the key through Phi, gathered: dL/dk(Q + centre) = sum_o dL/dlogit(o, P)
+                // dk(o, P) with P = Q + centre - off(o) in [0, N), Q in phase plane ph
+                T* __restrict__ gkv = gka.data() + ph * N;
+                std::fill(gkv, gkv + N, T(0));
+                if (f.S == 1) key_grad<MODE>(gwt, qv, kpv, f, ph, N, gkv);
+                else key_grad_rounded<MODE>(gwt, qv, kpv, f, ph, N, gkv);
+                // Eq. (1) backward, the value, gathered: dL/dx(c, Q + centre) = sum_o w(o, P)
+                // dy(c, P) (all Q in [0, N) and all o of the phase: a P outside [0, N) reads a
+                // zero of dy's margins, and adding the product 0 leaves the sum as it is)
+                sum_multi(gxa.data() + ph * N, SS * N, dyoff.data(), nc, 0, N,
+                          static_cast<i64>(ord.size()),
+                          [&](i64 t, i64 Q, const T*& u, const T*& v) {
+                              const i64 P = Q + f.centre - f.offin[ord[t]];
+                              u = wt + ord[t] * N + P;
+                              v = dyc(0) + P;
+                          });
             }
-            // Eq. (1) backward, the value, gathered: dL/dx(c, Q + centre) = sum_o w(o, P) dy(c, P)
-            // (all Q in [0, N) and all o: a P outside [0, N) reads a zero of dy's margins, and
-            // adding the product 0 leaves the sum as it is)
-            sum_multi(gxa.data(), N, dyoff.data(), nc, 0, N, KK,
-                      [&](i64 o, i64 Q, const T*& u, const T*& v) {
-                          const i64 P = Q + f.centre - f.off[o];
-                          u = wt + o * N + P;
-                          v = dyc(0) + P;
-                      });
             for (i64 ci = 0; ci < nc; ++ci)
-                narrow_plane(gxa.data() + ci * N, gx + (bb * d.C + c0 + ci) * d.H * d.W, d, f);
-            narrow_plane(gqv, gq + bg * d.H * d.W, d, f);
-            narrow_plane(gkv, gk + bg * d.H * d.W, d, f);
+                unphase_plane(gxa.data() + ci * SS * N, gx + (bb * d.C + c0 + ci) * d.H * d.W,
+                              d, f);
+            narrow_plane(gqv, gq + bg * d.Ho * d.Wo, d, f);
+            unphase_plane(gka.data(), gk + bg * d.H * d.W, d, f);
         }
     }
 }
@@ -622,45 +576,55 @@ Shape make_shape(i64 B, i64 G, i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S
     return {B, G, C, H, W, Ho, Wo, K, S, (C + G - 1) / G, K / 2};
 }
 
-// The stride-1 paths with the composability as a compile-time constant (so that each pass is one
+// The paths with the composability as a compile-time constant (so that each pass is one
 // vectorised loop).
 template <typename T>
-void forward_flat_any(const T* q, const T* key, const T* x, const T* prior, T* y,
-                      const Shape& d, int mode, int threads) {
-    if (mode == SQUARED_DIFFERENCE) forward_flat<SQUARED_DIFFERENCE>(q, key, x, prior, y, d, threads);
-    else if (mode == DOT) forward_flat<DOT>(q, key, x, prior, y, d, threads);
-    else forward_flat<ABS_DIFFERENCE>(q, key, x, prior, y, d, threads);
+void forward_any(const T* q, const T* key, const T* x, const T* prior, T* y, T* stats,
+                 const Shape& d, int mode, int threads) {
+    if (mode == SQUARED_DIFFERENCE)
+        forward_flat<SQUARED_DIFFERENCE>(q, key, x, prior, y, stats, d, threads);
+    else if (mode == DOT) forward_flat<DOT>(q, key, x, prior, y, stats, d, threads);
+    else forward_flat<ABS_DIFFERENCE>(q, key, x, prior, y, stats, d, threads);
 }
 
 template <typename T>
-void backward_flat_any(const T* dy, const T* q, const T* key, const T* x, const T* prior,
-                       T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode, int threads) {
+void backward_any(const T* dy, const T* q, const T* key, const T* x, const T* prior,
+                  const T* stats, T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode,
+                  int threads) {
     if (mode == SQUARED_DIFFERENCE)
-        backward_flat<SQUARED_DIFFERENCE>(dy, q, key, x, prior, gq, gk, gx, gprior, d, threads);
+        backward_flat<SQUARED_DIFFERENCE>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d,
+                                          threads);
     else if (mode == DOT)
-        backward_flat<DOT>(dy, q, key, x, prior, gq, gk, gx, gprior, d, threads);
-    else backward_flat<ABS_DIFFERENCE>(dy, q, key, x, prior, gq, gk, gx, gprior, d, threads);
+        backward_flat<DOT>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d, threads);
+    else backward_flat<ABS_DIFFERENCE>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d,
+                                       threads);
 }
 
 }  // namespace
 
+// Numbers of the softmax's statistics the forward pass saves: 2 per flat output of each plane.
+extern "C" std::int64_t lr_cpu_stats_len(i64 B, i64 G, i64 H, i64 W, i64 Ho, i64 Wo, i64 K,
+                                         i64 S) {
+    const Shape d = make_shape(B, G, G, H, W, Ho, Wo, K, S);
+    const i64 R = (d.r + S - 1) / S;
+    return B * G * 2 * Ho * (Wo + 2 * R);
+}
+
 #define LR_EXPORT(T, suffix)                                                                  \
     extern "C" void lr_cpu_forward_##suffix(const T* q, const T* key, const T* x,            \
-                                            const T* prior, T* y, i64 B, i64 G, i64 C,        \
-                                            i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S,        \
-                                            int mode, int threads) {                          \
+                                            const T* prior, T* y, T* stats, i64 B, i64 G,     \
+                                            i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K,       \
+                                            i64 S, int mode, int threads) {                   \
         const Shape d = make_shape(B, G, C, H, W, Ho, Wo, K, S);                              \
-        if (S == 1) forward_flat_any<T>(q, key, x, prior, y, d, mode, threads);               \
-        else forward<T>(q, key, x, prior, y, d, mode, threads);                               \
+        forward_any<T>(q, key, x, prior, y, stats, d, mode, threads);                         \
     }                                                                                         \
     extern "C" void lr_cpu_backward_##suffix(const T* dy, const T* q, const T* key,          \
-                                             const T* x, const T* prior, T* gq, T* gk, T* gx, \
-                                             T* gprior, i64 B, i64 G, i64 C, i64 H, i64 W,    \
-                                             i64 Ho, i64 Wo, i64 K, i64 S, int mode,          \
-                                             int threads) {                                   \
+                                             const T* x, const T* prior, const T* stats,      \
+                                             T* gq, T* gk, T* gx, T* gprior, i64 B, i64 G,    \
+                                             i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K,      \
+                                             i64 S, int mode, int threads) {                  \
         const Shape d = make_shape(B, G, C, H, W, Ho, Wo, K, S);                              \
-        if (S == 1) backward_flat_any<T>(dy, q, key, x, prior, gq, gk, gx, gprior, d, mode, threads); \
-        else backward<T>(dy, q, key, x, prior, gq, gk, gx, gprior, d, mode, threads);             \
+        backward_any<T>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d, mode, threads);   \
     }
 
 LR_EXPORT(float, float)

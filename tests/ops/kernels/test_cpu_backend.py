@@ -67,7 +67,11 @@ def test_saves_no_k2_sized_tensor():
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
                                                   lambda t: t):
         cpu_backend.local_relation_cpu(*inputs, 7)
-    assert sum(saved) == sum(t.numel() for t in inputs)   # the inputs only: weights recomputed
+    # the inputs and the softmax's statistics (max and 1 / sum per position of the padded
+    # 16 x 22 layout: 2 numbers per position and group), not the k^2 weights
+    assert saved[:4] == [t.numel() for t in inputs]
+    assert saved[4:] == [2 * 1 * 8 * 16 * (16 + 2 * 3)]
+    assert sum(saved) - sum(t.numel() for t in inputs) < inputs[0].numel() * 7**2 / 8
 
 
 def test_errors_and_the_reference_switch():
@@ -89,16 +93,46 @@ def test_compile_flags_do_not_follow_aten_cpu_capability(monkeypatch):
     assert "-fopenmp" in flags and "-O3" in flags
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("B,C,G,H,W,k", [(2, 16, 2, 9, 11, 5), (2, 25, 4, 14, 14, 7),
                                          (1, 100, 13, 4, 4, 9)])
-def test_stride_1_backward_writes_every_gradient_number(monkeypatch, B, C, G, H, W, k):
-    """The stride-1 backward gets uninitialised gradient buffers (torch.empty_like): filled with
-    NaN here, the gradients must still match the reference's."""
+def test_backward_writes_every_gradient_number(monkeypatch, B, C, G, H, W, k, stride):
+    """The backward gets uninitialised gradient buffers (torch.empty_like), at every stride
+    (strides > 1 gather through phase planes): filled with NaN here, the gradients must still
+    match the reference's."""
     empty_like = torch.empty_like
     monkeypatch.setattr(cpu_backend.torch, "empty_like",
                         lambda t: empty_like(t).fill_(float("nan")))
-    inputs = make_inputs(B, C, G, H, W, k, 1)
-    ours = forward_backward(cpu_backend.local_relation_cpu, inputs, k, 1)
-    exact = forward_backward(local_relation_reference, inputs, k, 1)
+    inputs = make_inputs(B, C, G, H, W, k, stride)
+    ours = forward_backward(cpu_backend.local_relation_cpu, inputs, k, stride)
+    exact = forward_backward(local_relation_reference, inputs, k, stride)
     for a, b in zip(ours, exact):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+# odd and even sizes, so that the s x s phase planes of a stride-s call differ in size, windows
+# larger than the map, k = 1
+@pytest.mark.parametrize("H,W,k,stride", [(7, 6, 3, 2), (6, 7, 7, 2), (5, 5, 9, 2), (1, 4, 3, 2),
+                                          (10, 8, 5, 3), (4, 11, 7, 3), (9, 9, 1, 2),
+                                          (2, 2, 5, 4)])
+@pytest.mark.parametrize("composability", ["squared_difference", "dot", "abs_difference"])
+def test_strided_phase_planes_agree_with_the_reference(H, W, k, stride, composability):
+    inputs = make_inputs(2, 12, 3, H, W, k, stride, seed=3)
+    ours = forward_backward(lambda *t: cpu_backend.local_relation_cpu(*t, composability), inputs,
+                            k, stride)
+    exact = forward_backward(lambda *t: local_relation_reference(*t, composability), inputs,
+                             k, stride)
+    for a, b in zip(ours, exact):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_the_backward_uses_the_saved_softmax_statistics():
+    """The backward pass reads the maximum and 1 / sum the forward saved: changing them changes
+    the gradients (a backward that recomputed them would not see it)."""
+    inputs = make_inputs(1, 8, 2, 6, 6, 3, 1)
+    out = cpu_backend.local_relation_cpu(*inputs, 3)
+    stats = out.grad_fn.saved_tensors[4]
+    before = torch.autograd.grad(out, inputs, torch.ones_like(out), retain_graph=True)
+    stats.data.mul_(2)                  # behind autograd's version counter
+    after = torch.autograd.grad(out, inputs, torch.ones_like(out))
+    assert not torch.equal(before[2], after[2])
