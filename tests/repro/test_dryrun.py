@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from relnotes.repro.__main__ import main
@@ -91,19 +90,7 @@ def test_runner_options_as_parameters_and_a_data_root_that_is_not_a_folder(tmp_p
         f"rn_figures (full): data_root {tmp_path / 'nope'} is not a folder"]
 
 
-def write_nb(path, source, parameters='profile = "cpu"\nartifact_dir = "a"'):
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(parameters)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell(source)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def test_unknown_experiment_and_no_knobs_are_problems(tmp_path):
+def test_unknown_experiment_and_no_knobs_are_problems(write_nb, tmp_path):
     nb = write_nb(tmp_path / "x.ipynb", 'S = P.scale("no_such_experiment")')
     [problem] = dry_run(nb, "gpu").problems
     assert problem.startswith("x (gpu): no scale is defined for experiment 'no_such_experiment'")
@@ -116,7 +103,7 @@ def test_unknown_experiment_and_no_knobs_are_problems(tmp_path):
         "one_formula", "rn_figures"]
 
 
-def test_a_parameter_that_is_not_python_fails_in_the_dry_run(tmp_path):
+def test_a_parameter_that_is_not_python_fails_in_the_dry_run(write_nb, tmp_path):
     nb = write_nb(tmp_path / "x.ipynb", 'P.scale("one_formula")',
                   parameters='profile = "cpu"\nartifact_dir = "a"\nn = undefined_name')
     [problem] = dry_run(nb, "gpu").problems
