@@ -1,0 +1,96 @@
+"""The memory estimate of a training step (fake tensors, nothing allocated) against the peak a
+real CPU step allocates (the allocator's own events), and every notebook estimator on the smoke
+knobs."""
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from relnotes.analysis.memory import (ESTIMATORS, Step, estimate_experiment, estimate_step,
+                                      measure_step)
+from relnotes.models.lookup import LookupAttention
+from relnotes.repro import get_profile
+
+
+def _ce(model, batch):
+    return F.cross_entropy(model(batch[0]), batch[1])
+
+
+def mlp_step(optimizer):
+    return Step("MLP 256-1024-1024-10, batch 512",
+                lambda: nn.Sequential(nn.Linear(256, 1024), nn.ReLU(), nn.Linear(1024, 1024),
+                                      nn.GELU(), nn.LayerNorm(1024), nn.Linear(1024, 10)),
+                lambda: (torch.randn(512, 256), torch.randint(0, 10, (512,))), _ce, optimizer)
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam,
+                                       lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)],
+                         ids=["adam", "sgd-momentum"])
+def test_the_estimate_of_an_mlp_step_is_its_measured_cpu_peak(optimizer):
+    step = mlp_step(optimizer)
+    estimate = estimate_step(step)
+    assert estimate.peak == pytest.approx(measure_step(step), rel=0.05)
+    # the parts add up to the peak, and the parameters are the model's
+    assert sum(estimate.parts.values()) == estimate.peak
+    n = sum(p.numel() for p in step.build().parameters())
+    assert estimate.parts["parameters"] == 4 * n
+
+
+def test_the_estimate_of_an_attention_step_is_its_measured_cpu_peak():
+    step = Step("LookupAttention", lambda: LookupAttention(64, 32, channels=64),
+                lambda: (torch.randint(0, 32, (256, 17, 2)), torch.randint(0, 32, (256,))), _ce)
+    assert estimate_step(step).peak == pytest.approx(measure_step(step), rel=0.05)
+
+
+def test_a_convolution_step_is_underestimated_by_at_most_its_cpu_scratch_buffer():
+    """The CPU convolution allocates about one activation-sized buffer inside the operator (and
+    small copies of the weights), which a fake tensor cannot see: the estimate is a lower bound
+    here, short by about that buffer (module docstring)."""
+    step = Step("2 convs", lambda: nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+                                                 nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                                 nn.Linear(32, 10)),
+                lambda: (torch.randn(16, 3, 48, 48), torch.randint(0, 10, (16,))), _ce)
+    estimate, measured = estimate_step(step).peak, measure_step(step)
+    activation = 16 * 32 * 48 * 48 * 4
+    assert measured - 1.05 * activation <= estimate <= measured
+
+
+def test_nothing_of_the_model_is_allocated_for_an_estimate():
+    """A 4 GiB model and batch: estimated in a moment, without the memory."""
+    step = Step("4 GiB", lambda: nn.Linear(32768, 32768, bias=False),
+                lambda: (torch.randn(8, 32768), torch.randint(0, 10, (8,))), _ce)
+    estimate = estimate_step(step)
+    assert estimate.parts["parameters"] == 32768**2 * 4
+    assert estimate.peak >= 3 * 32768**2 * 4          # parameters, gradients, Adam's two states
+
+
+@pytest.mark.parametrize("experiment", sorted(ESTIMATORS))
+def test_every_estimator_runs_on_the_smoke_knobs(experiment):
+    knobs = json.loads(json.dumps(vars(get_profile("smoke").scale(experiment))))  # as the CLI
+    out = estimate_experiment(experiment, knobs)
+    assert out["peak_mib"] > 0 and out["steps"] >= 1 and out["what"]
+
+
+def test_the_local_relation_runs_as_the_custom_op_only_while_estimating():
+    lr = importlib.import_module("relnotes.ops.local_relation")
+    before = lr._cpu_backend
+    estimate_experiment("lrnet_figures", vars(get_profile("smoke").scale("lrnet_figures")))
+    assert lr._cpu_backend is before
+
+
+def test_an_unknown_experiment_is_not_estimated_and_the_cli_reads_json():
+    assert "no estimator" in estimate_experiment("no_such", {})["not_estimated"]
+    knobs = json.dumps({"lrnet_figures": vars(get_profile("smoke").scale("lrnet_figures")),
+                        "no_such": {}}, default=list)
+    done = subprocess.run([sys.executable, "-m", "relnotes.analysis.memory"], input=knobs,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["lrnet_figures"]["peak_mib"] > 0 and "not_estimated" in out["no_such"]
