@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = ["Step", "StepEstimate", "estimate_step", "measure_step", "ESTIMATORS",
            "estimate_experiment", "main"]
@@ -116,13 +118,54 @@ def _fake_friendly_local_relation():
         lr._cpu_backend = saved
 
 
+#: Input checks that read values (finite boxes, x1 <= x2): a fake tensor has none to read.
+_VALUE_CHECKS = (("relnotes.ops.box_geometry", "check_boxes"),
+                 ("relnotes.nn.object_relation", "check_boxes"),
+                 ("relnotes.nn.duplicate_removal", "check_boxes"))
+
+
+@contextlib.contextmanager
+def _no_value_checks():
+    """The checks of :data:`_VALUE_CHECKS` skipped (they allocate nothing that lasts)."""
+    import importlib
+
+    saved = []
+    for module, name in _VALUE_CHECKS:
+        m = importlib.import_module(module)
+        saved.append((m, name, getattr(m, name)))
+        setattr(m, name, lambda *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        for m, name, fn in saved:
+            setattr(m, name, fn)
+
+
+class _FalseScalars(TorchDispatchMode):
+    """A fake tensor whose value is unknown, read as a Python number, is 0 (a bool: False): the
+    models' own sanity checks, ``if bool((geometry < 0).any()): raise``, pass; no size depends
+    on such a value in the steps estimated here. (Values a fake tensor knows, such as the
+    optimizer's step count, are read as they are.)"""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch._subclasses.fake_tensor import DataDependentOutputException
+
+        try:
+            return func(*args, **(kwargs or {}))
+        except DataDependentOutputException:
+            if func is not torch.ops.aten._local_scalar_dense.default:
+                raise
+            return False if args[0].dtype == torch.bool else 0
+
+
 def estimate_step(step: Step) -> StepEstimate:
     """The peak memory of ``step`` on the CPU device, estimated with fake tensors: nothing of
     the model, the batch or the activations is allocated (module docstring)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
-    with FakeTensorMode(allow_non_fake_inputs=True), _fake_friendly_local_relation():
+    with FakeTensorMode(allow_non_fake_inputs=True), _fake_friendly_local_relation(), \
+            _no_value_checks(), _FalseScalars():
         tracker = MemTracker()
         with tracker:
             _train_step(step)
@@ -278,13 +321,24 @@ def detector_step_loss(model: nn.Module, images: Tensor) -> Tensor:
     RoI features are zeros of the pooled shape (RoIAlign, anchor matching and NMS need real
     boxes); the loss is the sum of the outputs' means. Used as :class:`Step`'s loss."""
     heads, B = model.roi_heads, images.shape[0]
-    features = list(model.backbone(images).values())
+    features = model.backbone(images)
+    features = [features] if isinstance(features, Tensor) else list(features.values())
     objectness, deltas = model.rpn.head(features)
     outputs = [*objectness, *deltas]
     sampler, channels = heads.fg_bg_sampler, model.backbone.out_channels
-    n_box = B * sampler.batch_size_per_image
+    # the sampler keeps at most batch_size_per_image of the RPN's proposals (all of them when
+    # the setting puts every RoI in the loss, as RN's FPN setting does)
+    per_image = min(sampler.batch_size_per_image, model.rpn._post_nms_top_n["training"])
+    n_box = B * per_image
     rois = torch.zeros(n_box, channels, *heads.box_roi_pool.output_size)
-    outputs += list(heads.box_predictor(heads.box_head(rois)))
+    if "boxes" in inspect.signature(heads.box_head.forward).parameters:   # relation heads
+        H, W = images.shape[-2:]
+        corner = torch.rand(n_box, 2) * torch.tensor([W / 2, H / 2])
+        boxes = torch.cat([corner, corner + 1 + torch.rand(n_box, 2) * (W / 2)], dim=1)
+        x = heads.box_head(rois, list(boxes.split(per_image)))
+    else:
+        x = heads.box_head(rois)
+    outputs += list(heads.box_predictor(x))
     if heads.has_mask():
         n_mask = max(1, int(n_box * sampler.positive_fraction))
         rois = torch.zeros(n_mask, channels, *heads.mask_roi_pool.output_size)
@@ -320,6 +374,46 @@ def _gcnet_coco_ap(S: SimpleNamespace) -> list[Step]:
                  detector_step_loss, opt)]
 
 
+def _relation_detector(S: SimpleNamespace, what: str, relations: tuple[int, int],
+                       n_relations: int, num_classes: int) -> list[Step]:
+    """The tiny Faster R-CNN with a 2fc + relation-module head (synthetic profiles), or the
+    R50-FPN one at the COCO setting (``coco`` knobs), as the relation-network notebooks train
+    it: Adam on the synthetic data, the setting's SGD on COCO."""
+    head = dict(representation_size=S.d_f, n_relations=n_relations, d_k=S.d_k, d_g=S.d_g,
+                geometry_scale=S.geometry_scale, proposals=S.proposals, relations=relations)
+    if S.coco is None:
+        from relnotes.models import tiny_faster_rcnn
+
+        B = S.batch_size
+        return [Step(f"tiny Faster R-CNN, {what}, batch {B} x 3 x 64 x 64",
+                     lambda: tiny_faster_rcnn(num_classes, box_batch_size_per_image=S.proposals,
+                                              **head),
+                     lambda: torch.rand(B, 3, 64, 64), detector_step_loss)]
+    from relnotes.models import relation_fasterrcnn_r50_fpn
+
+    C = S.coco
+    B, H, W = C["batch_size"], _pad32(C["min_size"]), _pad32(C["max_size"])
+    return [Step(f"Faster R-CNN R50-FPN, {what}, batch {B} x 3 x {H} x {W}",
+                 lambda: relation_fasterrcnn_r50_fpn(81, min_size=C["min_size"],
+                                                     max_size=C["max_size"], **head),
+                 lambda: torch.rand(B, 3, H, W), detector_step_loss,
+                 lambda p: torch.optim.SGD(p, lr=C["lr"], momentum=C["momentum"]))]
+
+
+def _rn_figures(S: SimpleNamespace) -> list[Step]:
+    return _relation_detector(S, "2fc + RM {1, 1} head", (1, 1), S.n_relations, 7)
+
+
+def _rn_ablation_head(S: SimpleNamespace) -> list[Step]:
+    # an upper bound of the rows' heads: the most modules and relations any row has
+    relations = (2, 2) if "r22" in S.rows else (1, 1)
+    n_relations = max([S.n_relations] + [int(r[2:]) for r in S.rows
+                                         if r.startswith("nr") and r[2:].isdigit()])
+    return _relation_detector(S, f"2fc + RM {{{relations[0]}, {relations[1]}}} head with "
+                                 f"{n_relations} relations (the largest of the rows)",
+                              relations, n_relations, 7)
+
+
 #: Experiment id -> the training steps of its notebook, from the experiment's knobs.
 ESTIMATORS: dict[str, Callable[[SimpleNamespace], list[Step]]] = {
     "one_formula": _one_formula,
@@ -330,6 +424,8 @@ ESTIMATORS: dict[str, Callable[[SimpleNamespace], list[Step]]] = {
     "region_deformable": _region_deformable,
     "transformer_numbers": _transformer_numbers,
     "gcnet_coco_ap": _gcnet_coco_ap,
+    "rn_figures": _rn_figures,
+    "rn_ablation_head": _rn_ablation_head,
 }
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from relnotes.analysis import memory
 from relnotes.analysis.memory import (ESTIMATORS, Step, estimate_experiment, estimate_step,
                                       measure_step)
 from relnotes.models.lookup import LookupAttention
@@ -74,6 +75,8 @@ def test_nothing_of_the_model_is_allocated_for_an_estimate():
 @pytest.mark.parametrize("experiment", sorted(ESTIMATORS))
 def test_every_estimator_runs_on_the_smoke_knobs(experiment):
     knobs = json.loads(json.dumps(vars(get_profile("smoke").scale(experiment))))  # as the CLI
+    if "batch_size" in knobs:                 # a batch of 2: the detectors' heads loop per image
+        knobs["batch_size"] = 2
     out = estimate_experiment(experiment, knobs)
     assert out["peak_mib"] > 0 and out["steps"] >= 1 and out["what"]
 
@@ -94,3 +97,18 @@ def test_an_unknown_experiment_is_not_estimated_and_the_cli_reads_json():
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["lrnet_figures"]["peak_mib"] > 0 and "not_estimated" in out["no_such"]
+
+
+def test_a_detector_step_counts_the_rois_the_sampler_keeps():
+    """RN's FPN setting puts every RoI in the loss (a sampler of 2^20 per image): the head sees
+    the RPN's proposals, not 2^20 RoIs."""
+    from relnotes.models import tiny_faster_rcnn
+
+    def step(per_image):
+        return Step("tiny", lambda: tiny_faster_rcnn(7, proposals=256,
+                                                     box_batch_size_per_image=per_image),
+                    lambda: torch.rand(8, 3, 64, 64), memory.detector_step_loss,
+                    lambda p: torch.optim.SGD(p, lr=0.1))
+
+    assert estimate_step(step(2**20)).peak == estimate_step(step(256)).peak
+    assert estimate_step(step(128)).peak < estimate_step(step(256)).peak
