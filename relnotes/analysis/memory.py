@@ -228,6 +228,29 @@ def _gcnet_ablations(S: SimpleNamespace) -> list[Step]:
                  _images(S.batch_size, 3, S.size, 4), _ce)]
 
 
+def _gcnet_attention(S: SimpleNamespace) -> list[Step]:
+    from relnotes.data.photo_crops import PHOTOS
+    from relnotes.models.context_classifier import ContextClassifier
+    from relnotes.nn import NonLocal2d
+
+    steps = [Step(f"ContextClassifier widths {tuple(S.flag_widths)} + non-local block after stage "
+                  f"{stage}, batch {S.batch_size} x 3 x 32 x 32",
+                  lambda stage=stage: ContextClassifier(
+                      4, in_channels=3, widths=S.flag_widths, stage_block_after=stage,
+                      stage_block=lambda c: NonLocal2d(c, zero_init_last=True,
+                                                       sub_sample=stage in S.flag_sub_sample)),
+                  _images(S.batch_size, 3, 32, 4), _ce)
+             for stage in S.flag_stages]
+    steps += [Step(f"ContextClassifier widths {tuple(S.widths)} + non-local block ({mode}), "
+                   f"batch {S.batch_size} x 1 x {S.crop} x {S.crop}",
+                   lambda mode=mode: ContextClassifier(
+                       len(PHOTOS), in_channels=1, widths=S.widths, stage_block_after=2,
+                       stage_block=lambda c: NonLocal2d(c, mode=mode)),
+                   _images(S.batch_size, 1, S.crop, len(PHOTOS)), _ce)
+              for mode in S.modes]
+    return steps
+
+
 def _composition_nets(S: SimpleNamespace, kernels: Sequence[int], stem_stride: int
                       ) -> list[Step]:
     from relnotes.models.lrnet_mini import lrnet_mini, resnet_mini
@@ -418,6 +441,7 @@ def _rn_ablation_head(S: SimpleNamespace) -> list[Step]:
 ESTIMATORS: dict[str, Callable[[SimpleNamespace], list[Step]]] = {
     "one_formula": _one_formula,
     "gcnet_ablations": _gcnet_ablations,
+    "gcnet_attention": _gcnet_attention,
     "lrnet_kernel_size": _lrnet_kernel_size,
     "lrnet_robustness": _lrnet_robustness,
     "lrnet_figures": _lrnet_figures,
