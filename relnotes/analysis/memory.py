@@ -287,6 +287,19 @@ def _lrnet_robustness(S: SimpleNamespace) -> list[Step]:
     return steps
 
 
+def _lrnet_benchmark(S: SimpleNamespace) -> list[Step]:
+    # the network half of relnotes.analysis.lr_benchmark.network_benchmark (the op half is one
+    # layer, much smaller): an SGD step of each network at net_batch x image_size
+    from relnotes.models.lrnet import lrnet26
+    from relnotes.models.resnet import resnet26
+
+    B, size = S.net_batch, S.image_size
+    sgd = lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9)  # noqa: E731
+    return [Step(f"{name}, batch {B} x 3 x {size} x {size}", lambda build=build: build(
+        num_classes=1000), _images(B, 3, size, 1000), _ce, sgd)
+            for name, build in (("ResNet-26 (3x3)", resnet26), ("LR-Net-26 (7x7, m=8)", lrnet26))]
+
+
 def _lrnet_figures(S: SimpleNamespace) -> list[Step]:
     from relnotes.models.lr_denoiser import LRDenoiser
 
@@ -437,6 +450,12 @@ def _rn_ablation_head(S: SimpleNamespace) -> list[Step]:
                               relations, n_relations, 7)
 
 
+def _counts_only(S: SimpleNamespace) -> list[Step]:
+    """Notebooks that train nothing: they count parameters and MACs (on the ``meta`` device, or
+    with one forward pass of one image)."""
+    return []
+
+
 #: Experiment id -> the training steps of its notebook, from the experiment's knobs.
 ESTIMATORS: dict[str, Callable[[SimpleNamespace], list[Step]]] = {
     "one_formula": _one_formula,
@@ -445,11 +464,15 @@ ESTIMATORS: dict[str, Callable[[SimpleNamespace], list[Step]]] = {
     "lrnet_kernel_size": _lrnet_kernel_size,
     "lrnet_robustness": _lrnet_robustness,
     "lrnet_figures": _lrnet_figures,
+    "lrnet_benchmark": _lrnet_benchmark,
     "region_deformable": _region_deformable,
     "transformer_numbers": _transformer_numbers,
     "gcnet_coco_ap": _gcnet_coco_ap,
     "rn_figures": _rn_figures,
     "rn_ablation_head": _rn_ablation_head,
+    "gcnet_coco_table": _counts_only,
+    "lrnet_architecture": _counts_only,
+    "rn_complexity": _counts_only,
 }
 
 
@@ -465,7 +488,7 @@ def estimate_experiment(experiment: str, knobs: Mapping[str, Any]) -> dict[str, 
         return {"not_estimated": f"no estimator for {experiment} in relnotes/analysis/memory.py"}
     estimates = [estimate_step(s) for s in ESTIMATORS[experiment](_namespace(knobs))]
     if not estimates:
-        return {"not_estimated": f"{experiment} trains nothing on these knobs"}
+        return {"not_estimated": f"{experiment} trains nothing: it counts parameters and MACs"}
     top = max(estimates, key=lambda e: e.peak)
     return {**top.as_dict(), "steps": len(estimates)}
 

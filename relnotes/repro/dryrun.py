@@ -449,8 +449,8 @@ def estimate_memory(results: Sequence[DryRun], gpu_memory_mib: float | None = No
         if errors:
             r.problem("the memory estimate failed: " + "; ".join(errors))
         if not made:
-            r.memory = "no estimate (relnotes/analysis/memory.py has no estimator for " \
-                       f"{', '.join(r.experiments) or 'it'}); " + r.memory
+            why = [e["not_estimated"] for e in found.values() if "not_estimated" in e]
+            r.memory = (f"no estimate ({'; '.join(why)}); " if why else "no estimate; ") + r.memory
             continue
         r.estimate = max(made.values(), key=lambda e: e["peak_mib"])
         mib = r.estimate["peak_mib"]

@@ -78,7 +78,11 @@ def test_every_estimator_runs_on_the_smoke_knobs(experiment):
     if "batch_size" in knobs:                 # a batch of 2: the detectors' heads loop per image
         knobs["batch_size"] = 2
     out = estimate_experiment(experiment, knobs)
-    assert out["peak_mib"] > 0 and out["steps"] >= 1 and out["what"]
+    if ESTIMATORS[experiment] is memory._counts_only:
+        assert out == {"not_estimated": f"{experiment} trains nothing: it counts parameters and "
+                                        "MACs"}
+    else:
+        assert out["peak_mib"] > 0 and out["steps"] >= 1 and out["what"]
 
 
 def test_the_local_relation_runs_as_the_custom_op_only_while_estimating():
