@@ -88,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                                 "-p checkpoint_dir=/ckpt -p 'overrides={coco: {epochs: 1}}' "
                                 "-p device=cuda:1); repeatable")
     d = sub.add_parser("dry-run", help="check every notebook's parameters, knobs and data on "
-                                       "a profile, and the memory an earlier run on it "
-                                       "measured, without training")
+                                       "a profile, estimate its memory and show what "
+                                       "an earlier run measured, without training")
     d.add_argument("--profile", default="gpu", help=f"one of {', '.join(PROFILES)} (default: gpu)")
     d.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
     d.add_argument("--references", default=None,
@@ -99,15 +99,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="another parameter the notebooks declare, as for run; repeatable")
     d.add_argument("--measured", action="append", default=[], metavar="REPORT",
                    help="report.json of an earlier run on the profile: its peak GPU and host "
-                        "memory, the dry run's memory estimate (none is made a priori)")
+                        "memory, shown beside the estimate")
     d.add_argument("--gpu-memory-gib", type=float, default=None,
                    help="memory of the GPU to run on (default: this machine's first GPU)")
+    d.add_argument("--estimate", action=argparse.BooleanOptionalAction, default=True,
+                   help="estimate each notebook's peak memory from one training step on fake "
+                        "tensors (python -m relnotes.analysis.memory; default: on)")
     d.add_argument("names", nargs="*", help="notebook names or paths (default: all)")
     return p
 
 
 def _dry_run(args: argparse.Namespace) -> int:
-    from .dryrun import dry_run, format_dry_runs, gpu_memory_mib, measured_peaks
+    from .dryrun import dry_run, estimate_memory, format_dry_runs, gpu_memory_mib, measured_peaks
 
     notebooks = resolve(args.names, args.notebooks)
     references = Path(args.references or Path(args.notebooks) / "reference")
@@ -119,6 +122,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     results = [dry_run(nb, args.profile, data_root=args.data_root, parameters=params,
                        peaks=peaks, gpu_memory_mib=memory, host_peaks=host)
                for nb in notebooks]
+    if args.estimate:
+        estimate_memory(results, memory)
     print(format_dry_runs(results))
     return 0 if all(r.ok for r in results) else 1
 

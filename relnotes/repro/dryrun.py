@@ -20,14 +20,22 @@ notebook will read:
    ``python -m relnotes.data.check`` (run as a command: ``repro`` imports no other floor), for
    the dataset the knobs name (``coco`` knobs: COCO 2017 with their splits; ``planetoid``: the
    Planetoid files).
-4. **Memory.** The memory estimate is a measurement: the peak a run of the notebook on the same
-   profile, with the same knobs, recorded (``environment["time"]`` of the profile's references,
-   or a ``report.json`` of an earlier run given with ``--measured``): ``gpu_peak_mib``, checked
-   against the memory of the GPU (``--gpu-memory-gib``, default: this machine's first GPU), and
-   ``host_peak_mib``, shown. No a-priori estimate is made (it would need each notebook's models
-   and inputs, and activation memory is what dominates): a notebook never run on the profile
-   says so, and its first run's ``report.json`` is the estimate for the next. The repository
-   keeps no ``gpu`` or ``full`` references, so on those profiles only ``--measured`` gives one.
+4. **Memory.** Two numbers, each said for what it is:
+
+   - an *estimate*, made here without the memory: the notebook's model and a batch of the
+     profile's shape are built with fake tensors and one training step (forward, backward,
+     optimizer step) is measured by ``python -m relnotes.analysis.memory``
+     (:mod:`relnotes.analysis.memory`, run as a command: ``repro`` imports no other floor), for
+     the notebooks it has an estimator for: "estimated peak X MiB", the largest step of the
+     notebook, and what that step is. On a CUDA profile an estimate over the GPU's memory
+     (``--gpu-memory-gib``, default: this machine's first GPU) is a problem. It leaves out the
+     CUDA context and the kernels' workspaces, so a measured peak is the better number once
+     there is one;
+   - a *measurement*: the peak a run of the notebook on the same profile, with the same knobs,
+     recorded (``environment["time"]`` of the profile's references, or a ``report.json`` of an
+     earlier run given with ``--measured``): ``gpu_peak_mib``, checked against the memory of the
+     GPU, and ``host_peak_mib``, shown. The repository keeps no ``gpu`` or ``full`` references,
+     so on those profiles only ``--measured`` gives one.
 
 Nothing is trained and no kernel is started. Each problem names the notebook, and the knob.
 """
@@ -47,7 +55,8 @@ from typing import Any, Mapping, Sequence
 from .profiles import get_profile
 from .runner import NotebookError, check_parameters
 
-__all__ = ["DryRun", "dry_run", "check_knobs", "experiments_of", "data_needs", "measured_peaks"]
+__all__ = ["DryRun", "dry_run", "check_knobs", "experiments_of", "data_needs", "measured_peaks",
+           "estimate_memory"]
 
 _SCALE_CALL = re.compile(r"""\.scale\(\s*["']([A-Za-z0-9_]+)["']""")
 
@@ -250,6 +259,10 @@ class DryRun:
     data: list[str] = field(default_factory=list)
     memory: str = "not checked"
     problems: list[str] = field(default_factory=list)
+    #: {experiment: its knobs on the profile}, as the notebook reads them
+    knobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the memory estimate of the notebook's largest training step (:func:`estimate_memory`)
+    estimate: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -356,6 +369,7 @@ def dry_run(
         except KeyError as e:
             result.problem(str(e.args[0]) if e.args else repr(e))
             continue
+        result.knobs[exp] = knobs
         result.problems += [f"{result.name} ({profile}): {exp}: {p}" for p in check_knobs(knobs)]
         needs += [n for n in data_needs(knobs) if n not in needs]
 
@@ -377,7 +391,7 @@ def dry_run(
                                    f"(python -m relnotes.data.check {kind} {data_root}):\n"
                                    + "\n".join(f"    {line}" for line in text.splitlines()))
 
-    # 4. memory: the peaks an earlier run on this profile measured (no a-priori estimate)
+    # 4. memory: the peaks an earlier run on this profile measured (the estimate: estimate_memory)
     def peak(table: Mapping[str, tuple[float, str]] | None) -> tuple[float, str] | None:
         found = [table[k] for k in [result.name, *result.experiments] if k in (table or {})]
         return max(found) if found else None
@@ -386,8 +400,8 @@ def dry_run(
     if prof.device != "cuda" and gpu is None:
         parts = ["GPU not used"]
     elif gpu is None:
-        parts = [f"GPU not measured on {profile} (no a-priori estimate; --measured REPORT of "
-                 f"an earlier run gives one)"]
+        parts = [f"GPU not measured on {profile} (--measured REPORT of an earlier run "
+                 "gives a measurement)"]
     else:
         parts = [f"GPU {gpu[0]:,.0f} MiB peak, measured ({gpu[1]})"]
         if gpu_memory_mib is not None and gpu[0] > gpu_memory_mib:
@@ -397,6 +411,56 @@ def dry_run(
                  f"host {host[0]:,.0f} MiB peak, measured ({host[1]})")
     result.memory = "; ".join(parts)
     return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def estimate_memory(results: Sequence[DryRun], gpu_memory_mib: float | None = None,
+                    timeout: float = 900) -> None:
+    """Add to each dry run the estimated peak of its notebook's largest training step, from one
+    ``python -m relnotes.analysis.memory`` over every experiment read (module docstring, 4.):
+    ``estimate`` set, "estimated peak X MiB (...)" first in ``memory``; on a CUDA profile, an
+    estimate over ``gpu_memory_mib`` is a problem."""
+    knobs: dict[str, Any] = {}
+    for r in results:
+        knobs.update({exp: _plain(k) for exp, k in r.knobs.items()})
+    if not knobs:
+        return
+    done = subprocess.run([sys.executable, "-m", "relnotes.analysis.memory"],
+                          input=json.dumps(knobs), capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        for r in results:
+            r.memory = f"no estimate (python -m relnotes.analysis.memory failed: {why}); " \
+                       + r.memory
+        return
+    estimates = json.loads(done.stdout)
+    for r in results:
+        found = {exp: estimates.get(exp, {}) for exp in r.experiments if exp in r.knobs}
+        made = {exp: e for exp, e in found.items() if "peak_mib" in e}
+        errors = [f"{exp}: {e['error']}" for exp, e in found.items() if "error" in e]
+        if errors:
+            r.problem("the memory estimate failed: " + "; ".join(errors))
+        if not made:
+            why = [e["not_estimated"] for e in found.values() if "not_estimated" in e]
+            r.memory = (f"no estimate ({'; '.join(why)}); " if why else "no estimate; ") + r.memory
+            continue
+        r.estimate = max(made.values(), key=lambda e: e["peak_mib"])
+        mib = r.estimate["peak_mib"]
+        r.memory = (f"estimated peak {mib:,.0f} MiB (one training step of {r.estimate['what']}); "
+                    + r.memory)
+        if get_profile(r.profile).device == "cuda" and gpu_memory_mib is not None \
+                and mib > gpu_memory_mib:
+            r.problem(f"one training step needs about {mib:,.0f} MiB (estimated: "
+                      f"{r.estimate['what']}); this GPU has {gpu_memory_mib:,.0f} MiB: lower the "
+                      "batch size with overrides")
 
 
 def format_dry_runs(results: Sequence[DryRun]) -> str:

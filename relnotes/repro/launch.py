@@ -7,20 +7,27 @@ requirement is a range (``torch>=2.4``); the exact versions of the book's refere
 (``relnotes[pinned]``) that only ``make env`` installs. In a checkout, where ``relnotes`` imports,
 the cell does nothing; the book does not show it (tag ``remove-cell``).
 
-``python -m relnotes.repro.launch [--check] [NOTEBOOK ...]`` adds the cell to each notebook that
-lacks it (default: every notebook under ``notebooks/``), or with ``--check`` only lists them and
-exits 1 if any; ``tests/repro/test_launch.py`` runs the check on the repository.
+A notebook that reads data shipped in another package installs that package too, as ``make env``
+does (:data:`EXTRA_INSTALLS`): ``rn_dedup_forest`` uses deepforest's sample tree images, installed
+with ``--no-deps`` (deepforest's own dependencies are heavy and relnotes uses none of them).
+
+``python -m relnotes.repro.launch [--check] [NOTEBOOK ...]`` gives each notebook its install cell
+(default: every notebook under ``notebooks/``), or with ``--check`` only lists the notebooks whose
+first code cell is not it and exits 1 if any; ``tests/repro/test_launch.py`` runs the check on
+the repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-__all__ = ["REPOSITORY", "INSTALL_CELL", "has_install_cell", "add_install_cell", "main"]
+__all__ = ["REPOSITORY", "INSTALL_CELL", "EXTRA_INSTALLS", "install_cell", "has_install_cell",
+           "add_install_cell", "main"]
 
 #: The repository's address, as in ``_config.yml`` (``repository.url``; a test checks they agree).
 REPOSITORY = "https://github.com/relnotes/relnotes"
@@ -34,11 +41,40 @@ if importlib.util.find_spec("relnotes") is None:
 
 TAG = "install-relnotes"
 
+#: What a notebook installs besides relnotes when its code uses a name: {name: (module to look
+#: for, pip arguments, why)}. The deepforest pin is the Makefile's (a test checks they agree).
+EXTRA_INSTALLS = {
+    "load_deepforest_trees": ("deepforest", ("--no-deps", "deepforest==2.1.0"),
+                              "deepforest's sample images, the data of this notebook; --no-deps "
+                              "as in `make env`"),
+}
+
+
+def _code(nb: nbformat.NotebookNode) -> str:
+    """The notebook's code, its install cell left out."""
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code"
+                     and TAG not in c.get("metadata", {}).get("tags", []))
+
+
+def install_cell(nb: nbformat.NotebookNode | None = None) -> str:
+    """The install cell of ``nb``: :data:`INSTALL_CELL`, then one install for each name of
+    :data:`EXTRA_INSTALLS` its code uses (``None``: the plain cell)."""
+    code = _code(nb) if nb is not None else ""
+    lines = [INSTALL_CELL]
+    for name, (module, args, why) in EXTRA_INSTALLS.items():
+        if re.search(rf"\b{re.escape(name)}\b", code):
+            quoted = ", ".join(f'"{a}"' for a in args)
+            lines += [f"# {why}",
+                      f'if importlib.util.find_spec("{module}") is None:',
+                      '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",',
+                      f"                    {quoted}], check=True)"]
+    return "\n".join(lines)
+
 
 def has_install_cell(nb: nbformat.NotebookNode) -> bool:
-    """Whether the first code cell of ``nb`` is the current install cell."""
+    """Whether the first code cell of ``nb`` is its current install cell (:func:`install_cell`)."""
     code = [c for c in nb.cells if c.cell_type == "code"]
-    return bool(code) and code[0].source == INSTALL_CELL
+    return bool(code) and code[0].source == install_cell(nb)
 
 
 def add_install_cell(nb: nbformat.NotebookNode) -> bool:
@@ -48,7 +84,7 @@ def add_install_cell(nb: nbformat.NotebookNode) -> bool:
         return False
     nb.cells = [c for c in nb.cells if TAG not in c.get("metadata", {}).get("tags", [])]
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-    cell = nbformat.v4.new_code_cell(INSTALL_CELL, metadata={"tags": [TAG, "remove-cell"]})
+    cell = nbformat.v4.new_code_cell(install_cell(nb), metadata={"tags": [TAG, "remove-cell"]})
     cell.id = TAG                       # a stable id: the same cell in every notebook
     nb.cells.insert(first_code, cell)
     return True

@@ -3,7 +3,6 @@
 import time
 from types import MappingProxyType
 
-import nbformat
 import pytest
 
 from relnotes.repro import cache as cache_mod
@@ -19,17 +18,6 @@ art = Artifact("tiny", "Tiny", profile=profile, columns=[Column("x", "x")])
 art.add_row("row", x=VALUE)
 art.write(artifact_dir)
 """
-
-
-def write_nb(path, code):
-    nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('profile = "smoke"\nartifact_dir = "a"')
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
 
 
 def test_imported_modules_resolve_relative_imports():
@@ -62,7 +50,7 @@ def inputs(nb, **kw):
     return notebook_inputs(nb, "smoke", **kw)
 
 
-def test_inputs_hold_only_the_knobs_the_notebook_names(tmp_path, monkeypatch):
+def test_inputs_hold_only_the_knobs_the_notebook_names(write_nb, tmp_path, monkeypatch):
     nb = write_nb(tmp_path / "nb.ipynb", WRITE.replace("VALUE", "1"))
     a = inputs(nb)
     assert list(a["knobs"]["scales"]) == ["one_formula"]
@@ -77,7 +65,7 @@ def test_inputs_hold_only_the_knobs_the_notebook_names(tmp_path, monkeypatch):
     assert stale_reason(a, inputs(nb)) == "the knobs of one_formula changed"
 
 
-def test_stale_reasons_name_what_changed(tmp_path):
+def test_stale_reasons_name_what_changed(write_nb, tmp_path):
     nb = write_nb(tmp_path / "nb.ipynb", WRITE.replace("VALUE", "1"))
     a = inputs(nb)
     assert stale_reason(a, inputs(nb)) is None
@@ -92,7 +80,7 @@ def test_stale_reasons_name_what_changed(tmp_path):
     assert stale_reason(a, inputs(nb)) == "the notebook changed"
 
 
-def test_run_notebook_uses_the_cache_and_ignores_a_stale_entry(tmp_path, monkeypatch):
+def test_run_notebook_uses_the_cache_and_ignores_a_stale_entry(write_nb, tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "_versions", lambda: {"torch": "2.14.0"})
     nb = write_nb(tmp_path / "notebooks" / "ch" / "tiny.ipynb", WRITE.replace("VALUE", "1"))
     cache = Cache(tmp_path / "build" / "cache")
@@ -116,7 +104,7 @@ def test_run_notebook_uses_the_cache_and_ignores_a_stale_entry(tmp_path, monkeyp
     assert run_notebook(nb, "smoke", **kw).cached
 
 
-def test_cache_entries_are_per_profile(tmp_path, monkeypatch):
+def test_cache_entries_are_per_profile(write_nb, tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "_versions", lambda: {})
     nb = write_nb(tmp_path / "notebooks" / "ch" / "tiny.ipynb", WRITE.replace("VALUE", "1"))
     cache = Cache(tmp_path / "build" / "cache")

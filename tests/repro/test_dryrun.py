@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from relnotes.repro.__main__ import main
@@ -91,19 +90,7 @@ def test_runner_options_as_parameters_and_a_data_root_that_is_not_a_folder(tmp_p
         f"rn_figures (full): data_root {tmp_path / 'nope'} is not a folder"]
 
 
-def write_nb(path, source, parameters='profile = "cpu"\nartifact_dir = "a"'):
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(parameters)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell(source)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def test_unknown_experiment_and_no_knobs_are_problems(tmp_path):
+def test_unknown_experiment_and_no_knobs_are_problems(write_nb, tmp_path):
     nb = write_nb(tmp_path / "x.ipynb", 'S = P.scale("no_such_experiment")')
     [problem] = dry_run(nb, "gpu").problems
     assert problem.startswith("x (gpu): no scale is defined for experiment 'no_such_experiment'")
@@ -116,7 +103,7 @@ def test_unknown_experiment_and_no_knobs_are_problems(tmp_path):
         "one_formula", "rn_figures"]
 
 
-def test_a_parameter_that_is_not_python_fails_in_the_dry_run(tmp_path):
+def test_a_parameter_that_is_not_python_fails_in_the_dry_run(write_nb, tmp_path):
     nb = write_nb(tmp_path / "x.ipynb", 'P.scale("one_formula")',
                   parameters='profile = "cpu"\nartifact_dir = "a"\nn = undefined_name')
     [problem] = dry_run(nb, "gpu").problems
@@ -174,17 +161,20 @@ def test_a_measured_peak_over_the_gpu_memory_is_a_problem(tmp_path, capsys):
             "--measured", str(report), "one_formula", "lrnet_architecture"]
     assert main(args + ["--gpu-memory-gib", "80"]) == 0
     out = capsys.readouterr().out
-    assert (f"one_formula: ok; experiments one_formula; memory: GPU 30,000 MiB peak, measured "
-            f"({report}, Some GPU); host 2,500 MiB peak, measured ({report})") in out
-    # never run on the profile: no estimate, and the dry run says so
-    assert ("lrnet_architecture: ok; experiments lrnet_architecture; memory: GPU not measured on "
-            "gpu (no a-priori estimate; --measured REPORT of an earlier run gives one); host not "
+    assert ("one_formula: ok; experiments one_formula; memory: estimated peak 4 MiB (one "
+            "training step of LookupAttention (width 64), batch 128 x 17 elements); GPU 30,000 "
+            f"MiB peak, measured ({report}, Some GPU); host 2,500 MiB peak, measured ({report})"
+            ) in out
+    # no estimator (it trains nothing) and never run on the profile: the dry run says so
+    assert ("lrnet_architecture: ok; experiments lrnet_architecture; memory: no estimate "
+            "(lrnet_architecture trains nothing: it counts parameters and MACs); GPU not "
+            "measured on gpu (--measured REPORT of an earlier run gives a measurement); host not "
             "measured on gpu") in out
     assert main(args + ["--gpu-memory-gib", "16"]) == 1
     assert ("one_formula (gpu): needed 30,000 MiB of GPU memory" in capsys.readouterr().out)
 
 
-def test_on_a_cpu_profile_the_host_peak_of_the_reference_is_the_estimate(tmp_path, capsys):
+def test_on_a_cpu_profile_the_host_peak_of_the_reference_is_shown(tmp_path, capsys):
     from relnotes.repro.dryrun import measured_peaks
     refs = tmp_path / "refs"
     (refs / "cpu").mkdir(parents=True)
@@ -196,7 +186,7 @@ def test_on_a_cpu_profile_the_host_peak_of_the_reference_is_the_estimate(tmp_pat
     with pytest.raises(ValueError, match="kind must be 'gpu' or 'host'; got 'disk'"):
         measured_peaks("cpu", refs, kind="disk")
     assert main(["dry-run", "--profile", "cpu", "--notebooks", str(ROOT / "notebooks"),
-                 "--references", str(refs), "one_formula"]) == 0
+                 "--references", str(refs), "--no-estimate", "one_formula"]) == 0
     assert ("memory: GPU not used; host 900 MiB peak, measured (reference one_formula.json)"
             in capsys.readouterr().out)
 
@@ -207,3 +197,33 @@ def test_an_empty_list_of_names_means_none_except_for_rows():
     assert check_knobs({"mot17": ("MOT17-02-DPM",)}) == []
     assert any("one or more names" in p for p in check_knobs({"rows": ()}))
     assert any("one or more names" in p for p in check_knobs({"mot17": ("", "x")}))
+
+
+@pytest.mark.parametrize("profile", ["gpu"])
+def test_the_dry_run_estimates_the_memory_of_every_notebook_with_an_estimator(profile, data_root):
+    from relnotes.analysis.memory import ESTIMATORS, _counts_only
+    from relnotes.repro.dryrun import estimate_memory
+
+    results = [dry_run(nb, profile, data_root=str(data_root)) for nb in NOTEBOOKS]
+    estimate_memory(results, gpu_memory_mib=80 * 1024)
+    assert [r.problems for r in results if r.problems] == []
+    estimated = {r.name for r in results if r.memory.startswith("estimated peak ")}
+    trains = {e for e, f in ESTIMATORS.items() if f is not _counts_only}
+    expected = {r.name for r in results if set(r.experiments) & trains}
+    assert estimated == expected and len(estimated) >= 12
+    assert all(r.estimate["peak_mib"] > 0 for r in results if r.name in estimated)
+    assert all(r.memory.startswith("no estimate (") for r in results if r.name not in estimated)
+
+
+def test_an_estimate_over_the_gpu_memory_is_a_problem(data_root, capsys):
+    """On full, gcnet_coco_ap trains Mask R-CNN R50-FPN at 2 images of 800 x 1344: about 5 GiB,
+    which a 4 GiB GPU has not."""
+    args = ["dry-run", "--profile", "full", "--notebooks", str(ROOT / "notebooks"),
+            "--data-root", str(data_root), "gcnet_coco_ap"]
+    assert main(args + ["--gpu-memory-gib", "80"]) == 0
+    assert "estimated peak 5,1" in capsys.readouterr().out
+    assert main(args + ["--gpu-memory-gib", "4"]) == 1
+    out = capsys.readouterr().out
+    assert "gcnet_coco_ap (full): one training step needs about 5,1" in out
+    assert "this GPU has 4,096 MiB: lower the batch size with overrides" in out
+    assert main(args + ["--gpu-memory-gib", "4", "--no-estimate"]) == 0

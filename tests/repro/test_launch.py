@@ -68,3 +68,46 @@ def test_binder_installs_relnotes_and_the_deepforest_images_like_make_env():
     [pin] = re.findall(r"install --no-deps (deepforest==[\d.]+)", makefile)
     assert f"pip install --no-deps {pin}" in post.read_text()
     assert INSTALL_HINT == f"pip install --no-deps {pin}"
+
+
+def _pip_commands(source, missing):
+    """The pip commands the cell runs where the modules ``missing`` are not installed."""
+    import importlib.util
+    import subprocess
+    from unittest import mock
+
+    real = importlib.util.find_spec
+    with mock.patch("importlib.util.find_spec",
+                    lambda name, *a: None if name in missing else real(name, *a)), \
+            mock.patch("subprocess.run") as run:
+        exec(compile(source, "install-cell", "exec"), {})
+    assert all(c.kwargs == {"check": True} for c in run.call_args_list)
+    return [c.args[0][c.args[0].index("install") + 1:] for c in run.call_args_list]
+
+
+def test_the_forest_notebook_also_installs_deepforest_without_its_dependencies():
+    """rn_dedup_forest reads deepforest's images: on Colab its cell installs deepforest with
+    --no-deps at the Makefile's pin, after relnotes; the other notebooks install relnotes only,
+    and in a checkout nothing is installed."""
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    [pin] = re.findall(r"install --no-deps (deepforest==[\d.]+)", makefile)
+    needs = {}
+    for path in sorted((ROOT / "notebooks").glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code").source
+        needs[path.stem] = _pip_commands(first, {"relnotes", "deepforest"})
+        assert _pip_commands(first, set()) == []
+    relnotes_only = [["-q", f"relnotes @ git+{REPOSITORY}"]]
+    assert needs.pop("rn_dedup_forest") == relnotes_only + [["-q", "--no-deps", pin]]
+    assert needs and all(cmds == relnotes_only for cmds in needs.values())
+
+
+def test_a_notebook_that_starts_using_deepforest_gets_the_longer_cell():
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    add_install_cell(nb)
+    assert nb.cells[0].source == INSTALL_CELL
+    nb.cells.append(new_code_cell("from relnotes.data import load_deepforest_trees"))
+    assert not has_install_cell(nb) and add_install_cell(nb) and has_install_cell(nb)
+    assert "deepforest==" in nb.cells[0].source and len(nb.cells) == 3

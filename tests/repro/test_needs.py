@@ -5,7 +5,6 @@ import doctest
 import json
 from pathlib import Path
 
-import nbformat
 
 import relnotes.repro.needs as needs
 from relnotes.repro.needs import artifact_ids, needs_rows, reference_profiles
@@ -37,18 +36,11 @@ def test_every_notebook_has_a_row_with_its_time_on_every_reference_profile():
     assert row["commit"] == ref["environment"]["git"]
 
 
-def _nb(path, code):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def test_a_notebook_without_reference_is_listed_and_gpu_peaks_are_read(tmp_path):
+def test_a_notebook_without_reference_is_listed_and_gpu_peaks_are_read(write_nb, tmp_path):
     nbs = tmp_path / "notebooks"
-    _nb(nbs / "ch" / "a.ipynb", 'x = Artifact("a_table", "A")\ny = Artifact("a_fig", "A")')
-    _nb(nbs / "ch" / "b.ipynb", "pass")
+    write_nb(nbs / "ch" / "a.ipynb", 'x = Artifact("a_table", "A")\ny = Artifact("a_fig", "A")',
+             parameters=None)
+    write_nb(nbs / "ch" / "b.ipynb", "pass", parameters=None)
     assert artifact_ids(nbs / "ch" / "a.ipynb") == ["a_table", "a_fig"]
     assert artifact_ids(nbs / "ch" / "b.ipynb") == ["b"]
     refs = tmp_path / "refs"

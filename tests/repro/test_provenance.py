@@ -93,23 +93,15 @@ def test_an_artifact_made_from_a_dirty_tree_is_refused_even_on_a_clean_one(tmp_p
     assert Artifact.read(path).environment["written_from_dirty_tree"] is False
 
 
-def test_cli_refuses_with_a_clear_message_and_allow_dirty_overrides(tmp_path, monkeypatch, capsys):
-    import nbformat
-
+def test_cli_refuses_with_a_clear_message_and_allow_dirty_overrides(write_nb, tmp_path,
+                                                                   monkeypatch, capsys):
     from relnotes.repro.__main__ import main
 
     monkeypatch.chdir(tmp_path)
-    nb = nbformat.v4.new_notebook()
-    p = nbformat.v4.new_code_cell('profile = "smoke"\nartifact_dir = "a"')
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(
-        "from relnotes.repro import Artifact, Column\n"
-        "art = Artifact('tiny', 'Tiny', profile=profile, columns=[Column('x', 'x')])\n"
-        "art.add_row('row', x=1)\nart.write(artifact_dir)")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    (tmp_path / "notebooks" / "ch").mkdir(parents=True)
-    nbformat.write(nb, tmp_path / "notebooks" / "ch" / "tiny.ipynb")
+    write_nb(tmp_path / "notebooks" / "ch" / "tiny.ipynb",
+             "from relnotes.repro import Artifact, Column\n"
+             "art = Artifact('tiny', 'Tiny', profile=profile, columns=[Column('x', 'x')])\n"
+             "art.add_row('row', x=1)\nart.write(artifact_dir)")
     monkeypatch.setattr(runner, "provenance", state(True))
     args = ["run", "--profile", "smoke", "--build-dir", str(tmp_path / "b"), "--no-progress",
             "--update-references"]

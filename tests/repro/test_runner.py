@@ -16,19 +16,6 @@ art.write(artifact_dir)
 """
 
 
-def write_nb(path, *cells, parameters='profile = "smoke"\nartifact_dir = "a"'):
-    nb = nbformat.v4.new_notebook()
-    if parameters is not None:
-        p = nbformat.v4.new_code_cell(parameters)
-        p.metadata["tags"] = ["parameters"]
-        nb.cells.append(p)
-    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
 @pytest.fixture(autouse=True)
 def clean_tree(monkeypatch):
     """Writing references checks that the relnotes tree is committed (tests/repro/
@@ -38,7 +25,7 @@ def clean_tree(monkeypatch):
 
 
 @pytest.fixture
-def tree(tmp_path, monkeypatch):
+def tree(write_nb, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "notebooks"
     write_nb(root / "ch" / "good.ipynb", WRITE_ARTIFACT.replace("VALUE", "1"))
@@ -54,7 +41,7 @@ def test_resolve_by_name_and_unknown_name_lists_the_available(tree):
         resolve(["missing.ipynb"], tree)
 
 
-def test_missing_profile_parameter_names_the_file(tree):
+def test_missing_profile_parameter_names_the_file(write_nb, tree):
     nb = write_nb(tree / "ch" / "noprof.ipynb", "1", parameters='artifact_dir = "a"')
     with pytest.raises(NotebookError, match=rf"{nb}: profile missing from its parameters cell"):
         check_parameters(nb)
@@ -74,13 +61,13 @@ def test_run_collects_the_artifact_with_the_injected_profile(tree, tmp_path):
     assert Artifact.read(path).profile == "cpu"
 
 
-def test_a_notebook_without_artifact_is_an_error_naming_it(tree, tmp_path):
+def test_a_notebook_without_artifact_is_an_error_naming_it(write_nb, tree, tmp_path):
     nb = write_nb(tree / "ch" / "silent.ipynb", "x = 1")
     with pytest.raises(NotebookError, match=rf"{nb} ran on profile 'smoke' but wrote no artifact"):
         run_notebook(nb, "smoke", tmp_path / "build", notebooks_root=tree)
 
 
-def test_failing_cell_is_reported_and_partial_output_kept(tree, tmp_path):
+def test_failing_cell_is_reported_and_partial_output_kept(write_nb, tree, tmp_path):
     nb = write_nb(tree / "ch" / "broken.ipynb", "x = 1", "1 / 0", "print('never')")
     result = run_notebook(nb, "smoke", tmp_path / "build", notebooks_root=tree)
     assert "failed in cell 3" in result.error  # cell 0 parameters, 1 injected, 2 'x = 1', 3 '1/0'
@@ -91,7 +78,7 @@ def test_failing_cell_is_reported_and_partial_output_kept(tree, tmp_path):
                for o in c.get("outputs", []))
 
 
-def test_full_profile_needs_data_root_for_notebooks_that_read_real_data(tree, tmp_path):
+def test_full_profile_needs_data_root_for_notebooks_that_read_real_data(write_nb, tree, tmp_path):
     nb = write_nb(tree / "ch" / "coco.ipynb", "1",
                   parameters='profile = "cpu"\nartifact_dir = "a"\ndata_root = None')
     with pytest.raises(NotebookError, match=rf"{nb} reads real data on profile 'full': pass "
@@ -104,7 +91,7 @@ def test_unknown_profile_is_rejected_before_running(tree, tmp_path):
         run_notebook(tree / "ch" / "good.ipynb", "huge", tmp_path / "build")
 
 
-def test_cli_update_then_check_then_detect_a_change(tree, tmp_path, capsys):
+def test_cli_update_then_check_then_detect_a_change(write_nb, tree, tmp_path, capsys):
     args = ["run", "--profile", "smoke", "--build-dir", str(tmp_path / "b"), "--notebooks", str(tree)]
     assert main(args) == 1  # no reference yet
     assert "no reference" in capsys.readouterr().out
@@ -128,7 +115,8 @@ def test_cli_usage_errors_exit_2_with_a_message(tree, capsys):
     assert "good.ipynb" in capsys.readouterr().out
 
 
-def test_cli_passes_declared_parameters_as_yaml_and_rejects_others(tree, tmp_path, capsys):
+def test_cli_passes_declared_parameters_as_yaml_and_rejects_others(write_nb, tree, tmp_path,
+                                                                   capsys):
     write_nb(tree / "ch" / "knobs.ipynb", WRITE_ARTIFACT.replace("VALUE", "overrides['x'] + len(tags)"),
              parameters='profile = "smoke"\nartifact_dir = "a"\noverrides = None\ntags = []')
     args = ["run", "knobs", "--build-dir", str(tmp_path / "b"), "--notebooks", str(tree),
@@ -154,7 +142,8 @@ art.write(artifact_dir)
 
 
 @pytest.mark.skipif("avx2" not in cpu_flags(), reason="the processor has no AVX2")
-def test_the_kernel_runs_on_the_pinned_path_whatever_the_shell_says(tree, tmp_path, monkeypatch):
+def test_the_kernel_runs_on_the_pinned_path_whatever_the_shell_says(write_nb, tree, tmp_path,
+                                                                    monkeypatch):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     nb = write_nb(tree / "ch" / "cap.ipynb", CAPABILITY)
     result = run_notebook(nb, "smoke", tmp_path / "b", notebooks_root=tree)
@@ -168,7 +157,7 @@ def test_the_kernel_runs_on_the_pinned_path_whatever_the_shell_says(tree, tmp_pa
     assert art.environment["numerics"] == "native"   # the shell's variable is removed too
 
 
-def test_a_failed_comparison_names_the_environment_difference(tree, tmp_path, capsys):
+def test_a_failed_comparison_names_the_environment_difference(write_nb, tree, tmp_path, capsys):
     nb = write_nb(tree / "ch" / "cap.ipynb", CAPABILITY.replace(
         "torch.backends.cpu.get_cpu_capability()", "VALUE"))
     args = ["run", "cap", "--profile", "smoke", "--build-dir", str(tmp_path / "b"),
@@ -190,7 +179,7 @@ def test_a_failed_comparison_names_the_environment_difference(tree, tmp_path, ca
 BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5:\n    pass"
 
 
-def test_wall_and_cpu_time_go_into_the_artifact_environment(tree, tmp_path):
+def test_wall_and_cpu_time_go_into_the_artifact_environment(write_nb, tree, tmp_path):
     nb = write_nb(tree / "ch" / "burn.ipynb", BURN, WRITE_ARTIFACT.replace("VALUE", "1"))
     result = run_notebook(nb, "smoke", tmp_path / "build", notebooks_root=tree)
     assert result.cpu_seconds >= 0.5          # the kernel's CPU time, a child of the runner
@@ -228,7 +217,7 @@ sys.modules["torch"] = types.SimpleNamespace(cuda=cuda)  # after the artifact: t
 """
 
 
-def test_peak_gpu_memory_goes_into_the_artifact_when_the_kernel_used_cuda(tree, tmp_path):
+def test_peak_gpu_memory_goes_into_the_artifact_when_the_kernel_used_cuda(write_nb, tree, tmp_path):
     nb = write_nb(tree / "ch" / "cuda.ipynb", WRITE_ARTIFACT.replace("VALUE", "1"), FAKE_CUDA)
     result = run_notebook(nb, "gpu", tmp_path / "build", notebooks_root=tree)
     assert result.error is None
@@ -253,7 +242,7 @@ def test_the_probe_cell_leaves_no_trace_in_the_executed_notebook(tree, tmp_path)
     assert executed.metadata.papermill.input_path == str(tree / "ch" / "good.ipynb")
 
 
-def test_a_profile_without_kept_references_runs_report_only(tree, tmp_path, capsys):
+def test_a_profile_without_kept_references_runs_report_only(write_nb, tree, tmp_path, capsys):
     import json
 
     args = ["run", "--profile", "gpu", "--build-dir", str(tmp_path / "b"), "--notebooks",

@@ -132,16 +132,13 @@ def test_an_unknown_claim_stops_the_build_with_a_clear_message(tmp_path, cite, m
     assert re.search(message, out), out
 
 
-def test_notebook_needs_renders_a_line_per_notebook_and_profile_from_the_references(tmp_path):
+def test_notebook_needs_renders_a_line_per_notebook_and_profile_from_the_references(write_nb,
+                                                                                    tmp_path):
     import json
 
-    import nbformat
-
     for name in ("alpha", "beta"):
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(f'art = Artifact("{name}", "T")')]
-        (tmp_path / "notebooks" / "ch").mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, tmp_path / "notebooks" / "ch" / f"{name}.ipynb")
+        write_nb(tmp_path / "notebooks" / "ch" / f"{name}.ipynb",
+                 f'art = Artifact("{name}", "T")', parameters=None)
     (tmp_path / "notebooks" / "reference" / "cpu").mkdir(parents=True)
     (tmp_path / "notebooks" / "reference" / "cpu" / "alpha.json").write_text(json.dumps(
         {"environment": {"cpu": "AMD EPYC", "threads": 2, "git": "abc1234",

@@ -2,6 +2,8 @@
 DDP. On CPU with gloo: two processes give the one-process (papermill) run's numbers within float
 rounding, rank 0 writes the artifact, and the CLI refuses what it cannot do."""
 
+import functools
+
 import nbformat
 import pytest
 
@@ -42,21 +44,17 @@ fig.savefig(f"{artifact_dir}/ddp_nb.png")
 '''
 
 
-def write_nb(path, *cells, parameters='profile = "smoke"\nartifact_dir = "a"\nnote = None'):
-    nb = nbformat.v4.new_notebook()
-    install = nbformat.v4.new_code_cell("install_cell_ran = True")
-    install.metadata["tags"] = ["install-relnotes", "remove-cell"]
-    p = nbformat.v4.new_code_cell(parameters)
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [install, p] + [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+PARAMETERS = 'profile = "smoke"\nartifact_dir = "a"\nnote = None'
+INSTALL = "install_cell_ran = True"     # stands for relnotes' install cell: never run here
 
 
-def test_the_script_is_the_notebook_with_the_runners_lines_in_place(tmp_path):
+@pytest.fixture
+def write_nb(write_nb):
+    """conftest's toy notebooks, with an install cell and one more parameter (``note``)."""
+    return functools.partial(write_nb, parameters=PARAMETERS, install=INSTALL)
+
+
+def test_the_script_is_the_notebook_with_the_runners_lines_in_place(write_nb, tmp_path):
     nb = write_nb(tmp_path / "nb" / "x.ipynb", "y = 2 * len(note)")
     text = notebook_script(nb, {"profile": "cpu", "artifact_dir": "/out", "note": "hi"},
                            probe=tmp_path / "probe")
@@ -72,7 +70,7 @@ def test_the_script_is_the_notebook_with_the_runners_lines_in_place(tmp_path):
         notebook_script(bare, {"profile": "cpu"})
 
 
-def test_two_processes_train_like_one_and_rank_0_writes(tmp_path):
+def test_two_processes_train_like_one_and_rank_0_writes(write_nb, tmp_path):
     nb = write_nb(tmp_path / "notebooks" / "ch" / "ddp_nb.ipynb", TRAIN, WRITE)
     one = run_notebook(nb, "smoke", tmp_path / "one", notebooks_root=tmp_path / "notebooks")
     assert one.error is None, one.error
@@ -94,14 +92,14 @@ def test_two_processes_train_like_one_and_rank_0_writes(tmp_path):
     assert [p.name for p in two.artifacts] == ["ddp_nb.json"]
 
 
-def test_a_failing_rank_is_reported_not_raised(tmp_path):
+def test_a_failing_rank_is_reported_not_raised(write_nb, tmp_path):
     nb = write_nb(tmp_path / "nb" / "bad.ipynb", "raise ValueError('no luck')")
     result = run_notebook_torchrun(nb, "smoke", tmp_path / "b", nproc=1)
     assert result.error and "failed under torchrun (1 processes, exit status 1)" in result.error
     assert result.artifacts == []
 
 
-def test_the_command_line_checks_its_options(tmp_path, capsys):
+def test_the_command_line_checks_its_options(write_nb, tmp_path, capsys):
     nb = write_nb(tmp_path / "nb" / "x.ipynb", "1")
     assert main(["run", "--launcher", "torchrun", "--nproc", "2", "--update-references",
                  str(nb)]) == 2
