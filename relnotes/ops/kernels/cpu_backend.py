@@ -3,7 +3,8 @@ g++ (OpenMP, vectorised) on first use and called through ctypes.
 
 :func:`relnotes.ops.local_relation` picks it for float32 and float64 CPU tensors when a C++
 compiler is present (:func:`available`); otherwise, and for float16, bfloat16 and ``meta``
-tensors, the PyTorch reference runs. Set ``RELNOTES_LR_CPU=reference`` to force the reference.
+tensors, the PyTorch reference runs. Set ``RELNOTES_LR_CPU=reference`` to force the reference,
+before the first local relation call of the process (the choice is made once per process).
 
 Why a C++ file and not ``torch.compile``: the reference loops over the k² offsets in Python, so
 Inductor traces and compiles a k²-long graph for every kernel size, stride and shape the book
@@ -85,7 +86,9 @@ def _load() -> ctypes.CDLL:
 
 @functools.lru_cache(maxsize=1)
 def why_unavailable() -> str | None:
-    """None when the fused CPU path can run here; else the reason (decided once per process)."""
+    """None when the fused CPU path can run here; else the reason. Decided once per process:
+    ``RELNOTES_LR_CPU`` set after the first call changes nothing (``why_unavailable.cache_clear()``
+    makes the next call read it again)."""
     if os.environ.get("RELNOTES_LR_CPU", "").lower() == "reference":
         return "RELNOTES_LR_CPU=reference"
     if cxx() is None:
