@@ -36,7 +36,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
-__all__ = ["PINNED", "NUMERICS", "kernel_environment", "applied", "describe", "cpu_flags",
+__all__ = ["PINNED", "WAITING", "NUMERICS", "kernel_environment", "applied", "describe", "cpu_flags",
            "differences"]
 
 #: The environment of the pinned numerical path: the AVX2 kernels of ATen, oneDNN and MKL.
@@ -45,6 +45,13 @@ PINNED: Mapping[str, str] = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",    # oneDNN's JIT kernels (convolutions) capped at AVX2
     "MKL_CBWR": "AVX2",              # MKL's conditional numerical reproducibility, AVX2 branch
 }
+
+#: How a kernel's idle OpenMP threads wait, set for both choices of ``numerics`` unless the
+#: caller's shell sets it. By default they spin; on a machine whose cores other processes also
+#: use (a laptop, a shared CI runner, several notebooks at once), a 2-thread step then spins
+#: against them: a detector step of 0.1-0.2 s took 1-6 s under load, 0.2 s with ``PASSIVE``.
+#: It does not decide which thread sums what, so it does not change a number.
+WAITING: Mapping[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 #: The choices of ``numerics``: the pinned path (references) or the processor's own.
 NUMERICS = ("pinned", "native")
@@ -66,8 +73,9 @@ def kernel_environment(numerics: str, environ: Mapping[str, str] | None = None
         environ (Mapping, optional): the environment to start from. Default: ``os.environ``.
 
     Returns:
-        (dict, list[str]): the new environment, and one line per variable whose value from the
-        caller was replaced or removed (empty when nothing was).
+        (dict, list[str]): the new environment (with :data:`WAITING` where the caller did not
+        set it), and one line per variable whose value from the caller was replaced or removed
+        (empty when nothing was).
     """
     _check(numerics)
     env = dict(os.environ if environ is None else environ)
@@ -82,6 +90,8 @@ def kernel_environment(numerics: str, environ: Mapping[str, str] | None = None
             env.pop(key, None)
         else:
             env[key] = new
+    for key, value in WAITING.items():
+        env.setdefault(key, value)
     return env, notes
 
 

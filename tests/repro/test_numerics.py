@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from relnotes.repro import numerics
-from relnotes.repro.numerics import PINNED, applied, describe, differences, kernel_environment
+from relnotes.repro.numerics import PINNED, WAITING, applied, describe, differences, kernel_environment
 
 
 def test_pinned_sets_every_variable_and_names_what_it_replaced():
@@ -20,8 +20,15 @@ def test_pinned_sets_every_variable_and_names_what_it_replaced():
 
 def test_native_removes_them():
     env, notes = kernel_environment("native", {"MKL_CBWR": "AVX2", "HOME": "/h"})
-    assert env == {"HOME": "/h"}
+    assert env == {"HOME": "/h", "OMP_WAIT_POLICY": "PASSIVE"}
     assert notes == ["MKL_CBWR=AVX2 from the environment is removed (numerics 'native')"]
+
+
+@pytest.mark.parametrize("numerics", ["pinned", "native"])
+def test_idle_threads_sleep_unless_the_caller_says_otherwise(numerics):
+    assert kernel_environment(numerics, {})[0]["OMP_WAIT_POLICY"] == "PASSIVE" == WAITING["OMP_WAIT_POLICY"]
+    env, notes = kernel_environment(numerics, {"OMP_WAIT_POLICY": "ACTIVE"})
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE" and notes == []
 
 
 def test_unknown_numerics_is_an_error():
