@@ -234,12 +234,12 @@ def _gcnet_attention(S: SimpleNamespace) -> list[Step]:
     from relnotes.nn import NonLocal2d
 
     steps = [Step(f"ContextClassifier widths {tuple(S.flag_widths)} + non-local block after stage "
-                  f"{stage}, batch {S.batch_size} x 3 x 32 x 32",
+                  f"{stage}, batch {S.flag_batch_size} x 3 x 32 x 32",
                   lambda stage=stage: ContextClassifier(
                       4, in_channels=3, widths=S.flag_widths, stage_block_after=stage,
                       stage_block=lambda c: NonLocal2d(c, zero_init_last=True,
                                                        sub_sample=stage in S.flag_sub_sample)),
-                  _images(S.batch_size, 3, 32, 4), _ce)
+                  _images(S.flag_batch_size, 3, 32, 4), _ce)
              for stage in S.flag_stages]
     steps += [Step(f"ContextClassifier widths {tuple(S.widths)} + non-local block ({mode}), "
                    f"batch {S.batch_size} x 1 x {S.crop} x {S.crop}",
