@@ -58,7 +58,7 @@ from ..ops.local_relation import (
 
 __all__ = ["Measurement", "peak_memory", "median_seconds", "op_benchmark", "network_benchmark",
            "equal_mac_conv_channels", "k2_tensor_bytes", "format_table", "speed_ratios",
-           "OP_ROWS", "main"]
+           "OP_ROWS", "exp_count", "exp_throughput", "Floor", "op_floor", "main"]
 
 #: Names of the op's rows, in the order :func:`relnotes.ops.local_relation` prefers them.
 OP_ROWS = {"cuda": "CUDA kernels", "fused": "fused CPU (one pass per plane)",
@@ -343,6 +343,76 @@ def speed_ratios(op_rows: Sequence[Measurement],
         if a.cpu_seconds and b.cpu_seconds:
             ratios[f"{name}, CPU time"] = a.cpu_seconds / b.cpu_seconds
     return ratios
+
+
+def exp_count(batch: int, channels: int, size: int, kernel_size: int, m: int, *,
+              stride: int = 1, padded: bool = False) -> int:
+    """Exponentials in one softmax pass of the op: one per aggregation weight,
+    :math:`B \\lceil C/m \\rceil H' W' k^2`. With ``padded``, the count the fused CPU loop
+    computes: it runs over the phase plane's flat outputs, :math:`H' (W' + 2R)` per plane with
+    :math:`R = \\lceil r / s \\rceil`, :math:`r = (k - 1) / 2` (the extra columns' weights are
+    computed and thrown away, so that each loop is one shift of a flat array)."""
+    if min(batch, channels, size, kernel_size, m, stride) < 1:
+        raise ValueError(f"need positive sizes; got batch={batch}, channels={channels}, "
+                         f"size={size}, kernel_size={kernel_size}, m={m}, stride={stride}")
+    groups = -(-channels // m)
+    out = -(-size // stride)
+    width = out + 2 * -(-((kernel_size - 1) // 2) // stride) if padded else out
+    return batch * groups * out * width * kernel_size**2
+
+
+def exp_throughput(threads: int | None = None, *, n: int = 2048, reps: int = 5000,
+                   repeats: int = 3, seed: int = 0) -> float:
+    """Exponentials per second of the fused CPU library's float32 exponential (the one its
+    softmax calls), on ``threads`` threads (default: ``torch.get_num_threads()``), each
+    computing ``reps`` passes over ``n`` cache-resident arguments in [-10, 0]: the median of
+    ``repeats`` timed runs after one warm-up. The rate the op's exponentials cannot beat on this
+    build (they also read and write memory). Raises RuntimeError where the library is
+    unavailable."""
+    from ..ops.kernels import cpu_backend
+
+    g = torch.Generator().manual_seed(seed)
+    x = -10 * torch.rand(n, generator=g)
+    count = 0
+
+    def run() -> None:
+        nonlocal count
+        count, _ = cpu_backend.exp_sums(x, reps, threads)
+
+    seconds = median_seconds(run, "cpu", repeats=repeats)
+    return count / seconds
+
+
+@dataclass(frozen=True)
+class Floor:
+    """Where the op's time cannot go below on this machine, from rates measured in one run.
+
+    Attributes:
+        exps (int): exponentials counted (forward + backward).
+        exp_seconds (float): their time at the measured exponential throughput.
+        mac_seconds (float): the op's forward MACs at the equal-MAC convolution's achieved rate
+            (forward MACs per second of its forward + backward), i.e. the conv's time scaled by
+            the MAC ratio.
+        seconds (float): the floor, ``exp_seconds + mac_seconds``.
+    """
+
+    exps: int
+    exp_seconds: float
+    mac_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.exp_seconds + self.mac_seconds
+
+
+def op_floor(op_macs: int, conv: Measurement, exps: int, exps_per_second: float) -> Floor:
+    """The floor of an op with ``op_macs`` forward MACs and ``exps`` exponentials (forward +
+    backward): the exponentials at ``exps_per_second`` plus the MACs at the rate ``conv`` (a row
+    of :func:`op_benchmark`) achieved, as if nothing else cost time and nothing overlapped."""
+    if exps < 0 or exps_per_second <= 0 or op_macs < 0 or conv.macs <= 0:
+        raise ValueError(f"need exps >= 0, op_macs >= 0, a positive rate and conv MACs; got "
+                         f"{exps}, {op_macs}, {exps_per_second}, {conv.macs}")
+    return Floor(exps, exps / exps_per_second, conv.seconds * op_macs / conv.macs)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from relnotes.analysis.lr_benchmark import (
-    OP_ROWS, Measurement, equal_mac_conv_channels, format_table, k2_tensor_bytes, main,
-    median_seconds, network_benchmark, op_benchmark, peak_memory, speed_ratios,
+    OP_ROWS, Measurement, equal_mac_conv_channels, exp_count, exp_throughput, format_table,
+    k2_tensor_bytes, main, median_seconds, network_benchmark, op_benchmark, op_floor,
+    peak_memory, speed_ratios,
 )
 from relnotes.ops.kernels import cpu_backend
 from relnotes.ops import local_relation_macs
@@ -111,3 +112,38 @@ def test_speed_ratios_take_the_op_that_local_relation_runs():
         "LR-Net-26 / ResNet-26 step": pytest.approx(1.5)}
     with pytest.raises(ValueError, match="equal-MAC conv row"):
         speed_ratios([ref])
+
+
+def test_exp_count_from_the_shapes():
+    # the issue's shape: B * ceil(C / m) * H' * W' * k^2 (about 9.8 M), and the fused loop's
+    # padded flat plane: W' + 2 ceil(r / s) columns per row
+    assert exp_count(8, 256, 28, 7, 8) == 8 * 32 * 28 * 28 * 49 == 9_834_496
+    assert exp_count(8, 256, 28, 7, 8, padded=True) == 8 * 32 * 28 * 34 * 49
+    assert exp_count(2, 10, 9, 5, 4, stride=2) == 2 * 3 * 5 * 5 * 25
+    assert exp_count(2, 10, 9, 5, 4, stride=2, padded=True) == 2 * 3 * 5 * (5 + 2) * 25
+    with pytest.raises(ValueError, match="positive sizes"):
+        exp_count(0, 256, 28, 7, 8)
+
+
+def test_op_floor_adds_the_exponentials_and_the_macs_at_the_conv_rate():
+    conv = Measurement("3x3 conv, equal MACs (40 ch)", macs=1000, seconds=0.002, peak_bytes=0)
+    fl = op_floor(500, conv, exps=3000, exps_per_second=1e6)
+    assert fl.exps == 3000
+    assert fl.exp_seconds == pytest.approx(0.003)
+    assert fl.mac_seconds == pytest.approx(0.001)
+    assert fl.seconds == pytest.approx(0.004)
+    with pytest.raises(ValueError, match="positive rate"):
+        op_floor(500, conv, exps=3000, exps_per_second=0)
+
+
+@pytest.mark.skipif(not cpu_backend.available(), reason="no fused CPU library here")
+def test_exp_sums_computes_the_library_exponential_and_counts_it():
+    x = -10 * torch.rand(300, generator=torch.Generator().manual_seed(0))
+    count, sums = cpu_backend.exp_sums(x, reps=3, threads=2)
+    assert count == 300 * 3 * 2
+    # shifts of 0, -1e-6, -2e-6: the sum of 3 exp(x) to float32 rounding, on each thread
+    expected = 3 * torch.exp(x.double()).sum().item()
+    assert sums.tolist() == pytest.approx([expected, expected], rel=1e-5)
+    with pytest.raises(ValueError, match="1-d float32"):
+        cpu_backend.exp_sums(x.double(), reps=1)
+    assert exp_throughput(1, n=64, reps=10, repeats=1) > 0

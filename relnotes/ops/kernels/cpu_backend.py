@@ -35,7 +35,7 @@ from ..local_relation_args import COMPOSABILITY_MODES
 from .build import build_library, cxx
 
 __all__ = ["SOURCE", "available", "why_unavailable", "compile_flags", "library_path",
-           "local_relation_cpu", "DTYPES"]
+           "local_relation_cpu", "exp_sums", "DTYPES"]
 
 SOURCE = Path(__file__).with_name("local_relation_cpu.cpp")
 #: The dtypes the library is compiled for.
@@ -81,6 +81,8 @@ def _load() -> ctypes.CDLL:
         bwd.restype = None
     lib.lr_cpu_stats_len.argtypes = [i64] * 8
     lib.lr_cpu_stats_len.restype = i64
+    lib.lr_cpu_exp_sums_float.argtypes = [p, i64, i64, c_int, p]
+    lib.lr_cpu_exp_sums_float.restype = i64
     return lib
 
 
@@ -175,3 +177,24 @@ def local_relation_cpu(query: Tensor, key: Tensor, value: Tensor, geometry_prior
         raise RuntimeError(f"the fused CPU local relation is unavailable: {reason}")
     return _LocalRelationCPU.apply(query, key, value, geometry_prior, kernel_size, stride,
                                    composability)
+
+
+def exp_sums(x: Tensor, reps: int, threads: int | None = None) -> tuple[int, Tensor]:
+    """Run the library's float32 exponential (the one the op's softmax calls) ``reps`` times over
+    the arguments ``x`` (float32, <= 0, small enough to stay in the cache) on each of ``threads``
+    threads (default: ``torch.get_num_threads()``), each pass with another small shift, for a
+    throughput measurement. Returns the number of exponentials computed and each thread's sum.
+    """
+    if x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() != 1:
+        raise ValueError(f"exp_sums needs a 1-d float32 CPU tensor; got {x.dtype} {x.shape} "
+                         f"on {x.device}")
+    if reps < 1:
+        raise ValueError(f"need reps >= 1; got {reps}")
+    reason = why_unavailable()
+    if reason is not None:
+        raise RuntimeError(f"the fused CPU local relation is unavailable: {reason}")
+    threads = threads or torch.get_num_threads()
+    x = x.contiguous()
+    sums = x.new_zeros(threads)
+    count = _load().lr_cpu_exp_sums_float(_ptr(x), x.numel(), reps, threads, _ptr(sums))
+    return int(count), sums

@@ -33,6 +33,7 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+#include <omp.h>
 
 namespace {
 
@@ -629,3 +630,26 @@ extern "C" std::int64_t lr_cpu_stats_len(i64 B, i64 G, i64 H, i64 W, i64 Ho, i64
 
 LR_EXPORT(float, float)
 LR_EXPORT(double, double)
+
+// The throughput of this build's float exponential (exp_nonpositive, as the op calls it), for the
+// benchmark's floor (relnotes.analysis.lr_benchmark.exp_throughput): each of `threads` threads
+// adds exp(x[i] + shift_r) for its n arguments (cache-resident), reps times with another shift
+// each time, so nothing can be hoisted; out[t] gets thread t's sum (so the work is not dropped).
+// Returns the number of exponentials computed. Not used by the op.
+extern "C" std::int64_t lr_cpu_exp_sums_float(const float* x, i64 n, i64 reps, int threads,
+                                                float* out) {
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<float> acc(static_cast<std::size_t>(n), 0.0f);
+        float* __restrict__ a = acc.data();
+        const float* __restrict__ xv = x;
+        for (i64 r = 0; r < reps; ++r) {
+            const float shift = -1e-6f * static_cast<float>(r);
+            for (i64 i = 0; i < n; ++i) a[i] += exp_nonpositive(std::min(xv[i] + shift, 0.0f));
+        }
+        float total = 0.0f;
+        for (i64 i = 0; i < n; ++i) total += a[i];
+        out[omp_get_thread_num()] = total;
+    }
+    return n * reps * static_cast<i64>(threads);
+}
