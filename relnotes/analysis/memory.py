@@ -22,6 +22,12 @@ evaluation (``torch.no_grad``, smaller than a training step). ``tests/analysis/t
 compares the estimate with the peak of a real CPU step (:func:`measure_step`, the allocator's own
 events) on small models.
 
+Some steps fake tensors cannot run: sparse tensors (the graph networks' propagation), loops whose
+length a value decides (the learned region features, the tracker's training). Such a step is
+*measured* instead -- run on the CPU, under a cap on this process's memory
+(:func:`measure_step_capped`, :data:`MEASURE_CAP_MIB`) -- and the dry run says "measured"; over
+the cap it says that the step needs more, and gives no number.
+
 What a notebook trains is said once per experiment in :data:`ESTIMATORS`: a function of the
 experiment's knobs (as :mod:`relnotes.repro.profiles` gives them) that returns the steps to
 estimate -- the largest model at the largest batch the notebook trains -- and the notebook's peak
@@ -45,7 +51,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["Step", "StepEstimate", "estimate_step", "measure_step", "ESTIMATORS",
+__all__ = ["Step", "StepEstimate", "estimate_step", "measure_step", "measure_step_capped", "OverCap",
+           "MEASURE_CAP_MIB", "ESTIMATORS",
            "estimate_experiment", "main"]
 
 MiB = 2**20
@@ -64,6 +71,12 @@ class Step:
     batch: Callable[[], Any]
     loss: LossFn
     optimizer: Callable[[Any], torch.optim.Optimizer] = torch.optim.Adam
+    #: False for a step fake tensors cannot run (sparse tensors, values that decide shapes): its
+    #: peak is then *measured* by running it on the CPU (:func:`measure_step`), and ``what`` says so
+    fake: bool = True
+    #: the notebook's own training procedure, ``procedure(model, batch)``, run instead of one
+    #: loss-backward-step (the peak of its largest step); only with ``fake=False``
+    procedure: Callable[[nn.Module, Any], Any] | None = None
 
 
 @dataclass
@@ -90,6 +103,9 @@ _KINDS = {"Parameter": "parameters", "Buffer": "buffers", "Gradient": "gradients
 
 def _train_step(step: Step) -> None:
     model = step.build()
+    if step.procedure is not None:
+        step.procedure(model, step.batch())
+        return
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = step.optimizer(params)
     step.loss(model, step.batch()).backward()
@@ -121,7 +137,8 @@ def _fake_friendly_local_relation():
 #: Input checks that read values (finite boxes, x1 <= x2): a fake tensor has none to read.
 _VALUE_CHECKS = (("relnotes.ops.box_geometry", "check_boxes"),
                  ("relnotes.nn.object_relation", "check_boxes"),
-                 ("relnotes.nn.duplicate_removal", "check_boxes"))
+                 ("relnotes.nn.duplicate_removal", "check_boxes"),
+                 ("relnotes.ops.graph", "check_adjacency"))
 
 
 @contextlib.contextmanager
@@ -178,6 +195,43 @@ def estimate_step(step: Step) -> StepEstimate:
             if kind != "Total":
                 total[_KINDS[getattr(kind, "value", kind)]] += nbytes
     return StepEstimate(step.what, peak, {k: v for k, v in total.items() if v})
+
+
+#: The most a step measured on the CPU may allocate (MiB) in :func:`estimate_experiment`: a dry
+#: run must not take the machine's memory (a Planetoid graph held dense takes gigabytes).
+MEASURE_CAP_MIB = 4096
+
+
+class OverCap(Exception):
+    """A measured step needed more than the cap."""
+
+
+def measure_step_capped(step: Step, cap_mib: float | None = None) -> int:
+    """:func:`measure_step` with this process's data segment limited to ``cap_mib`` MiB above
+    what it holds at the start (the soft ``RLIMIT_DATA``, restored afterwards): over it, an
+    allocation fails, the step is abandoned and :class:`OverCap` is raised, before the machine's
+    memory is taken. Default cap: :data:`MEASURE_CAP_MIB`."""
+    import gc
+    import resource
+
+    cap_mib = MEASURE_CAP_MIB if cap_mib is None else cap_mib
+    with open("/proc/self/statm") as f:
+        held = int(f.read().split()[5]) * resource.getpagesize()     # data + stack now
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = held + int(cap_mib * MiB)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        return measure_step(step)
+    except (MemoryError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and not any(
+                m in str(e) for m in ("alloc", "Resource temporarily unavailable")):
+            raise              # neither a failed allocation nor a thread's stack: a real error
+        raise OverCap(f"{type(e).__name__}: {str(e)[:200]}") from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+        gc.collect()
 
 
 def measure_step(step: Step) -> int:
@@ -348,14 +402,16 @@ def _transformer_numbers(S: SimpleNamespace) -> list[Step]:
                  seq2seq)]
 
 
-def detector_step_loss(model: nn.Module, images: Tensor) -> Tensor:
+def detector_step_loss(model: nn.Module, images: Tensor, *, pool: bool = False) -> Tensor:
     """A training step's dense computation of a torchvision two-stage detector at fixed shapes:
     ``images`` (Tensor[B, 3, H, W], H and W multiples of 32 as the detector's transform pads
     them) through the backbone, the FPN and the RPN head; as many RoI features as the RoI
     sampler keeps (``batch_size_per_image`` per image) through the box head and predictor; the
     positive share of them (``positive_fraction``) through the mask head, when there is one. The
     RoI features are zeros of the pooled shape (RoIAlign, anchor matching and NMS need real
-    boxes); the loss is the sum of the outputs' means. Used as :class:`Step`'s loss."""
+    boxes); the loss is the sum of the outputs' means. Used as :class:`Step`'s loss. ``pool``:
+    the box RoI features come from the detector's own ``box_roi_pool`` on random boxes instead
+    (for a notebook whose extractor is what it studies)."""
     heads, B = model.roi_heads, images.shape[0]
     features = model.backbone(images)
     features = [features] if isinstance(features, Tensor) else list(features.values())
@@ -366,11 +422,17 @@ def detector_step_loss(model: nn.Module, images: Tensor) -> Tensor:
     # the setting puts every RoI in the loss, as RN's FPN setting does)
     per_image = min(sampler.batch_size_per_image, model.rpn._post_nms_top_n["training"])
     n_box = B * per_image
-    rois = torch.zeros(n_box, channels, *heads.box_roi_pool.output_size)
+    H, W = images.shape[-2:]
+    corner = torch.rand(n_box, 2) * torch.tensor([W / 2, H / 2])
+    boxes = torch.cat([corner, corner + 1 + torch.rand(n_box, 2) * (W / 2)], dim=1)
+    boxes = torch.minimum(boxes, torch.tensor([W, H, W, H], dtype=boxes.dtype))  # inside the image
+    if pool:
+        maps = dict(zip(map(str, range(len(features))), features))
+        rois = heads.box_roi_pool(maps, list(boxes.split(per_image)), [(H, W)] * B)
+    else:
+        size = heads.box_roi_pool.output_size
+        rois = torch.zeros(n_box, channels, *((size, size) if isinstance(size, int) else size))
     if "boxes" in inspect.signature(heads.box_head.forward).parameters:   # relation heads
-        H, W = images.shape[-2:]
-        corner = torch.rand(n_box, 2) * torch.tensor([W / 2, H / 2])
-        boxes = torch.cat([corner, corner + 1 + torch.rand(n_box, 2) * (W / 2)], dim=1)
         x = heads.box_head(rois, list(boxes.split(per_image)))
     else:
         x = heads.box_head(rois)
@@ -450,6 +512,131 @@ def _rn_ablation_head(S: SimpleNamespace) -> list[Step]:
                               relations, n_relations, 7)
 
 
+def _region_extractors(S: SimpleNamespace) -> list[Step]:
+    """Each extractor's detector, its RoI features pooled by the extractor itself (the learned
+    form, whose loop over images depends on values, measured on the CPU): the body's training
+    (RoIAlign) is the same network as the RoIAlign row."""
+    from relnotes.models.region_rcnn import region_faster_rcnn
+
+    rpn = dict(proposals=S.proposals, box_batch_size_per_image=S.proposals,
+               representation_size=S.d_f)
+    size, B = 64, S.batch_size
+    if S.coco is not None:                           # COCO at image_size, as the notebook builds it
+        size = _pad32(S.coco["image_size"])
+        rpn.update(num_classes=81, image_size=S.coco["image_size"],
+                   anchor_sizes=tuple(S.coco["anchor_sizes"]))
+    return [Step(f"tiny Faster R-CNN with {kind} region features, batch {B} x 3 x {size} x {size}",
+                 lambda kind=kind: region_faster_rcnn(
+                     kind, learned=dict(S.learned) if kind == "learned" else None, **rpn),
+                 lambda: torch.rand(B, 3, size, size),
+                 lambda model, images: detector_step_loss(model, images, pool=True),
+                 fake=kind != "learned")      # the learned form loops over the images it finds
+            for kind in ("roi_pool", "roi_align", "learned")]
+
+
+def _rn_duplicate_removal(S: SimpleNamespace) -> list[Step]:
+    """The detector's training (the duplicate-removal network trains afterwards on its cached
+    head outputs; that step is not estimated)."""
+    if S.coco is None:
+        from relnotes.models import tiny_faster_rcnn
+
+        B = S.batch_size
+        return [Step(f"tiny Faster R-CNN (2fc head), batch {B} x 3 x 64 x 64",
+                     lambda: tiny_faster_rcnn(proposals=S.proposals),
+                     lambda: torch.rand(B, 3, 64, 64), detector_step_loss)]
+    from relnotes.models import relation_fasterrcnn_r50_fpn
+
+    C = S.coco
+    B, H, W = C["batch_size"], _pad32(C["min_size"]), _pad32(C["max_size"])
+    return [Step(f"Faster R-CNN R50-FPN (2fc head), batch {B} x 3 x {H} x {W}",
+                 lambda: relation_fasterrcnn_r50_fpn(81, min_size=C["min_size"],
+                                                     max_size=C["max_size"],
+                                                     proposals=S.proposals),
+                 lambda: torch.rand(B, 3, H, W), detector_step_loss,
+                 lambda p: torch.optim.SGD(p, lr=C["lr"], momentum=C["momentum"]))]
+
+
+def _rn_dedup_forest(S: SimpleNamespace) -> list[Step]:
+    """The one-class tree-crown detector on the tiles (the duplicate-removal network trains
+    afterwards on its cached head outputs; that step is not estimated)."""
+    from relnotes.models import tiny_faster_rcnn
+
+    B, size = S.batch_size, _pad32(S.tile)
+    return [Step(f"tiny Faster R-CNN, channels {tuple(S.channels)}, batch {B} x 3 x {size} x "
+                 f"{size}",
+                 lambda: tiny_faster_rcnn(num_classes=2, image_size=S.tile,
+                                          channels=tuple(S.channels),
+                                          norm_layer=nn.BatchNorm2d if S.batch_norm else None,
+                                          anchor_sizes=tuple(S.anchor_sizes), aspect_ratios=(1.0,),
+                                          proposals=S.proposals),
+                 lambda: torch.rand(B, 3, size, size), detector_step_loss)]
+
+
+#: Nodes, features and classes of the Planetoid sets (GCN's Table 1; the notebook reads them
+#: from data_root on ``full``), and sklearn's digits; edges: the mean degree is what matters.
+_GRAPHS = {"cora": (2708, 1433, 7, 5429), "citeseer": (3327, 3703, 6, 4732),
+           "pubmed": (19717, 500, 3, 44338), "digits": (1797, 64, 10, None)}
+
+
+def _graph_batch(name: str, k: int) -> Callable[[], tuple[Tensor, Tensor, Tensor]]:
+    """A random graph of ``name``'s size: features, a symmetric 0/1 adjacency (dense, as the
+    notebooks hold it) of the set's edge count (digits: a k-NN graph's, k per node), labels."""
+    n, f, c, edges = _GRAPHS[name]
+
+    def batch():
+        g = torch.Generator().manual_seed(0)
+        m = edges if edges is not None else n * k
+        i, j = torch.randint(0, n, (m,), generator=g), torch.randint(0, n, (m,), generator=g)
+        a = torch.zeros(n, n)
+        a[i, j] = 1.0
+        a = torch.maximum(a, a.T).fill_diagonal_(0)
+        return torch.rand(n, f, generator=g), a, torch.randint(0, c, (n,), generator=g)
+    return batch
+
+
+def _node_ce(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    x, a, y = batch
+    return F.cross_entropy(model(x, a), y)
+
+
+def _graph_steps(S: SimpleNamespace, gat: bool) -> list[Step]:
+    """GCN (and GAT) on the largest graph the notebook reads, full batch as it trains them. The
+    propagation is sparse, which fake tensors cannot hold: measured on the CPU."""
+    from relnotes.models.graph_nets import GAT, GCN
+
+    name = max(["digits", *getattr(S, "planetoid", ())], key=lambda g: _GRAPHS[g][0])
+    n, f, c, _ = _GRAPHS[name]
+    sgd = lambda p: torch.optim.Adam(p, lr=S.lr, weight_decay=S.weight_decay)  # noqa: E731
+    steps = [Step(f"GCN (hidden {S.hidden}) on a graph of {name}'s size ({n} nodes, {f} features)",
+                  lambda: GCN(f, c, hidden=(S.hidden,)), _graph_batch(name, S.digits_k),
+                  _node_ce, sgd, fake=False)]
+    if gat:
+        steps.append(Step(f"GAT ({S.gat_heads} heads x {S.gat_hidden}) on a graph of {name}'s size "
+                          f"({n} nodes, {f} features)",
+                          lambda: GAT(f, c, hidden=S.gat_hidden, num_heads=S.gat_heads),
+                          _graph_batch(name, S.digits_k), _node_ce, sgd, fake=False))
+    return steps
+
+
+def _strn(S: SimpleNamespace) -> list[Step]:
+    """One epoch of the relation tracker's training on one sequence of the profile's scene, as
+    ``train_pair_scorer`` runs it (numpy decides which detections each step reads: measured on
+    the CPU); the peak is that of its largest step. The other trackers train no more."""
+    from relnotes.data.mot import synthetic_sequence
+    from relnotes.engine.tracking import train_pair_scorer
+    from relnotes.models.strn import STRN
+
+    # a step reads the detections of max_age frames before its chunk and of the chunk: a
+    # sequence of max_age + 2 chunks holds a step with a full history
+    scene = {**dict(S.scene), "n_frames": min(S.scene["n_frames"], S.max_age + 2 * S.chunk)}
+    return [Step(f"STRN-style relation model ({dict(S.strn)}), one epoch on one sequence of "
+                 f"{scene}",
+                 lambda: STRN(S.d, **dict(S.strn)),
+                 lambda: synthetic_sequence(seed=0, d=S.d, **scene), _ce, fake=False,
+                 procedure=lambda model, seq: train_pair_scorer(
+                     model, [seq], epochs=1, lr=S.lr, max_age=S.max_age, chunk=S.chunk))]
+
+
 def _counts_only(S: SimpleNamespace) -> list[Step]:
     """Notebooks that train nothing: they count parameters and MACs (on the ``meta`` device, or
     with one forward pass of one image)."""
@@ -470,6 +657,13 @@ ESTIMATORS: dict[str, Callable[[SimpleNamespace], list[Step]]] = {
     "gcnet_coco_ap": _gcnet_coco_ap,
     "rn_figures": _rn_figures,
     "rn_ablation_head": _rn_ablation_head,
+    "region_extractors": _region_extractors,
+    "rn_duplicate_removal": _rn_duplicate_removal,
+    "rn_dedup_forest": _rn_dedup_forest,
+    "graph_node_classification": lambda S: _graph_steps(S, gat=True),
+    "gcn_propagation": lambda S: _graph_steps(S, gat=False),
+    "strn_benchmark": _strn,
+    "strn_ablation": _strn,
     "gcnet_coco_table": _counts_only,
     "lrnet_architecture": _counts_only,
     "rn_complexity": _counts_only,
@@ -486,7 +680,18 @@ def estimate_experiment(experiment: str, knobs: Mapping[str, Any]) -> dict[str, 
     notebook on these knobs, or ``{"not_estimated": why}``."""
     if experiment not in ESTIMATORS:
         return {"not_estimated": f"no estimator for {experiment} in relnotes/analysis/memory.py"}
-    estimates = [estimate_step(s) for s in ESTIMATORS[experiment](_namespace(knobs))]
+    estimates = []
+    for s in ESTIMATORS[experiment](_namespace(knobs)):
+        if s.fake:
+            estimates.append(estimate_step(s))
+            continue
+        try:
+            estimates.append(StepEstimate(f"{s.what} (measured: run on the CPU, fake tensors "
+                                          "cannot run it)", measure_step_capped(s)))
+        except OverCap:
+            return {"not_estimated": f"{s.what}: fake tensors cannot run it, and measured on "
+                                     f"the CPU it needs more than {MEASURE_CAP_MIB:,} MiB (the "
+                                     "measurement's cap)"}
     if not estimates:
         return {"not_estimated": f"{experiment} trains nothing: it counts parameters and MACs"}
     top = max(estimates, key=lambda e: e.peak)

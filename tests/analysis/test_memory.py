@@ -116,3 +116,50 @@ def test_a_detector_step_counts_the_rois_the_sampler_keeps():
 
     assert estimate_step(step(2**20)).peak == estimate_step(step(256)).peak
     assert estimate_step(step(128)).peak < estimate_step(step(256)).peak
+
+
+def test_a_step_fake_tensors_cannot_run_is_measured_and_says_so():
+    """GCN's propagation is sparse, which fake tensors cannot hold: the estimate is the peak of
+    the step run on the CPU, and ``what`` says it was measured."""
+    knobs = json.loads(json.dumps(vars(get_profile("smoke").scale("gcn_propagation"))))
+    out = estimate_experiment("gcn_propagation", knobs)
+    step = memory.ESTIMATORS["gcn_propagation"](memory._namespace(knobs))[0]
+    assert not step.fake and "(measured: run on the CPU" in out["what"]
+    assert out["peak_mib"] == pytest.approx(measure_step(step) / 2**20, rel=0.02)
+
+
+def test_a_measured_step_over_the_cap_is_stopped_and_named():
+    """A 1 GiB layer (parameters, gradients, Adam's two states: 4 GiB) against a 256 MiB cap:
+    the measurement stops at the cap, and the limit is restored afterwards."""
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    big = Step("1 GiB layer", lambda: nn.Linear(16384, 16384, bias=False),
+               lambda: (torch.randn(4, 16384), torch.randint(0, 10, (4,))), _ce, fake=False)
+    with pytest.raises(memory.OverCap):
+        memory.measure_step_capped(big, cap_mib=256)
+    assert resource.getrlimit(resource.RLIMIT_DATA) == before
+    small = Step("MLP", lambda: nn.Linear(64, 10), lambda: (torch.randn(8, 64),
+                                                            torch.randint(0, 10, (8,))), _ce)
+    assert memory.measure_step_capped(small, cap_mib=256) == measure_step(small)
+
+
+def test_an_experiment_whose_measured_step_is_over_the_cap_is_not_estimated(monkeypatch):
+    monkeypatch.setattr(memory, "MEASURE_CAP_MIB", 16)      # the step needs about 74 MiB
+    knobs = json.loads(json.dumps(vars(get_profile("smoke").scale("gcn_propagation"))))
+    out = estimate_experiment("gcn_propagation", knobs)
+    assert "more than 16 MiB (the measurement's cap)" in out["not_estimated"]
+
+
+def test_the_strn_estimate_runs_the_notebooks_training_procedure(monkeypatch):
+    """The tracker's step is the notebook's own ``train_pair_scorer``, one epoch on a sequence
+    long enough for one step with a full history."""
+    calls = []
+    import relnotes.engine.tracking as tracking
+    real = tracking.train_pair_scorer
+    monkeypatch.setattr(tracking, "train_pair_scorer",
+                        lambda *a, **k: calls.append(k) or real(*a, **k))
+    knobs = json.loads(json.dumps(vars(get_profile("smoke").scale("strn_ablation"))))
+    out = estimate_experiment("strn_ablation", knobs)
+    assert out["peak_mib"] > 0 and calls and calls[0]["epochs"] == 1
+    assert calls[0]["chunk"] == knobs["chunk"] and calls[0]["max_age"] == knobs["max_age"]
