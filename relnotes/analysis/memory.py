@@ -210,7 +210,9 @@ def measure_step_capped(step: Step, cap_mib: float | None = None) -> int:
     """:func:`measure_step` with this process's data segment limited to ``cap_mib`` MiB above
     what it holds at the start (the soft ``RLIMIT_DATA``, restored afterwards): over it, an
     allocation fails, the step is abandoned and :class:`OverCap` is raised, before the machine's
-    memory is taken. Default cap: :data:`MEASURE_CAP_MIB`."""
+    memory is taken. The cap bounds *new* memory: heap the process has freed but kept can be
+    reused under it, so a step somewhat over the cap may still finish (and its peak is then
+    measured as usual). Default cap: :data:`MEASURE_CAP_MIB`."""
     import gc
     import resource
 
