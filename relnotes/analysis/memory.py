@@ -51,9 +51,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["Step", "StepEstimate", "estimate_step", "measure_step", "measure_step_capped", "OverCap",
-           "MEASURE_CAP_MIB", "ESTIMATORS",
-           "estimate_experiment", "main"]
+__all__ = ["Step", "StepEstimate", "estimate_step", "measure_step", "measure_step_capped",
+           "OverCap", "MEASURE_CAP_MIB", "ESTIMATORS", "estimate_experiment", "main"]
 
 MiB = 2**20
 
@@ -77,6 +76,10 @@ class Step:
     #: the notebook's own training procedure, ``procedure(model, batch)``, run instead of one
     #: loss-backward-step (the peak of its largest step); only with ``fake=False``
     procedure: Callable[[nn.Module, Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.procedure is not None and self.fake:
+            raise ValueError(f"step {self.what!r}: a procedure runs only measured (fake=False)")
 
 
 @dataclass
@@ -489,9 +492,14 @@ def _relation_detector(S: SimpleNamespace, what: str, relations: tuple[int, int]
                      lambda: tiny_faster_rcnn(num_classes, box_batch_size_per_image=S.proposals,
                                               **head),
                      lambda: torch.rand(B, 3, 64, 64), detector_step_loss)]
+    return _r50_fpn_steps(S.coco, what, **head)
+
+
+def _r50_fpn_steps(C: Mapping[str, Any], what: str, **head: Any) -> list[Step]:
+    """The R50-FPN Faster R-CNN (``head``: its head's keyword arguments) at RN's COCO setting
+    ``C`` (batch, image sizes, SGD), as the relation-network notebooks train it on ``full``."""
     from relnotes.models import relation_fasterrcnn_r50_fpn
 
-    C = S.coco
     B, H, W = C["batch_size"], _pad32(C["min_size"]), _pad32(C["max_size"])
     return [Step(f"Faster R-CNN R50-FPN, {what}, batch {B} x 3 x {H} x {W}",
                  lambda: relation_fasterrcnn_r50_fpn(81, min_size=C["min_size"],
@@ -546,16 +554,7 @@ def _rn_duplicate_removal(S: SimpleNamespace) -> list[Step]:
         return [Step(f"tiny Faster R-CNN (2fc head), batch {B} x 3 x 64 x 64",
                      lambda: tiny_faster_rcnn(proposals=S.proposals),
                      lambda: torch.rand(B, 3, 64, 64), detector_step_loss)]
-    from relnotes.models import relation_fasterrcnn_r50_fpn
-
-    C = S.coco
-    B, H, W = C["batch_size"], _pad32(C["min_size"]), _pad32(C["max_size"])
-    return [Step(f"Faster R-CNN R50-FPN (2fc head), batch {B} x 3 x {H} x {W}",
-                 lambda: relation_fasterrcnn_r50_fpn(81, min_size=C["min_size"],
-                                                     max_size=C["max_size"],
-                                                     proposals=S.proposals),
-                 lambda: torch.rand(B, 3, H, W), detector_step_loss,
-                 lambda p: torch.optim.SGD(p, lr=C["lr"], momentum=C["momentum"]))]
+    return _r50_fpn_steps(S.coco, "2fc head", proposals=S.proposals)
 
 
 def _rn_dedup_forest(S: SimpleNamespace) -> list[Step]:
@@ -608,15 +607,15 @@ def _graph_steps(S: SimpleNamespace, gat: bool) -> list[Step]:
 
     name = max(["digits", *getattr(S, "planetoid", ())], key=lambda g: _GRAPHS[g][0])
     n, f, c, _ = _GRAPHS[name]
-    sgd = lambda p: torch.optim.Adam(p, lr=S.lr, weight_decay=S.weight_decay)  # noqa: E731
+    adam = lambda p: torch.optim.Adam(p, lr=S.lr, weight_decay=S.weight_decay)  # noqa: E731
     steps = [Step(f"GCN (hidden {S.hidden}) on a graph of {name}'s size ({n} nodes, {f} features)",
                   lambda: GCN(f, c, hidden=(S.hidden,)), _graph_batch(name, S.digits_k),
-                  _node_ce, sgd, fake=False)]
+                  _node_ce, adam, fake=False)]
     if gat:
         steps.append(Step(f"GAT ({S.gat_heads} heads x {S.gat_hidden}) on a graph of {name}'s size "
                           f"({n} nodes, {f} features)",
                           lambda: GAT(f, c, hidden=S.gat_hidden, num_heads=S.gat_heads),
-                          _graph_batch(name, S.digits_k), _node_ce, sgd, fake=False))
+                          _graph_batch(name, S.digits_k), _node_ce, adam, fake=False))
     return steps
 
 

@@ -315,7 +315,8 @@ SCALES: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
         "gcnet_attention": _every_profile(
             smoke=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_sub_sample=(1,),
                        flag_n_train=128, flag_n_test=64, flag_epochs=1, flag_lr=3e-3,
-                       flag_batch_size=32, short_side=128, crop=32, n_train=160, n_test=64, epochs=3, batch_size=32,
+                       flag_batch_size=32, short_side=128, crop=32, n_train=160, n_test=64,
+                       epochs=3, batch_size=32,
                        lr=2e-3, widths=(4, 8, 16), modes=("embedded_gaussian",),
                        vis_photos=("astronaut", "coffee"), vis_size=64),
             cpu=dict(flag_widths=(8, 16, 64), flag_stages=(1, 2, 3), flag_sub_sample=(1,),

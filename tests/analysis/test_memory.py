@@ -168,3 +168,8 @@ def test_the_strn_estimate_runs_the_notebooks_training_procedure(monkeypatch):
     out = estimate_experiment("strn_ablation", knobs)
     assert out["peak_mib"] > 0 and calls and calls[0]["epochs"] == 1
     assert calls[0]["chunk"] == knobs["chunk"] and calls[0]["max_age"] == knobs["max_age"]
+
+
+def test_a_procedure_needs_a_measured_step():
+    with pytest.raises(ValueError, match="runs only measured"):
+        Step("x", lambda: nn.Linear(2, 2), lambda: None, _ce, procedure=lambda m, b: None)
