@@ -140,10 +140,12 @@ def _sync(device) -> None:
 
 @contextlib.contextmanager
 def _reference_only():
-    """local_relation() runs the PyTorch reference, even on CUDA with CuPy."""
+    """local_relation() runs the PyTorch reference, even on CUDA with CuPy (and on the CPU
+    with the fused C++ path, so that the sections run on the CPU compare something too)."""
     # the module, not the function that relnotes.ops exports under the same name
     lr_module = importlib.import_module("relnotes.ops.local_relation")
-    with mock.patch.object(lr_module, "_cuda_backend", lambda: None):
+    with (mock.patch.object(lr_module, "_cuda_backend", lambda: None),
+          mock.patch.object(lr_module, "_cpu_backend", lambda dtype: None)):
         yield
 
 
@@ -383,17 +385,26 @@ def section_compile_inductor(device="cuda", case=(2, 8, 64, 28, 28, 7, 1)) -> di
 
 
 def section_training(device="cuda", image_size=64) -> dict:
-    """One SGD step of a small LR-Net (float64), with the kernels and with the reference."""
+    """One SGD step of a small LR-Net (float64), with the kernels and with the reference.
+
+    The step's updates are compared parameter by parameter, each relative to its own largest
+    update. Some gradients are zero in exact arithmetic: the geometry prior's last bias adds one
+    constant to every logit of a window, which the softmax ignores. Their updates are rounding
+    noise (about 1e-15) whose relative difference means nothing (the first GPU check, on an H200,
+    reported 2.0 there while every other parameter agreed), so a parameter whose reference update
+    is below 1e-9 of the model's largest is compared against that largest update, and named.
+    """
     from ..models.lrnet import lrnet26
 
     g = torch.Generator().manual_seed(17)
     images = torch.randn(4, 3, image_size, image_size, generator=g, dtype=torch.float64)
     images = images.to(device)
     labels = torch.randint(10, (4,), generator=g).to(device)
-    runs = {}
+    runs, steps = {}, {}
     for name, ctx in (("kernels", contextlib.nullcontext), ("reference", _reference_only)):
         torch.manual_seed(0)
         model = lrnet26(num_classes=10).to(device=device, dtype=torch.float64)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         with ctx():
             start = time.perf_counter()
@@ -403,13 +414,26 @@ def section_training(device="cuda", image_size=64) -> dict:
             after = torch.nn.functional.cross_entropy(model(images), labels)
             _sync(device)
         runs[name] = {"loss": loss.item(), "loss_after_step": after.item(),
-                      "seconds": time.perf_counter() - start,
-                      "params": [p.detach().clone() for p in model.parameters()]}
+                      "seconds": time.perf_counter() - start}
+        steps[name] = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+    largest = max(u.abs().max().item() for u in steps["reference"].values())
+    errors, zero = {}, []
+    for n, ref in steps["reference"].items():
+        scale = ref.abs().max().item()
+        if scale < 1e-9 * largest:          # zero in exact arithmetic: rounding noise
+            zero.append(n)
+            scale = largest
+        errors[n] = (steps["kernels"][n] - ref).abs().max().item() / scale
+    worst = max(errors, key=errors.get)
     k, r = runs["kernels"], runs["reference"]
-    param_err = max(_rel_err(a, b) for a, b in zip(k.pop("params"), r.pop("params")))
     loss_err = abs(k["loss"] - r["loss"]) / abs(r["loss"])
-    return {"passed": param_err <= 1e-8 and loss_err <= 1e-10, "param_rel_err": param_err,
-            "loss_rel_err": loss_err, **runs}
+    after_err = abs(k["loss_after_step"] - r["loss_after_step"]) / abs(r["loss_after_step"])
+    # the loss after the step is reported, not judged: the forward of the stepped model can
+    # amplify update differences of 1e-12 to 1e-7 (on the CPU at 32 px, BatchNorm over 4 values)
+    return {"passed": errors[worst] <= 1e-8 and loss_err <= 1e-10,
+            "update_rel_err": errors[worst], "worst_parameter": worst,
+            "numerically_zero_updates": zero, "loss_rel_err": loss_err,
+            "loss_after_step_rel_err": after_err, **runs}
 
 
 def section_benchmark(device="cuda", repeats=5, **shape) -> dict:

@@ -381,7 +381,10 @@ def _autocast_to_float32(*tensors):
     policy, also registered for ``torch.ops.relnotes.local_relation``); else unchanged."""
     first = tensors[0]
     if not (all(isinstance(t, Tensor) for t in tensors)
-            and torch.amp.is_autocast_available(first.device.type)   # not on "meta"
+            # not on "meta"; under torch.compile the device is a real one, and Dynamo cannot
+            # trace is_autocast_available in every PyTorch (2.11 raised, fullgraph=True)
+            and (torch.compiler.is_compiling()
+                 or torch.amp.is_autocast_available(first.device.type))
             and torch.is_autocast_enabled(first.device.type)):
         return tensors
     return tuple(t.float() if t.is_floating_point() else t for t in tensors)

@@ -136,3 +136,25 @@ def test_benchmark_section_without_kernels_reports_rows_and_fails():
     assert result["passed"] is False                 # no CUDA kernels row on the CPU
     assert any(name.startswith("unfold") for name in result["rows"])
     assert result["shape"]["channels"] == 8 and result["unfold_over_kernels_time"] is None
+
+
+def test_training_compares_updates_and_names_the_zero_gradients(monkeypatch):
+    """On the CPU the section compares the fused C++ path with the reference. The geometry
+    prior's last bias has a zero gradient in exact arithmetic (the softmax ignores a constant
+    logit): its updates are noise, compared against the largest update, and named (on the
+    first H200 check a per-parameter relative error of that noise read 2.0)."""
+    result = gpu_check.section_training(device="cpu")      # 64 px: layer4's maps are 2x2
+    assert result["passed"], result
+    assert result["update_rel_err"] <= 1e-8
+    zero = result["numerically_zero_updates"]
+    assert len(zero) == 9 and all(n.endswith("geometry.2.bias") for n in zero)
+
+
+def test_training_fails_when_the_fast_path_is_off_by_one_in_a_million(monkeypatch):
+    from relnotes.ops.kernels import cpu_backend
+
+    fused = cpu_backend.local_relation_cpu
+    monkeypatch.setattr(cpu_backend, "local_relation_cpu",
+                        lambda *args: fused(*args) * (1 + 1e-6))
+    result = gpu_check.section_training(device="cpu", image_size=32)
+    assert not result["passed"] and result["update_rel_err"] > 1e-8

@@ -389,3 +389,18 @@ def test_local_relation_layer_under_autocast():
     assert out.dtype == torch.bfloat16
     out, ref = out.detach().float(), ref.detach()
     torch.testing.assert_close(out, ref, rtol=5e-2, atol=5e-2 * float(ref.abs().max()))
+
+
+def test_fullgraph_compile_through_the_entry_point(monkeypatch):
+    """torch.compile(fullgraph=True) through local_relation(): the autocast check must not call
+    is_autocast_available while compiling, which Dynamo could not trace in PyTorch 2.11 (the
+    first GPU check, on an H200, failed there). Replayed here: that function made untraceable,
+    and the fused CPU path (ctypes, not traceable) off, so that the reference is traced."""
+    monkeypatch.setattr(cpu_backend, "available", lambda: False)
+    untraceable = torch.compiler.disable(torch.amp.is_autocast_available)
+    monkeypatch.setattr(torch.amp, "is_autocast_available", untraceable)
+    torch._dynamo.reset()
+    inputs = make_inputs(1, 4, 2, 6, 6, 3, 1, seed=23)
+    compiled = torch.compile(lambda *x: local_relation(*x, 3), fullgraph=True, backend="eager")
+    assert torch.equal(compiled(*inputs), local_relation_reference(*inputs, 3))
+    torch._dynamo.reset()
