@@ -298,8 +298,16 @@ def test_errors_name_the_argument(args, exc, message):
 
 # --- backend selection -------------------------------------------------------------------------
 def test_cuda_backend_is_none_without_kernels_or_without_a_gpu(monkeypatch):
+    import relnotes.ops
+
     lr_module = sys.modules["relnotes.ops.local_relation"]
-    monkeypatch.setitem(sys.modules, "relnotes.ops.kernels", None)   # import fails
+    # import fails: `from relnotes.ops import kernels` reads the package's attribute before
+    # sys.modules, so both go (with the attribute left, this passed on machines without a GPU
+    # only because the real kernels said unavailable; it failed on the first H200)
+    monkeypatch.setitem(sys.modules, "relnotes.ops.kernels", None)
+    monkeypatch.delattr(relnotes.ops, "kernels", raising=False)
+    with pytest.raises(ImportError):
+        from relnotes.ops import kernels  # noqa: F401
     assert lr_module._cuda_backend() is None
     monkeypatch.undo()
 
@@ -314,7 +322,6 @@ def test_cuda_backend_is_none_without_kernels_or_without_a_gpu(monkeypatch):
         def local_relation_cuda(*args):
             FakeKernels.calls.append(args)
 
-    import relnotes.ops
     monkeypatch.setitem(sys.modules, "relnotes.ops.kernels", FakeKernels)
     monkeypatch.setattr(relnotes.ops, "kernels", FakeKernels, raising=False)
     assert lr_module._cuda_backend() is None
