@@ -58,7 +58,8 @@ from ..ops.local_relation import (
 
 __all__ = ["Measurement", "peak_memory", "median_seconds", "op_benchmark", "network_benchmark",
            "equal_mac_conv_channels", "k2_tensor_bytes", "format_table", "speed_ratios",
-           "OP_ROWS", "exp_count", "exp_throughput", "Floor", "op_floor", "main"]
+           "OP_ROWS", "exp_count", "exp_throughput", "Floor", "op_floor", "op_phases",
+           "MAC_PHASES", "EXP_PHASES", "format_phases", "plot_op_phases", "main"]
 
 #: Names of the op's rows, in the order :func:`relnotes.ops.local_relation` prefers them.
 OP_ROWS = {"cuda": "CUDA kernels", "fused": "fused CPU (one pass per plane)",
@@ -403,6 +404,66 @@ class Floor:
     @property
     def seconds(self) -> float:
         return self.exp_seconds + self.mac_seconds
+
+
+#: The fused op's phases (:data:`relnotes.ops.kernels.cpu_backend.PHASES`) that do its MACs:
+#: LR Eq. (1) forward and its two backward products, each B C k^2 H' W' multiply-adds.
+MAC_PHASES = ("forward: aggregation (Eq. 1)", "backward: dL/dw (Eq. 1)", "backward: value (Eq. 1)")
+#: The phases that compute its exponentials (the softmax weights, forward and again backward).
+EXP_PHASES = ("forward: weights (logits, softmax)", "backward: weights again")
+
+
+def op_phases(batch: int = 8, channels: int = 256, size: int = 28, kernel_size: int = 7,
+              m: int = 8, *, stride: int = 1, repeats: int = 3, seed: int = 0) -> dict[str, float]:
+    """Where the fused CPU op's forward + backward time goes: each phase's thread-seconds per
+    call (summed over the threads, so divide by their number to compare with a wall time), from
+    the library's profiling build (:func:`relnotes.ops.kernels.cpu_backend.phase_timer`), the mean
+    of ``repeats`` calls after one warm-up, float32, the inputs of :func:`op_benchmark`. Raises
+    RuntimeError where the fused library is unavailable."""
+    from ..ops.kernels import cpu_backend
+
+    if kernel_size % 2 == 0 or min(batch, channels, size, kernel_size, m, stride, repeats) < 1:
+        raise ValueError(f"need positive sizes and an odd kernel_size; got batch={batch}, "
+                         f"channels={channels}, size={size}, kernel_size={kernel_size}, m={m}, "
+                         f"stride={stride}, repeats={repeats}")
+    groups, out_size = -(-channels // m), -(-size // stride)
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(batch, groups, out_size, out_size), (batch, groups, size, size),
+              (batch, channels, size, size), (groups, kernel_size, kernel_size)]
+    inputs = [torch.randn(*s, generator=g).requires_grad_(True) for s in shapes]
+    run = _forward_backward(
+        lambda *t: cpu_backend.local_relation_cpu(*t, kernel_size, stride), inputs)
+    with cpu_backend.phase_timer():
+        run()                                            # warm-up (buffers, the first call)
+    with cpu_backend.phase_timer() as seconds:
+        for _ in range(repeats):
+            run()
+    return {name: total / repeats for name, total in seconds.items()}
+
+
+def format_phases(phases: dict[str, float], threads: int) -> str:
+    """:func:`op_phases`' result as lines: each phase's thread-ms and kind (MACs, exps), then
+    the total per thread."""
+    lines = [f"{name:38s} {1e3 * sec:7.2f} thread-ms  "
+             f"{'MACs' if name in MAC_PHASES else 'exps' if name in EXP_PHASES else ''}"
+             for name, sec in phases.items()]
+    lines.append(f"all phases / {threads} threads: {1e3 * sum(phases.values()) / threads:.1f} ms")
+    return "\n".join(lines)
+
+
+def plot_op_phases(ax, phases: dict[str, float], *, threads: int, conv_seconds: float) -> None:
+    """Bars of :func:`op_phases`' result per thread (ms), MAC phases red, weight phases purple,
+    and a dashed line at the equal-MAC convolution's whole forward + backward."""
+    colours = ["tab:red" if n in MAC_PHASES else "tab:purple" if n in EXP_PHASES else "tab:gray"
+               for n in phases]
+    ax.barh(list(phases), [1e3 * v / threads for v in phases.values()], color=colours)
+    ax.axvline(1e3 * conv_seconds, color="black", ls="--", lw=1)
+    ax.text(1e3 * conv_seconds, len(phases) - 0.5, " equal-MAC conv,\n whole fwd + bwd",
+            fontsize=8, va="top")
+    ax.set_xlabel(f"ms per call (thread-ms / {threads} threads)")
+    ax.set_title("fused op, forward + backward: red Eq. (1) MACs, purple softmax weights",
+                 fontsize=9)
+    ax.invert_yaxis()
 
 
 def op_floor(op_macs: int, conv: Measurement, exps: int, exps_per_second: float) -> Floor:

@@ -147,3 +147,48 @@ def test_exp_sums_computes_the_library_exponential_and_counts_it():
     with pytest.raises(ValueError, match="1-d float32"):
         cpu_backend.exp_sums(x.double(), reps=1)
     assert exp_throughput(1, n=64, reps=10, repeats=1) > 0
+
+
+@pytest.mark.skipif(not cpu_backend.available(), reason="no fused CPU library here")
+def test_op_phases_time_every_phase_and_leave_the_results_unchanged():
+    from relnotes.analysis.lr_benchmark import (
+        EXP_PHASES, MAC_PHASES, format_phases, op_phases, plot_op_phases)
+
+    phases = op_phases(2, 16, 12, 5, 4, repeats=2)
+    assert list(phases) == list(cpu_backend.PHASES)
+    assert set(MAC_PHASES) | set(EXP_PHASES) < set(phases)
+    assert all(seconds > 0 for seconds in phases.values())
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        op_phases(2, 16, 12, 4, 4)
+    text = format_phases({"forward: aggregation (Eq. 1)": 0.004, "backward: key": 0.002}, 2)
+    assert text.splitlines() == [
+        f"{'forward: aggregation (Eq. 1)':38s}    4.00 thread-ms  MACs",
+        f"{'backward: key':38s}    2.00 thread-ms  ",
+        "all phases / 2 threads: 3.0 ms"]
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    plot_op_phases(ax, phases, threads=2, conv_seconds=0.001)
+    assert len(ax.patches) == len(phases)
+    plt.close(fig)
+
+
+@pytest.mark.skipif(not cpu_backend.available(), reason="no fused CPU library here")
+def test_the_profiling_build_gives_the_op_s_results_bit_for_bit():
+    g = torch.Generator().manual_seed(3)
+    shapes = [(2, 3, 5, 6), (2, 3, 9, 11), (2, 10, 9, 11), (3, 5, 5)]
+    inputs = [torch.randn(*s, generator=g).requires_grad_() for s in shapes]
+
+    def results():
+        out = cpu_backend.local_relation_cpu(*inputs, 5, 2, "dot")
+        return [out.detach(), *torch.autograd.grad(out, inputs, torch.ones_like(out))]
+
+    plain = results()
+    with cpu_backend.phase_timer() as seconds:
+        profiled = results()
+    assert all(torch.equal(a, b) for a, b in zip(plain, profiled))
+    assert seconds["backward: key"] > 0
+    with cpu_backend.phase_timer(), pytest.raises(RuntimeError, match="not reentrant"):
+        with cpu_backend.phase_timer():
+            pass

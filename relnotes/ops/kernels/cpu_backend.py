@@ -22,6 +22,7 @@ float32 exponential is a polynomial (relative error about 1e-7).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -35,7 +36,7 @@ from ..local_relation_args import COMPOSABILITY_MODES
 from .build import build_library, cxx
 
 __all__ = ["SOURCE", "available", "why_unavailable", "compile_flags", "library_path",
-           "local_relation_cpu", "exp_sums", "DTYPES"]
+           "local_relation_cpu", "exp_sums", "phase_timer", "PHASES", "DTYPES"]
 
 SOURCE = Path(__file__).with_name("local_relation_cpu.cpp")
 #: The dtypes the library is compiled for.
@@ -61,16 +62,35 @@ def compile_flags() -> tuple[str, ...]:
     return ("-std=c++17", "-O3", "-shared", "-fPIC", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *march)
 
 
-@functools.lru_cache(maxsize=1)
-def library_path() -> Path:
-    """Build (once per source hash) and return the path of the library."""
-    return build_library("lr_cpu", {SOURCE.name: SOURCE.read_bytes()}, SOURCE.name, compile_flags(),
+#: The phases that the profiling build times (``enum Phase`` in the source), in its order.
+PHASES = ("forward: pad", "forward: weights (logits, softmax)", "forward: aggregation (Eq. 1)",
+          "backward: pad", "backward: weights again", "backward: dL/dw (Eq. 1)",
+          "backward: softmax and query", "backward: prior", "backward: key",
+          "backward: value (Eq. 1)", "backward: gradients out")
+
+
+@functools.lru_cache(maxsize=2)
+def library_path(profile: bool = False) -> Path:
+    """Build (once per source hash) and return the path of the library; with ``profile``, the
+    profiling build (``-DLR_CPU_PROFILE``: the same code with phase timers, :func:`phase_timer`)."""
+    flags = compile_flags() + (("-DLR_CPU_PROFILE",) if profile else ())
+    return build_library("lr_cpu_profile" if profile else "lr_cpu",
+                         {SOURCE.name: SOURCE.read_bytes()}, SOURCE.name, flags,
                          what="the fused CPU local relation")
 
 
-@functools.lru_cache(maxsize=1)
-def _load() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(library_path()))
+#: True inside :func:`phase_timer`: the op calls the profiling build.
+_profiling = False
+
+
+def _lib() -> ctypes.CDLL:
+    """The library the op calls: the profiling build inside :func:`phase_timer`."""
+    return _load(_profiling)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(profile: bool = False) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(library_path(profile)))
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix in DTYPES.values():
         fwd = getattr(lib, f"lr_cpu_forward_{suffix}")
@@ -83,7 +103,44 @@ def _load() -> ctypes.CDLL:
     lib.lr_cpu_stats_len.restype = i64
     lib.lr_cpu_exp_sums_float.argtypes = [p, i64, i64, c_int, p]
     lib.lr_cpu_exp_sums_float.restype = i64
+    if profile:
+        lib.lr_cpu_phase_seconds.argtypes = [p]
+        lib.lr_cpu_phase_seconds.restype = c_int
     return lib
+
+
+@contextlib.contextmanager
+def phase_timer():
+    """Where the fused op's time goes: inside the block, the op runs the profiling build, whose
+    timers add each phase's time (:data:`PHASES`) over the block's calls; the yielded dict gets
+    phase -> thread-seconds (summed over threads) when the block ends. The profiling build is the
+    same code with a clock read between phases (its results are the op's, bit for bit; the
+    reads cost a little time). Not reentrant.
+
+    Example::
+
+        with phase_timer() as seconds:
+            local_relation_cpu(q, k, v, prior, 7).sum().backward()
+        seconds["backward: dL/dw (Eq. 1)"]
+    """
+    global _profiling
+    reason = why_unavailable()
+    if reason is not None:
+        raise RuntimeError(f"the fused CPU local relation is unavailable: {reason}")
+    if _profiling:
+        raise RuntimeError("phase_timer is not reentrant")
+    lib = _load(True)
+    out = (ctypes.c_double * len(PHASES))()
+    if lib.lr_cpu_phase_seconds(out) != len(PHASES):    # zeroes the totals
+        raise RuntimeError("the profiling build's phases do not match PHASES")
+    seconds: dict[str, float] = {}
+    _profiling = True
+    try:
+        yield seconds
+    finally:
+        _profiling = False
+        lib.lr_cpu_phase_seconds(out)
+        seconds.update(zip(PHASES, out))
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,8 +186,8 @@ class _LocalRelationCPU(torch.autograd.Function):
         out = value.new_empty(B, C, Ho, Wo)
         # the softmax's statistics (maximum and 1 / sum per output position and group, in the
         # library's padded layout), which spare the backward pass two of its passes
-        stats = value.new_empty(_load().lr_cpu_stats_len(B, G, H, W, Ho, Wo, kernel_size, stride))
-        fn = getattr(_load(), f"lr_cpu_forward_{DTYPES[query.dtype]}")
+        stats = value.new_empty(_lib().lr_cpu_stats_len(B, G, H, W, Ho, Wo, kernel_size, stride))
+        fn = getattr(_lib(), f"lr_cpu_forward_{DTYPES[query.dtype]}")
         fn(_ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(out), _ptr(stats),
            *_shape_args(query, value, kernel_size, stride),
            COMPOSABILITY_MODES[composability], torch.get_num_threads())
@@ -148,7 +205,7 @@ class _LocalRelationCPU(torch.autograd.Function):
         gq, gk, gx = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
         B, G = query.shape[:2]
         gprior = query.new_empty(B, G, kernel_size**2)
-        fn = getattr(_load(), f"lr_cpu_backward_{DTYPES[query.dtype]}")
+        fn = getattr(_lib(), f"lr_cpu_backward_{DTYPES[query.dtype]}")
         fn(_ptr(grad_out), _ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior),
            _ptr(stats), _ptr(gq),
            _ptr(gk), _ptr(gx), _ptr(gprior), *_shape_args(query, value, kernel_size, stride),

@@ -39,6 +39,35 @@ namespace {
 
 using i64 = std::int64_t;
 
+// ---- phase timers: only in the profiling build (-DLR_CPU_PROFILE), which
+// relnotes.analysis.lr_benchmark.op_phases uses to say where the op's time goes; in the op's
+// own build LR_PHASE is nothing, so no instruction of the computation changes. ----------------
+enum Phase {
+    F_PAD, F_WEIGHTS, F_AGGREGATE,                                       // forward
+    B_PAD, B_WEIGHTS, B_DW, B_SOFTMAX_QUERY, B_PRIOR, B_KEY, B_VALUE, B_UNPAD,  // backward
+    N_PHASES
+};
+#ifdef LR_CPU_PROFILE
+double phase_seconds[N_PHASES];    // summed over threads (thread-seconds)
+// One task's clock: lap(p) adds the time since the last lap (or the start) to phase p; the
+// task's totals are added to phase_seconds when it ends.
+struct PhaseClock {
+    double last = omp_get_wtime(), local[N_PHASES] = {};
+    void lap(Phase p) { const double t = omp_get_wtime(); local[p] += t - last; last = t; }
+    ~PhaseClock() {
+        for (int i = 0; i < N_PHASES; ++i) {
+#pragma omp atomic
+            phase_seconds[i] += local[i];
+        }
+    }
+};
+#define LR_PHASE_START PhaseClock phase_clock
+#define LR_PHASE(p) phase_clock.lap(p)
+#else
+#define LR_PHASE_START ((void)0)
+#define LR_PHASE(p) ((void)0)
+#endif
+
 // exp for x <= 0 (logit minus the row maximum), vectorisable: Cephes' expf polynomial after
 // the reduction x = n ln2 + t, |t| <= ln2 / 2; relative error about 1e-7 (float's precision).
 inline float exp_nonpositive(float x) {
@@ -385,24 +414,29 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T*
             // the softmax's statistics of this plane, kept for the backward pass
             T* mx = stats + bg * 2 * N;
             T* sum = mx + N;
+            LR_PHASE_START;
             pad_plane(key + bg * d.H * d.W, kp.data(), d, f);
             widen_plane(q + bg * d.Ho * d.Wo, qf.data(), d, f);
             for (i64 ci = 0; ci < nc; ++ci)
                 pad_plane(x + (bb * d.C + c0 + ci) * d.H * d.W, xp.data() + ci * f.len, d, f);
+            LR_PHASE(F_PAD);
             T* __restrict__ wt = w.data();                               // [k*k, TILE]
             for (i64 P0 = 0; P0 < N; P0 += TILE) {
                 const i64 P1 = std::min(N, P0 + TILE);
                 weights_tile<MODE>(kp.data(), qf.data(), prior, g, d, f, P0, P1, wt, TILE, mx,
                                    sum);
+                LR_PHASE(F_WEIGHTS);
                 // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
                 sum_multi(acc.data(), N, xoff.data(), nc, P0, P1, KK,
                           [&](i64 o, i64 P, const T*& a, const T*& b) {
                               a = wt + o * TILE + (P - P0);
                               b = xp.data() + f.off[o] + P;
                           });
+                LR_PHASE(F_AGGREGATE);
             }
             for (i64 ci = 0; ci < nc; ++ci)
                 narrow_plane(acc.data() + ci * N, y + (bb * d.C + c0 + ci) * d.Ho * d.Wo, d, f);
+            LR_PHASE(F_PAD);
         }
     }
 }
@@ -505,6 +539,7 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
             const i64 c0 = g * d.m, nc = std::min((g + 1) * d.m, d.C) - c0;
             const T* mx = stats + bg * 2 * N;
             const T* inv = mx + N;
+            LR_PHASE_START;
             pad_plane(key + bg * d.H * d.W, kp.data(), d, f);
             widen_plane(q + bg * d.Ho * d.Wo, qf.data(), d, f);
             for (i64 ci = 0; ci < nc; ++ci) {
@@ -517,17 +552,20 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
             T* __restrict__ gwt = gw.data();
             T* __restrict__ gqv = gqa.data();
             std::fill(gqa.begin(), gqa.end(), T(0));
+            LR_PHASE(B_PAD);
             for (i64 P0 = 0; P0 < N; P0 += TILE) {
                 const i64 P1 = std::min(N, P0 + TILE);
                 // the weights again, from the forward's statistics (not saved: k^2 / m times
                 // the output otherwise)
                 weights_tile_saved<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx, inv);
+                LR_PHASE(B_WEIGHTS);
                 // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o))
                 sum_multi(gwt, N, f.off.data(), KK, P0, P1, nc,
                           [&](i64 ci, i64 P, const T*& a, const T*& b) {
                               a = dyc(ci) + P;
                               b = xp.data() + ci * f.len + P;
                           });
+                LR_PHASE(B_DW);
                 // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw), kept in gw
                 T* __restrict__ ss = s.data();
                 for (i64 P = P0; P < P1; ++P) ss[P] = T(0);
@@ -539,12 +577,14 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                 // Eq. (2) backward, the query through Phi
                 if (f.S == 1) query_grad<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
                 else query_grad_rounded<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
+                LR_PHASE(B_SOFTMAX_QUERY);
             }
             // the prior: dL/dprior(o) = sum_P dL/dlogit(o, P), 8 offsets side by side
             T* gp = gprior + bg * KK;
             i64 o = 0;
             for (; o + 8 <= KK; o += 8) prior_sums<8>(gwt + o * N, N, f, d.Ho, gp + o);
             for (; o < KK; ++o) prior_sums<1>(gwt + o * N, N, f, d.Ho, gp + o);
+            LR_PHASE(B_PRIOR);
             for (i64 ph = 0; ph < SS; ++ph) {
                 const std::vector<i64>& ord = f.order[ph];
                 // the key through Phi, gathered: dL/dk(Q + centre) = sum_o dL/dlogit(o, P)
@@ -553,6 +593,7 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                 std::fill(gkv, gkv + N, T(0));
                 if (f.S == 1) key_grad<MODE>(gwt, qv, kpv, f, ph, N, gkv);
                 else key_grad_rounded<MODE>(gwt, qv, kpv, f, ph, N, gkv);
+                LR_PHASE(B_KEY);
                 // Eq. (1) backward, the value, gathered: dL/dx(c, Q + centre) = sum_o w(o, P)
                 // dy(c, P) (all Q in [0, N) and all o of the phase: a P outside [0, N) reads a
                 // zero of dy's margins, and adding the product 0 leaves the sum as it is)
@@ -563,12 +604,14 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                               u = wt + ord[t] * N + P;
                               v = dyc(0) + P;
                           });
+                LR_PHASE(B_VALUE);
             }
             for (i64 ci = 0; ci < nc; ++ci)
                 unphase_plane(gxa.data() + ci * SS * N, gx + (bb * d.C + c0 + ci) * d.H * d.W,
                               d, f);
             narrow_plane(gqv, gq + bg * d.Ho * d.Wo, d, f);
             unphase_plane(gka.data(), gk + bg * d.H * d.W, d, f);
+            LR_PHASE(B_UNPAD);
         }
     }
 }
@@ -602,6 +645,15 @@ void backward_any(const T* dy, const T* q, const T* key, const T* x, const T* pr
 }
 
 }  // namespace
+
+#ifdef LR_CPU_PROFILE
+// The phase timers' totals (thread-seconds, in the order of enum Phase) into out[N_PHASES], then
+// zeroed; returns N_PHASES. Only in the profiling build.
+extern "C" int lr_cpu_phase_seconds(double* out) {
+    for (int i = 0; i < N_PHASES; ++i) { out[i] = phase_seconds[i]; phase_seconds[i] = 0; }
+    return N_PHASES;
+}
+#endif
 
 // Numbers of the softmax's statistics the forward pass saves: 2 per flat output of each plane.
 extern "C" std::int64_t lr_cpu_stats_len(i64 B, i64 G, i64 H, i64 W, i64 Ho, i64 Wo, i64 K,
