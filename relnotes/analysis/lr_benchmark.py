@@ -350,7 +350,7 @@ def exp_count(batch: int, channels: int, size: int, kernel_size: int, m: int, *,
               stride: int = 1, padded: bool = False) -> int:
     """Exponentials in one softmax pass of the op: one per aggregation weight,
     :math:`B \\lceil C/m \\rceil H' W' k^2`. With ``padded``, the count the fused CPU loop
-    computes: it runs over the phase plane's flat outputs, :math:`H' (W' + 2R)` per plane with
+    computes: it runs over the phase plane's flat outputs, :math:`H' (W' + R)` per plane with
     :math:`R = \\lceil r / s \\rceil`, :math:`r = (k - 1) / 2` (the extra columns' weights are
     computed and thrown away, so that each loop is one shift of a flat array)."""
     if min(batch, channels, size, kernel_size, m, stride) < 1:
@@ -358,7 +358,7 @@ def exp_count(batch: int, channels: int, size: int, kernel_size: int, m: int, *,
                          f"size={size}, kernel_size={kernel_size}, m={m}, stride={stride}")
     groups = -(-channels // m)
     out = -(-size // stride)
-    width = out + 2 * -(-((kernel_size - 1) // 2) // stride) if padded else out
+    width = out + -(-((kernel_size - 1) // 2) // stride) if padded else out
     return batch * groups * out * width * kernel_size**2
 
 

@@ -103,13 +103,18 @@ struct Shape {
 
 
 // ---- one (b, g) plane at a time, on zero-padded planes read as flat arrays ------------------
-// Stride 1: with the planes padded by r on every side (width Wp = W + 2r), output pixel (i, j)
-// is flat index P = i * Wp + j and its window offset (a, b) is input P + a * Wp + b: one shift
-// for the whole plane. Stride s: input pixel (s u + py, s v + px) goes to phase plane (py, px)
-// at (u, v); the window offset (a, b) of output (i, j) is input (s i + a - r, s j + b - r), in
-// phase plane ((a - r) mod s, (b - r) mod s) at (i + da, j + db), da = floor((a - r) / s), so
-// with the phase planes padded by R = ceil(r / s) (width Wp = W' + 2R) it is again one shift,
-// P + off(o) (off(o) includes the phase plane's start). Stride 1 is the case s = 1, R = r.
+// Stride 1: with r zero rows above and below and r zero columns before each row (width
+// Wp = W + r), output pixel (i, j) is flat index P = i * Wp + j and its window offset (a, b) is
+// input P + a * Wp + b: one shift for the whole plane. A row needs r zeros on each side, and one
+// run of r zeros serves as the right side of a row and the left side of the next (a window
+// that leaves row i to the right reads the zeros before row i + 1). Stride s: input pixel
+// (s u + py, s v + px) goes to phase plane (py, px) at (u, v); the window offset (a, b) of
+// output (i, j) is input (s i + a - r, s j + b - r), in phase plane ((a - r) mod s,
+// (b - r) mod s) at (i + da, j + db), da = floor((a - r) / s), so with the phase planes padded
+// the same way by R = ceil(r / s) (width Wp = W' + R) it is again one shift, P + off(o)
+// (off(o) includes the phase plane's start). Stride 1 is the case s = 1, R = r. (Until
+// 2026-12, each row had its own R zeros on both sides, Wp = W' + 2R: R more columns computed
+// and thrown away, the same sums otherwise, so the same results bit for bit.)
 // So every loop below runs over the N = H' * Wp flat outputs (the Wp - W' extra columns of each
 // row are computed and thrown away: dy is 0 there, so they add no gradient), long contiguous
 // loops that the compiler vectorises. inside[P'] says whether padded pixel P' is in the image;
@@ -131,6 +136,7 @@ struct Flat {
     i64 centre;                    // R * Wp + R: the padded index of output P is P + centre
     std::vector<i64> off;          // phase(o) * plane + (da + R) * Wp + (db + R), o = a * k + b
     std::vector<i64> offin;        // off(o) within its phase plane
+    std::vector<i64> phase;        // the phase plane of offset o
     std::vector<std::vector<i64>> order;  // per phase plane: its offsets, in the gathers' order
     std::vector<unsigned char> inside;
     // inside as numbers, for branch-free loops: keep = 1 inside, 0 outside (times a weight);
@@ -148,7 +154,7 @@ inline i64 floor_div(i64 a, i64 b) { return a >= 0 ? a / b : -((-a + b - 1) / b)
 Flat make_flat(const Shape& d) {
     Flat f;
     f.S = d.S; f.R = (d.r + d.S - 1) / d.S;
-    f.Wp = d.Wo + 2 * f.R; f.Hp = d.Ho + 2 * f.R; f.N = d.Ho * f.Wp;
+    f.Wp = d.Wo + f.R; f.Hp = d.Ho + 2 * f.R; f.N = d.Ho * f.Wp;
     f.plane = f.Hp * f.Wp;
     f.len = d.S * d.S * f.plane + 2 * f.R + 1;
     f.centre = f.R * f.Wp + f.R;
@@ -159,13 +165,14 @@ Flat make_flat(const Shape& d) {
             const i64 ph = (a - d.r - d.S * da) * d.S + (b - d.r - d.S * db);
             f.offin.push_back((da + f.R) * f.Wp + db + f.R);
             f.off.push_back(ph * f.plane + f.offin.back());
+            f.phase.push_back(ph);
         }
     // the gathers' order: offsets ascending (stride 1); window rows from the last, columns from
     // the first (strides > 1: the order in which the row-by-row scatter added them)
     for (i64 a = 0; a < d.K; ++a)
         for (i64 b = 0; b < d.K; ++b) {
             const i64 aa = d.S == 1 ? a : d.K - 1 - a, o = aa * d.K + b;
-            f.order[f.off[o] / f.plane].push_back(o);
+            f.order[f.phase[o]].push_back(o);
         }
     f.inside.assign(f.len, 0);
     for (i64 y = 0; y < d.H; ++y)
@@ -660,7 +667,7 @@ extern "C" std::int64_t lr_cpu_stats_len(i64 B, i64 G, i64 H, i64 W, i64 Ho, i64
                                          i64 S) {
     const Shape d = make_shape(B, G, G, H, W, Ho, Wo, K, S);
     const i64 R = (d.r + S - 1) / S;
-    return B * G * 2 * Ho * (Wo + 2 * R);
+    return B * G * 2 * Ho * (Wo + R);
 }
 
 #define LR_EXPORT(T, suffix)                                                                  \
