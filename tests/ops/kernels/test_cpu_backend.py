@@ -68,9 +68,9 @@ def test_saves_no_k2_sized_tensor():
                                                   lambda t: t):
         cpu_backend.local_relation_cpu(*inputs, 7)
     # the inputs and the softmax's statistics (max and 1 / sum per position of the padded
-    # 16 x 22 layout: 2 numbers per position and group), not the k^2 weights
+    # 16 x 19 layout, W + r columns: 2 numbers per position and group), not the k^2 weights
     assert saved[:4] == [t.numel() for t in inputs]
-    assert saved[4:] == [2 * 1 * 8 * 16 * (16 + 2 * 3)]
+    assert saved[4:] == [2 * 1 * 8 * 16 * (16 + 3)]
     assert sum(saved) - sum(t.numel() for t in inputs) < inputs[0].numel() * 7**2 / 8
 
 
