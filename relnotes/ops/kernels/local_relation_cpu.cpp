@@ -126,7 +126,12 @@ struct Shape {
 // sums its k^2 terms in a register-like running sum) instead of scattering them, since a scatter
 // at offsets one number apart reloads what the previous offset has just stored; and the prior's
 // gradient sums 8 offsets side by side (8 independent running sums), since one sum at a time
-// waits for each addition to finish. None of this changes a result: every number is the same
+// waits for each addition to finish; the multiply-add sums (Eq. (1) and its two gradients) keep
+// 8 running sums of one vector each, so that a loaded factor serves 8 multiply-adds, and dL/dw
+// keeps a vector of dy for each of the group's channels in registers for all k^2 offsets (one
+// load per multiply-add; until 2026-12 it reloaded dy for every 4 offsets, and its phase took
+// about 1.5 times as long).
+// None of this changes a result: every number is the same
 // sum in the same order as in the one-loop-per-pass form (stride 1) and the row-by-row scatter
 // this file had for strides > 1 (their gathers take the offsets in that scatter's order,
 // window rows from the last, and the prior's gradient is summed row by row, as it was).
@@ -402,6 +407,68 @@ inline void sum_multi(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 
     }
 }
 
+// The same with NU sums of one vector of positions each (NU up to 8: more sums share each
+// loaded a_t); positions [P, P + lanes).
+template <int NU, typename T, typename Terms>
+inline void chunk_multi1(T* out, i64 ostride, const i64* boff, i64 nterms, Terms terms) {
+    Vec<T> s0[NU];
+    for (int u = 0; u < NU; ++u) s0[u] = Vec<T>{};
+    for (i64 t = 0; t < nterms; ++t) {
+        const T* a;
+        const T* b;
+        terms(t, a, b);
+        const Vec<T> a0 = load(a);
+        for (int u = 0; u < NU; ++u) s0[u] += a0 * load(b + boff[u]);
+    }
+    for (int u = 0; u < NU; ++u) store(out + u * ostride, s0[u]);
+}
+
+// sum_multi with 8 sums of one vector at a time (then 4 x 2 vectors for the rest of the sums)
+template <typename T, typename Terms>
+inline void sum_multi8(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 P1, i64 nterms,
+                       Terms terms) {
+    constexpr int L = lanes<T>();
+    i64 u = 0;
+    for (; u + 8 <= nu; u += 8) {
+        T* o = out + u * ostride;
+        const i64* bo = boff + u;
+        i64 P = P0;
+        for (; P + L <= P1; P += L)
+            chunk_multi1<8>(o + P, ostride, bo, nterms,
+                            [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); });
+        if (P < P1)
+            chunk_multi_rest(o + P, ostride, bo, 8, P1 - P, nterms,
+                             [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); });
+    }
+    if (u < nu) sum_multi(out + u * ostride, ostride, boff + u, nu - u, P0, P1, nterms, terms);
+}
+
+// dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o)) for all offsets o and the positions [P0, P1),
+// NC channels: per vector of positions, the NC dy vectors stay in registers for all offsets
+// (each sum from 0, channel after channel, as sum_multi adds them).
+template <int NC, typename T>
+void dw_tile(T* gwt, i64 N, const i64* off, i64 KK, i64 P0, i64 P1, const T* dy, i64 dys,
+             const T* x, i64 xs) {
+    constexpr int L = lanes<T>();
+    i64 P = P0;
+    for (; P + L <= P1; P += L) {
+        Vec<T> dv[NC];
+        for (int c = 0; c < NC; ++c) dv[c] = load(dy + c * dys + P);
+        for (i64 o = 0; o < KK; ++o) {
+            const T* xb = x + off[o] + P;
+            Vec<T> s = Vec<T>{};
+            for (int c = 0; c < NC; ++c) s += dv[c] * load(xb + c * xs);
+            store(gwt + o * N + P, s);
+        }
+    }
+    for (; P < P1; ++P)
+        for (i64 o = 0; o < KK; ++o) {
+            T s = T(0);
+            for (int c = 0; c < NC; ++c) s += dy[c * dys + P] * x[c * xs + off[o] + P];
+            gwt[o * N + P] = s;
+        }
+}
+
 template <int MODE, typename T>
 void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T* stats,
                   const Shape& d, int threads) {
@@ -434,7 +501,7 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T*
                                    sum);
                 LR_PHASE(F_WEIGHTS);
                 // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
-                sum_multi(acc.data(), N, xoff.data(), nc, P0, P1, KK,
+                sum_multi8(acc.data(), N, xoff.data(), nc, P0, P1, KK,
                           [&](i64 o, i64 P, const T*& a, const T*& b) {
                               a = wt + o * TILE + (P - P0);
                               b = xp.data() + f.off[o] + P;
@@ -567,11 +634,17 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                 weights_tile_saved<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx, inv);
                 LR_PHASE(B_WEIGHTS);
                 // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o))
-                sum_multi(gwt, N, f.off.data(), KK, P0, P1, nc,
-                          [&](i64 ci, i64 P, const T*& a, const T*& b) {
-                              a = dyc(ci) + P;
-                              b = xp.data() + ci * f.len + P;
-                          });
+                switch (nc) {
+#define LR_DW(NC) case NC: dw_tile<NC>(gwt, N, f.off.data(), KK, P0, P1, dyc(0), Nd, xp.data(), f.len); break;
+                    LR_DW(1) LR_DW(2) LR_DW(3) LR_DW(4) LR_DW(5) LR_DW(6) LR_DW(7) LR_DW(8)
+#undef LR_DW
+                    default:  // more than 8 channels in a group: 8 sums (offsets) at a time
+                        sum_multi8(gwt, N, f.off.data(), KK, P0, P1, nc,
+                                   [&](i64 ci, i64 P, const T*& a, const T*& b) {
+                                       a = dyc(ci) + P;
+                                       b = xp.data() + ci * f.len + P;
+                                   });
+                }
                 LR_PHASE(B_DW);
                 // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw), kept in gw
                 T* __restrict__ ss = s.data();
@@ -604,7 +677,7 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                 // Eq. (1) backward, the value, gathered: dL/dx(c, Q + centre) = sum_o w(o, P)
                 // dy(c, P) (all Q in [0, N) and all o of the phase: a P outside [0, N) reads a
                 // zero of dy's margins, and adding the product 0 leaves the sum as it is)
-                sum_multi(gxa.data() + ph * N, SS * N, dyoff.data(), nc, 0, N,
+                sum_multi8(gxa.data() + ph * N, SS * N, dyoff.data(), nc, 0, N,
                           static_cast<i64>(ord.size()),
                           [&](i64 t, i64 Q, const T*& u, const T*& v) {
                               const i64 P = Q + f.centre - f.offin[ord[t]];
