@@ -342,27 +342,25 @@ template <typename T> constexpr int chunk() { return 2 * lanes<T>(); }
 
 // NU sums that share their first factors: out_u[j] = sum over t < nterms of
 // a_t[j] * b_t[boff[u] + j], u < NU (channels sharing a weight, or offsets sharing a channel),
-// j < CH, each a running sum from 0 in order of t; NU x 2 vectors in registers, a_t loaded once
-// for all; terms(t, a_t, b_t) gives the pointers.
-template <int NU, typename T, typename Terms>
+// j < V * lanes, each a running sum from 0 in order of t; NU x V vectors in registers, a_t
+// loaded once for all; terms(t, a_t, b_t) gives the pointers.
+template <int NU, int V, typename T, typename Terms>
 inline void chunk_multi(T* out, i64 ostride, const i64* boff, i64 nterms, Terms terms) {
     constexpr int L = lanes<T>();
-    Vec<T> s0[NU], s1[NU];
-    for (int u = 0; u < NU; ++u) { s0[u] = Vec<T>{}; s1[u] = Vec<T>{}; }
+    Vec<T> s[NU][V];
+    for (int u = 0; u < NU; ++u)
+        for (int v = 0; v < V; ++v) s[u][v] = Vec<T>{};
     for (i64 t = 0; t < nterms; ++t) {
         const T* a;
         const T* b;
         terms(t, a, b);
-        const Vec<T> a0 = load(a), a1 = load(a + L);
-        for (int u = 0; u < NU; ++u) {
-            s0[u] += a0 * load(b + boff[u]);
-            s1[u] += a1 * load(b + boff[u] + L);
-        }
+        Vec<T> av[V];
+        for (int v = 0; v < V; ++v) av[v] = load(a + v * L);
+        for (int u = 0; u < NU; ++u)
+            for (int v = 0; v < V; ++v) s[u][v] += av[v] * load(b + boff[u] + v * L);
     }
-    for (int u = 0; u < NU; ++u) {
-        store(out + u * ostride, s0[u]);
-        store(out + u * ostride + L, s1[u]);
-    }
+    for (int u = 0; u < NU; ++u)
+        for (int v = 0; v < V; ++v) store(out + u * ostride + v * L, s[u][v]);
 }  // chunk_multi
 
 template <typename T, typename Terms>
@@ -395,10 +393,10 @@ inline void sum_multi(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 
         for (; P + CH <= P1; P += CH) {
             auto at = [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); };
             switch (k) {
-                case 4: chunk_multi<4>(o + P, ostride, bo, nterms, at); break;
-                case 3: chunk_multi<3>(o + P, ostride, bo, nterms, at); break;
-                case 2: chunk_multi<2>(o + P, ostride, bo, nterms, at); break;
-                default: chunk_multi<1>(o + P, ostride, bo, nterms, at); break;
+                case 4: chunk_multi<4, 2>(o + P, ostride, bo, nterms, at); break;
+                case 3: chunk_multi<3, 2>(o + P, ostride, bo, nterms, at); break;
+                case 2: chunk_multi<2, 2>(o + P, ostride, bo, nterms, at); break;
+                default: chunk_multi<1, 2>(o + P, ostride, bo, nterms, at); break;
             }
         }
         if (P < P1)
@@ -407,23 +405,8 @@ inline void sum_multi(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 
     }
 }
 
-// The same with NU sums of one vector of positions each (NU up to 8: more sums share each
-// loaded a_t); positions [P, P + lanes).
-template <int NU, typename T, typename Terms>
-inline void chunk_multi1(T* out, i64 ostride, const i64* boff, i64 nterms, Terms terms) {
-    Vec<T> s0[NU];
-    for (int u = 0; u < NU; ++u) s0[u] = Vec<T>{};
-    for (i64 t = 0; t < nterms; ++t) {
-        const T* a;
-        const T* b;
-        terms(t, a, b);
-        const Vec<T> a0 = load(a);
-        for (int u = 0; u < NU; ++u) s0[u] += a0 * load(b + boff[u]);
-    }
-    for (int u = 0; u < NU; ++u) store(out + u * ostride, s0[u]);
-}
-
-// sum_multi with 8 sums of one vector at a time (then 4 x 2 vectors for the rest of the sums)
+// sum_multi with 8 sums of one vector at a time (more sums share each loaded a_t; then 4 x 2
+// vectors for the rest of the sums)
 template <typename T, typename Terms>
 inline void sum_multi8(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64 P1, i64 nterms,
                        Terms terms) {
@@ -434,7 +417,7 @@ inline void sum_multi8(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64
         const i64* bo = boff + u;
         i64 P = P0;
         for (; P + L <= P1; P += L)
-            chunk_multi1<8>(o + P, ostride, bo, nterms,
+            chunk_multi<8, 1>(o + P, ostride, bo, nterms,
                             [&](i64 t, const T*& a, const T*& b) { terms(t, P, a, b); });
         if (P < P1)
             chunk_multi_rest(o + P, ostride, bo, 8, P1 - P, nterms,
