@@ -53,10 +53,15 @@ def affine_digits(split: str = "train", *, max_rotation: float = 60.0,
     Returns:
         (Tensor[N, 1, 28, 28] in [0, 1], Tensor[N] int64 labels)
     """
+    if n is not None and (n % 10 or n < 10):   # checked before the data is read
+        raise ValueError(f"n must be a positive multiple of 10 (classes balanced); got {n}")
     x, y = load_mnist5k(split)
     if n is not None:
-        if n % 10 or n < 10:
-            raise ValueError(f"n must be a positive multiple of 10 (classes balanced); got {n}")
+        fewest = int(torch.bincount(y, minlength=10).min())
+        if n // 10 > fewest:
+            raise ValueError(f"n = {n} asks for {n // 10} images of each class, but the "
+                             f"{split!r} split has only {fewest} of its rarest class; "
+                             f"n must be at most {10 * fewest}")
         keep = torch.cat([(y == c).nonzero().squeeze(1)[: n // 10] for c in range(10)])
         x, y = x[keep], y[keep]
     if x.dim() == 3:

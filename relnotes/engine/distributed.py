@@ -102,6 +102,10 @@ def init_from_env(backend: str | None = None) -> DistInfo:
         backend (str, optional): ``"nccl"`` (GPUs) or ``"gloo"`` (CPU). Default: nccl when CUDA
             is available, else gloo.
 
+    Raises:
+        RuntimeError: with CUDA, when ``LOCAL_RANK`` has no device (more processes on this
+            machine than GPUs).
+
     Returns:
         DistInfo: this process's rank, world size, local rank and device.
     """
@@ -110,6 +114,12 @@ def init_from_env(backend: str | None = None) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available() and backend != "gloo"
     if cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"this process has LOCAL_RANK {local_rank}, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s): start torchrun with "
+                f"--nproc_per_node at most {torch.cuda.device_count()}, or pass "
+                "backend='gloo' to train on the CPU")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend or ("nccl" if cuda else "gloo"))

@@ -26,3 +26,7 @@ def test_pure_function_of_its_arguments_and_balanced():
 def test_n_must_keep_classes_balanced():
     with pytest.raises(ValueError, match="multiple of 10"):
         affine_digits("train", n=15)
+    with pytest.raises(ValueError, match="multiple of 10"):
+        affine_digits("no such split", n=0)       # refused before any data is read
+    with pytest.raises(ValueError, match=r"n must be at most \d+0$"):
+        affine_digits("test", n=100_000)          # not silently fewer than asked

@@ -57,7 +57,7 @@ def train(checkpoint_path=None, max_steps=None):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    info = init_from_env()
+    info = init_from_env("gloo")  # on CPU, also where CUDA is (fit's device is "cpu")
     out, max_steps = sys.argv[1], (int(sys.argv[2]) if len(sys.argv) > 2 else None)
     model, history = train(out + ".ckpt", max_steps)
     torch.save({"model": model.state_dict(), "losses": history.step_losses,
@@ -165,6 +165,18 @@ def test_one_process_without_torchrun(monkeypatch):
     info = distributed.init_from_env()
     assert (info.rank, info.world_size, info.is_main) == (0, 1, True)
     assert distributed.world() == (0, 1) and distributed.is_main_process()
+
+
+def test_more_processes_than_gpus_is_refused_with_the_way_out(monkeypatch):
+    # a machine with one GPU and torchrun --nproc_per_node=2: rank 1 has no device (on an H200
+    # this was CUDA's "invalid device ordinal" from set_device)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK 1, but this machine has 1 CUDA "
+                                           r"device\(s\).*--nproc_per_node at most 1.*'gloo'"):
+        distributed.init_from_env()
 
 
 def test_distributed_true_without_a_process_group_says_what_to_do(script):
