@@ -68,23 +68,26 @@ struct PhaseClock {
 #define LR_PHASE(p) ((void)0)
 #endif
 
-// exp for x <= 0 (logit minus the row maximum), vectorisable: Cephes' expf polynomial after
-// the reduction x = n ln2 + t, |t| <= ln2 / 2; relative error about 1e-7 (float's precision).
+// exp for x <= 0 (logit minus the row maximum), vectorisable: e^x = 2^n e^r with
+// n = round(x / ln 2) and r = x - n ln 2, |r| <= ln2 / 2 (ln 2 in two parts, Cody-Waite), and
+// e^r - 1 a degree-5 polynomial; the constants are those of Arm's optimized-routines v_expf
+// (maximum error 1.45 + 0.5 ulp). n is rounded by adding 1.5 * 2^23 (the sum's low bits are n),
+// and 2^n is built from those bits. Written as plain products and sums: the compiler fuses
+// each into one multiply-add where the processor has them (-march=x86-64-v3) and vectorises.
 inline float exp_nonpositive(float x) {
-    x = x < -87.0f ? -87.0f : x;                       // exp(-87) ~ 1.6e-38 > FLT_MIN
-    float n = std::floor(x * 1.44269504088896341f + 0.5f);
-    float t = x - n * 0.693359375f;                     // ln2 in two parts (Cody-Waite)
-    t = t - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * t + 1.3981999507e-3f;
-    p = p * t + 8.3334519073e-3f;
-    p = p * t + 4.1665795894e-2f;
-    p = p * t + 1.6666665459e-1f;
-    p = p * t + 5.0000001201e-1f;
-    p = p * t * t + t + 1.0f;
-    union { std::int32_t i; float f; } scale;           // 2^n, n >= -126
-    scale.i = (static_cast<std::int32_t>(n) + 127) << 23;
-    return p * scale.f;
+    x = x < -87.0f ? -87.0f : x;                        // so that 2^n >= 2^-126, a normal float
+    const float shift = 0x1.8p23f;
+    const float z = x * 0x1.715476p+0f + shift;         // x / ln 2 + 1.5 * 2^23
+    const float n = z - shift;                          // round(x / ln 2)
+    float r = x - n * 0x1.62e4p-1f;                     // x - n ln 2
+    r = r - n * 0x1.7f7d1cp-20f;
+    union { float f; std::uint32_t u; } scale;
+    std::memcpy(&scale.u, &z, sizeof z);
+    scale.u = (scale.u << 23) + 0x3f800000u;           // the bits of 2^n: n << 23, plus 1.0f's
+    const float r2 = r * r;
+    const float q = (0x1.0e4020p-7f * r + 0x1.573e2ep-5f) * r2 + (0x1.555e66p-3f * r + 0x1.fffdb6p-2f);
+    const float poly = q * r2 + 0x1.ffffecp-1f * r;     // e^r - 1
+    return poly * scale.f + scale.f;                    // 2^n e^r
 }
 inline double exp_nonpositive(double x) { return std::exp(x); }
 
@@ -125,16 +128,19 @@ struct Shape {
 // pass to the next; the backward pass gathers the key and value gradients (each target number
 // sums its k^2 terms in a register-like running sum) instead of scattering them, since a scatter
 // at offsets one number apart reloads what the previous offset has just stored; and the prior's
-// gradient sums 8 offsets side by side (8 independent running sums), since one sum at a time
-// waits for each addition to finish; the multiply-add sums (Eq. (1) and its two gradients) keep
+// gradient is summed in vectors (4 running sums side by side), since one sum at a time waits
+// for each addition to finish; the multiply-add sums (Eq. (1) and its two gradients) keep
 // 8 running sums of one vector each, so that a loaded factor serves 8 multiply-adds, and dL/dw
 // keeps a vector of dy for each of the group's channels in registers for all k^2 offsets (one
 // load per multiply-add; until 2026-12 it reloaded dy for every 4 offsets, and its phase took
 // about 1.5 times as long).
-// None of this changes a result: every number is the same
-// sum in the same order as in the one-loop-per-pass form (stride 1) and the row-by-row scatter
-// this file had for strides > 1 (their gathers take the offsets in that scatter's order,
-// window rows from the last, and the prior's gradient is summed row by row, as it was).
+// The gathers change no result: every number is the same sum in the same order as in the
+// one-loop-per-pass form (stride 1) and the row-by-row scatter this file had for strides > 1
+// (their gathers take the offsets in that scatter's order, window rows from the last). Three
+// changes of 2026-12 round differently (within float's precision; the tests compare with the
+// float64 reference): the exponential (below), the forward's division by the sum after the
+// aggregation, and the prior's gradient summed in vectors (before: 8 offsets side by side, each
+// a scalar sum in order of P, row by row for strides > 1).
 
 struct Flat {
     i64 S, R, Wp, Hp, N, plane, len;  // stride, padding, padded sizes, outputs, phase plane, all
@@ -243,6 +249,14 @@ inline void narrow_plane(const T* src, T* dst, const Shape& d, const Flat& f) {
         std::copy(src + i * f.Wp, src + i * f.Wp + d.Wo, dst + i * d.Wo);
 }
 
+// The same, each number times scale[P] (the softmax's 1 / sum, applied after the aggregation).
+template <typename T>
+inline void narrow_plane_scaled(const T* src, const T* scale, T* dst, const Shape& d,
+                                const Flat& f) {
+    for (i64 i = 0; i < d.Ho; ++i)
+        for (i64 j = 0; j < d.Wo; ++j) dst[i * d.Wo + j] = src[i * f.Wp + j] * scale[i * f.Wp + j];
+}
+
 // dPhi/dq and dPhi/dk at (q, k).
 template <int MODE, typename T>
 inline void dphi(T qv, T kv, T& dq, T& dk) {
@@ -256,9 +270,11 @@ inline void dphi(T qv, T kv, T& dq, T& dk) {
     }
 }
 
-// The aggregation weights of plane (b, g) at the flat outputs [P0, P1) (LR Eq. (2)): weight
-// (o, P) goes to wt[o * ws + P - P0]. kpad, qv: the plane's padded key and widened query; m, s:
-// work buffers of N.
+// The aggregation weights of plane (b, g) at the flat outputs [P0, P1) (LR Eq. (2)), not yet
+// divided by their sum: exp(logit(o, P) - max) goes to wt[o * ws + P - P0], the maximum to
+// mx[P] and 1 / sum to sum[P] (the forward multiplies the aggregated output by it, one
+// multiplication per output number instead of one per weight). kpad, qv: the plane's padded key
+// and widened query.
 template <int MODE, typename T>
 void weights_tile(const T* kpad, const T* qflat, const T* prior, i64 g, const Shape& d,
                   const Flat& f, i64 P0, i64 P1, T* wt, i64 ws, T* mx, T* sum) {
@@ -292,15 +308,11 @@ void weights_tile(const T* kpad, const T* qflat, const T* prior, i64 g, const Sh
         }
     }
     for (i64 j = 0; j < n; ++j) s[j] = s[j] > 0 ? T(1) / s[j] : T(0);  // 0: an extra column
-    for (i64 o = 0; o < KK; ++o) {
-        T* __restrict__ l = wt + o * ws;
-        for (i64 j = 0; j < n; ++j) l[j] *= s[j];
-    }
 }
 
-// The same weights from the softmax's statistics that weights_tile left in mx (the maximum) and
-// sum (1 / sum) at [P0, P1): each weight the same operations on the same numbers, so the same
-// bits, without the passes that find the maximum and the sum.
+// The weights, divided by their sum this time, from the softmax's statistics that weights_tile
+// left in mx (the maximum) and sum (1 / sum) at [P0, P1): the same exponentials, without the
+// passes that find the maximum and the sum.
 template <int MODE, typename T>
 void weights_tile_saved(const T* kpad, const T* qflat, const T* prior, i64 g, const Shape& d,
                         const Flat& f, i64 P0, i64 P1, T* wt, i64 ws, const T* mx,
@@ -484,6 +496,7 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T*
                                    sum);
                 LR_PHASE(F_WEIGHTS);
                 // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
+                // (summed with the undivided weights; the division by their sum comes below)
                 sum_multi8(acc.data(), N, xoff.data(), nc, P0, P1, KK,
                           [&](i64 o, i64 P, const T*& a, const T*& b) {
                               a = wt + o * TILE + (P - P0);
@@ -491,35 +504,30 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T*
                           });
                 LR_PHASE(F_AGGREGATE);
             }
+            // y = (sum_o e(o, P) x(c, P + off(o))) / sum_o e(o, P)
             for (i64 ci = 0; ci < nc; ++ci)
-                narrow_plane(acc.data() + ci * N, y + (bb * d.C + c0 + ci) * d.Ho * d.Wo, d, f);
+                narrow_plane_scaled(acc.data() + ci * N, sum, y + (bb * d.C + c0 + ci) * d.Ho * d.Wo,
+                                    d, f);
             LR_PHASE(F_PAD);
         }
     }
 }
 
-// out[j] = sum over P in [0, n) of rows[j * stride + P], in order of P, for j < J: J sums side
-// by side.
-template <int J, typename T>
-inline void sum_rows(const T* __restrict__ rows, i64 stride, i64 n, T* out) {
-    T t[J];
-    for (int j = 0; j < J; ++j) t[j] = T(0);
-    for (i64 P = 0; P < n; ++P)
-        for (int j = 0; j < J; ++j) t[j] += rows[j * stride + P];
-    for (int j = 0; j < J; ++j) out[j] = t[j];
-}
-
-// J offsets' prior gradients from their dL/dlogit rows: one sum over the whole plane (stride 1),
-// or a sum per output row, added row after row (strides > 1, as the row-by-row form did).
-template <int J, typename T>
-inline void prior_sums(const T* rows, i64 stride, const Flat& f, i64 Ho, T* out) {
-    if (f.S == 1) { sum_rows<J>(rows, stride, f.N, out); return; }
-    T row[J];
-    for (int j = 0; j < J; ++j) out[j] = T(0);
-    for (i64 i = 0; i < Ho; ++i) {
-        sum_rows<J>(rows + i * f.Wp, stride, f.Wp, row);
-        for (int j = 0; j < J; ++j) out[j] += row[j];
+// The sum of row[0, n): four vector running sums side by side, then their lanes, then the rest.
+template <typename T>
+inline T plane_sum(const T* __restrict__ row, i64 n) {
+    constexpr int L = lanes<T>();
+    Vec<T> s0{}, s1{}, s2{}, s3{};
+    i64 P = 0;
+    for (; P + 4 * L <= n; P += 4 * L) {
+        s0 += load(row + P); s1 += load(row + P + L);
+        s2 += load(row + P + 2 * L); s3 += load(row + P + 3 * L);
     }
+    const Vec<T> s = (s0 + s1) + (s2 + s3);
+    T total = T(0);
+    for (int j = 0; j < L; ++j) total += s[j];
+    for (; P < n; ++P) total += row[P];
+    return total;
 }
 
 // The query's and the key's gradients through Phi. Each term gl * dPhi is added to a sum held in
@@ -642,11 +650,10 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                 else query_grad_rounded<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
                 LR_PHASE(B_SOFTMAX_QUERY);
             }
-            // the prior: dL/dprior(o) = sum_P dL/dlogit(o, P), 8 offsets side by side
+            // the prior: dL/dprior(o) = sum_P dL/dlogit(o, P) (0 in the extra columns, where
+            // dy is 0, so the whole flat plane can be summed)
             T* gp = gprior + bg * KK;
-            i64 o = 0;
-            for (; o + 8 <= KK; o += 8) prior_sums<8>(gwt + o * N, N, f, d.Ho, gp + o);
-            for (; o < KK; ++o) prior_sums<1>(gwt + o * N, N, f, d.Ho, gp + o);
+            for (i64 o = 0; o < KK; ++o) gp[o] = plane_sum(gwt + o * N, N);
             LR_PHASE(B_PRIOR);
             for (i64 ph = 0; ph < SS; ++ph) {
                 const std::vector<i64>& ord = f.order[ph];
