@@ -443,25 +443,32 @@ inline void sum_multi8(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64
 // (each sum from 0, channel after channel, as sum_multi adds them).
 template <int NC, typename T>
 void dw_tile(T* gwt, i64 N, const i64* off, i64 KK, i64 P0, i64 P1, const T* dy, i64 dys,
-             const T* x, i64 xs) {
+             const T* x, i64 xs, const T* wt, T* ss) {
     constexpr int L = lanes<T>();
     i64 P = P0;
     for (; P + L <= P1; P += L) {
         Vec<T> dv[NC];
         for (int c = 0; c < NC; ++c) dv[c] = load(dy + c * dys + P);
+        Vec<T> sw = Vec<T>{};
         for (i64 o = 0; o < KK; ++o) {
             const T* xb = x + off[o] + P;
             Vec<T> s = Vec<T>{};
             for (int c = 0; c < NC; ++c) s += dv[c] * load(xb + c * xs);
             store(gwt + o * N + P, s);
+            sw += load(wt + o * N + P) * s;
         }
+        store(ss + P, sw);
     }
-    for (; P < P1; ++P)
+    for (; P < P1; ++P) {
+        T sw = T(0);
         for (i64 o = 0; o < KK; ++o) {
             T s = T(0);
             for (int c = 0; c < NC; ++c) s += dy[c * dys + P] * x[c * xs + off[o] + P];
             gwt[o * N + P] = s;
+            sw += wt[o * N + P] * s;
         }
+        ss[P] = sw;
+    }
 }
 
 template <int MODE, typename T>
@@ -624,9 +631,12 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                 // the output otherwise)
                 weights_tile_saved<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx, inv);
                 LR_PHASE(B_WEIGHTS);
-                // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o))
+                // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o)); and the
+                // softmax backward's sum_window w dL/dw, into ss (with up to 8 channels, as each
+                // dL/dw(o, P) is made)
+                T* __restrict__ ss = s.data();
                 switch (nc) {
-#define LR_DW(NC) case NC: dw_tile<NC>(gwt, N, f.off.data(), KK, P0, P1, dyc(0), Nd, xp.data(), f.len); break;
+#define LR_DW(NC) case NC: dw_tile<NC>(gwt, N, f.off.data(), KK, P0, P1, dyc(0), Nd, xp.data(), f.len, wt, ss); break;
                     LR_DW(1) LR_DW(2) LR_DW(3) LR_DW(4) LR_DW(5) LR_DW(6) LR_DW(7) LR_DW(8)
 #undef LR_DW
                     default:  // more than 8 channels in a group: 8 sums (offsets) at a time
@@ -635,16 +645,16 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
                                        a = dyc(ci) + P;
                                        b = xp.data() + ci * f.len + P;
                                    });
+                        for (i64 P = P0; P < P1; ++P) ss[P] = T(0);
+                        for (i64 o = 0; o < KK; ++o) {
+                            const T* __restrict__ wo = wt + o * N;
+                            const T* __restrict__ gwo = gwt + o * N;
+                            for (i64 P = P0; P < P1; ++P) ss[P] += wo[P] * gwo[P];
+                        }
                 }
                 LR_PHASE(B_DW);
-                // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw), kept in gw
-                T* __restrict__ ss = s.data();
-                for (i64 P = P0; P < P1; ++P) ss[P] = T(0);
-                for (i64 o = 0; o < KK; ++o) {
-                    const T* __restrict__ wo = wt + o * N;
-                    const T* __restrict__ gwo = gwt + o * N;
-                    for (i64 P = P0; P < P1; ++P) ss[P] += wo[P] * gwo[P];
-                }
+                // softmax backward: dL/dlogit = w (dL/dw - sum_window w dL/dw), kept in gw (in
+                // the query's pass below)
                 // Eq. (2) backward, the query through Phi
                 if (f.S == 1) query_grad<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
                 else query_grad_rounded<MODE>(wt, gwt, ss, qv, kpv, f.off.data(), KK, N, P0, P1, gqv);
