@@ -440,7 +440,9 @@ inline void sum_multi8(T* out, i64 ostride, const i64* boff, i64 nu, i64 P0, i64
 
 // dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o)) for all offsets o and the positions [P0, P1),
 // NC channels: per vector of positions, the NC dy vectors stay in registers for all offsets
-// (each sum from 0, channel after channel, as sum_multi adds them).
+// (each sum from 0, channel after channel, as sum_multi adds them). Also the softmax backward's
+// ss(P) = sum_o w(o, P) dL/dw(o, P), offset after offset, as each dL/dw(o, P) is made (wt: the
+// weights, stride N like gwt).
 template <int NC, typename T>
 void dw_tile(T* gwt, i64 N, const i64* off, i64 KK, i64 P0, i64 P1, const T* dy, i64 dys,
              const T* x, i64 xs, const T* wt, T* ss) {
