@@ -42,3 +42,30 @@ def test_the_checks_can_fail():
     text = "# t\n## A\n```\n## not a section\n```\n## What to remember\n## Exercises\n"
     assert last_sections(text) == ["What to remember", "Exercises"]
     assert last_sections("## Exercises\n## What to remember\n") == ["Exercises", "What to remember"]
+
+
+def comment_lines(text: str) -> list[int]:
+    """The numbers (from 1) of the lines outside code blocks that begin with ``%``: MyST reads
+    such a line as a comment and drops it without a warning, so a wrapped sentence whose next
+    line starts with a percentage sign (``{earlier}`...` %, and ...``) loses its words."""
+    found, fenced = [], False
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(r"^\s*(```|~~~)", line):
+            fenced = not fenced
+        elif not fenced and line.startswith("%"):
+            found.append(number)
+    return found
+
+
+def test_no_page_has_a_line_that_myst_drops_as_a_comment():
+    pages = sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"]
+    dropped = {p.name: comment_lines(p.read_text()) for p in pages}
+    dropped = {name: lines for name, lines in dropped.items() if lines}
+    assert not dropped, (f"lines that begin with '%' (MyST drops them as comments; move the % "
+                         f"to the end of the line before): {dropped}")
+
+
+def test_the_comment_check_can_fail():
+    text = "a value of\n{earlier}`x` %, and more\n```\n% inside code\n```\n%, the rest\n"
+    assert comment_lines(text) == [6]
+    assert comment_lines("100 %\n") == []
