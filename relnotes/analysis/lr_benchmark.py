@@ -407,7 +407,8 @@ class Floor:
 
 
 #: The fused op's phases (:data:`relnotes.ops.kernels.cpu_backend.PHASES`) that do its MACs:
-#: LR Eq. (1) forward and its two backward products, each B C k^2 H' W' multiply-adds.
+#: LR Eq. (1) forward and its two backward products, each B C k^2 H' W' multiply-adds (the
+#: dL/dw phase also sums the softmax backward's w dL/dw over the window: 1/m more).
 MAC_PHASES = ("forward: aggregation (Eq. 1)", "backward: dL/dw (Eq. 1)", "backward: value (Eq. 1)")
 #: The phases that compute its exponentials (the softmax weights, forward and again backward).
 EXP_PHASES = ("forward: weights (logits, softmax)", "backward: weights again")

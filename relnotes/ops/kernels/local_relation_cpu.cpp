@@ -42,6 +42,9 @@ using i64 = std::int64_t;
 // ---- phase timers: only in the profiling build (-DLR_CPU_PROFILE), which
 // relnotes.analysis.lr_benchmark.op_phases uses to say where the op's time goes; in the op's
 // own build LR_PHASE is nothing, so no instruction of the computation changes. ----------------
+// Since 2026-12 two phases hold a little of their neighbours' work: F_PAD's narrowing of the
+// output also divides it by the softmax's sum, and B_DW also sums the softmax backward's
+// sum_window w dL/dw (KK multiply-adds per position, against KK * m for dL/dw itself).
 enum Phase {
     F_PAD, F_WEIGHTS, F_AGGREGATE,                                       // forward
     B_PAD, B_WEIGHTS, B_DW, B_SOFTMAX_QUERY, B_PRIOR, B_KEY, B_VALUE, B_UNPAD,  // backward
