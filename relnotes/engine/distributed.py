@@ -114,11 +114,11 @@ def init_from_env(backend: str | None = None) -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available() and backend != "gloo"
     if cuda:
-        if local_rank >= torch.cuda.device_count():
+        devices = torch.cuda.device_count()
+        if local_rank >= devices:
             raise RuntimeError(
-                f"this process has LOCAL_RANK {local_rank}, but this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s): start torchrun with "
-                f"--nproc_per_node at most {torch.cuda.device_count()}, or pass "
+                f"this process has LOCAL_RANK {local_rank}, but this machine has {devices} CUDA "
+                f"device(s): start torchrun with --nproc_per_node at most {devices}, or pass "
                 "backend='gloo' to train on the CPU")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():

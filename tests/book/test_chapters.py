@@ -1,4 +1,5 @@
-"""Every chapter ends as d2l's sections do: "What to remember", then "Exercises" (issue 20).
+"""Every chapter ends as d2l's sections do: "What to remember", then "Exercises" (issue 20); and
+no page has a line that MyST would drop silently as a comment.
 
 The chapters are the pages of ``_toc.yml`` outside the part "Using this book" (the scorecard,
 reproducing and the bibliography are reference pages) and other than the root (the introduction).
@@ -18,15 +19,20 @@ def chapters(toc: dict) -> list[str]:
             for c in part["chapters"]]
 
 
-def last_sections(text: str, n: int = 2) -> list[str]:
-    """The titles of the last ``n`` level-2 sections, outside code blocks."""
-    titles, fenced = [], False
-    for line in text.splitlines():
+def outside_code(text: str) -> list[tuple[int, str]]:
+    """The lines (numbered from 1) outside fenced code blocks."""
+    lines, fenced = [], False
+    for number, line in enumerate(text.splitlines(), 1):
         if re.match(r"^\s*(```|~~~)", line):
             fenced = not fenced
-        elif not fenced and line.startswith("## "):
-            titles.append(line[3:].strip())
-    return titles[-n:]
+        elif not fenced:
+            lines.append((number, line))
+    return lines
+
+
+def last_sections(text: str, n: int = 2) -> list[str]:
+    """The titles of the last ``n`` level-2 sections, outside code blocks."""
+    return [line[3:].strip() for _, line in outside_code(text) if line.startswith("## ")][-n:]
 
 
 def test_every_chapter_ends_with_what_to_remember_and_exercises():
@@ -48,13 +54,7 @@ def comment_lines(text: str) -> list[int]:
     """The numbers (from 1) of the lines outside code blocks that begin with ``%``: MyST reads
     such a line as a comment and drops it without a warning, so a wrapped sentence whose next
     line starts with a percentage sign (``{earlier}`...` %, and ...``) loses its words."""
-    found, fenced = [], False
-    for number, line in enumerate(text.splitlines(), 1):
-        if re.match(r"^\s*(```|~~~)", line):
-            fenced = not fenced
-        elif not fenced and line.startswith("%"):
-            found.append(number)
-    return found
+    return [number for number, line in outside_code(text) if line.startswith("%")]
 
 
 def test_no_page_has_a_line_that_myst_drops_as_a_comment():
