@@ -59,11 +59,16 @@ from ..ops.local_relation import (
 __all__ = ["Measurement", "peak_memory", "median_seconds", "op_benchmark", "network_benchmark",
            "equal_mac_conv_channels", "k2_tensor_bytes", "format_table", "speed_ratios",
            "OP_ROWS", "exp_count", "exp_throughput", "Floor", "op_floor", "op_phases",
-           "MAC_PHASES", "EXP_PHASES", "format_phases", "plot_op_phases", "main"]
+           "MAC_PHASES", "EXP_PHASES", "format_phases", "plot_op_phases", "main",
+           "SAVED_WEIGHTS_ROW"]
 
 #: Names of the op's rows, in the order :func:`relnotes.ops.local_relation` prefers them.
 OP_ROWS = {"cuda": "CUDA kernels", "fused": "fused CPU (one pass per plane)",
            "reference": "reference (loop over offsets)", "unfold": "unfold (naive)"}
+#: The fused CPU loop's other design, measured beside it (never the op that local_relation runs):
+#: the forward saves the weights, so that the backward computes no exponentials
+#: (:func:`relnotes.ops.kernels.cpu_backend.local_relation_cpu` with ``save_weights=True``).
+SAVED_WEIGHTS_ROW = "fused CPU, weights saved by the forward"
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,8 @@ def op_benchmark(batch: int = 8, channels: int = 256, size: int = 28, kernel_siz
                  dtype: torch.dtype = torch.float32, repeats: int = 3,
                  seed: int = 0) -> list[Measurement]:
     """Forward + backward of one local relation call by each implementation, and the two
-    3 x 3 convolutions (see the module docstring). Rows: ``reference``, ``unfold``, ``CUDA
+    3 x 3 convolutions (see the module docstring). Rows: ``reference``, ``unfold``, the fused
+    CPU loop and :data:`SAVED_WEIGHTS_ROW` (float CPU tensors, where the library builds), ``CUDA
     kernels`` (CUDA with CuPy only), ``3x3 conv, equal MACs``, ``3x3 conv, C -> C``."""
     device = torch.device(device)
     if kernel_size % 2 == 0 or min(batch, channels, size, kernel_size, m, stride) < 1:
@@ -248,6 +254,11 @@ def op_benchmark(batch: int = 8, channels: int = 256, size: int = 28, kernel_siz
             rows.append(_measure(
                 OP_ROWS["fused"], macs,
                 _forward_backward(lambda *t: cpu_backend.local_relation_cpu(*t, *args), inputs),
+                device, repeats))
+            rows.append(_measure(
+                SAVED_WEIGHTS_ROW, macs,
+                _forward_backward(lambda *t: cpu_backend.local_relation_cpu(
+                    *t, *args, save_weights=True), inputs),
                 device, repeats))
     if device.type == "cuda":
         from ..ops import kernels

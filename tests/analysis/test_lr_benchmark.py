@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from relnotes.analysis.lr_benchmark import (
-    OP_ROWS, Measurement, equal_mac_conv_channels, exp_count, exp_throughput, format_table,
+    OP_ROWS, SAVED_WEIGHTS_ROW, Measurement, equal_mac_conv_channels, exp_count, exp_throughput, format_table,
     k2_tensor_bytes, main, median_seconds, network_benchmark, op_benchmark, op_floor,
     peak_memory, speed_ratios,
 )
@@ -40,7 +40,7 @@ def test_equal_mac_conv_channels():
 def test_op_benchmark_rows_and_the_memory_claim_at_a_small_shape():
     # the k = 7 and m = 8 at a smaller B, C and size
     rows = {r.name: r for r in op_benchmark(2, 32, 12, 7, 8, repeats=1)}
-    fused = [OP_ROWS["fused"]] if cpu_backend.available() else []
+    fused = [OP_ROWS["fused"], SAVED_WEIGHTS_ROW] if cpu_backend.available() else []
     assert list(rows) == ["reference (loop over offsets)", "unfold (naive)", *fused,
                           "3x3 conv, equal MACs (14 ch)", "3x3 conv, C -> C (32 ch)"]
     macs = local_relation_macs(2, 32, 4, 12, 12, 7)

@@ -94,13 +94,15 @@ def _load(profile: bool = False) -> ctypes.CDLL:
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix in DTYPES.values():
         fwd = getattr(lib, f"lr_cpu_forward_{suffix}")
-        fwd.argtypes = [p] * 6 + [i64] * 9 + [c_int, c_int]
+        fwd.argtypes = [p] * 7 + [i64] * 9 + [c_int, c_int]
         fwd.restype = None
         bwd = getattr(lib, f"lr_cpu_backward_{suffix}")
-        bwd.argtypes = [p] * 10 + [i64] * 9 + [c_int, c_int]
+        bwd.argtypes = [p] * 11 + [i64] * 9 + [c_int, c_int]
         bwd.restype = None
     lib.lr_cpu_stats_len.argtypes = [i64] * 8
     lib.lr_cpu_stats_len.restype = i64
+    lib.lr_cpu_saved_weights_len.argtypes = [i64] * 8
+    lib.lr_cpu_saved_weights_len.restype = i64
     lib.lr_cpu_exp_sums_float.argtypes = [p, i64, i64, c_int, p]
     lib.lr_cpu_exp_sums_float.restype = i64
     if profile:
@@ -177,7 +179,8 @@ def _shape_args(query: Tensor, value: Tensor, kernel_size: int, stride: int) -> 
 
 class _LocalRelationCPU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, query, key, value, geometry_prior, kernel_size, stride, composability):
+    def forward(ctx, query, key, value, geometry_prior, kernel_size, stride, composability,
+                save_weights):
         query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
         geometry_prior = geometry_prior.contiguous()
         B, G, Ho, Wo = query.shape
@@ -187,18 +190,23 @@ class _LocalRelationCPU(torch.autograd.Function):
         # the softmax's statistics (maximum and 1 / sum per output position and group, in the
         # library's padded layout), which spare the backward pass two of its passes
         stats = value.new_empty(_lib().lr_cpu_stats_len(B, G, H, W, Ho, Wo, kernel_size, stride))
+        # the other design: the weights themselves, saved for the backward (k^2 / m times out)
+        weights = (value.new_empty(_lib().lr_cpu_saved_weights_len(B, G, H, W, Ho, Wo,
+                                                                    kernel_size, stride))
+                   if save_weights else None)
         fn = getattr(_lib(), f"lr_cpu_forward_{DTYPES[query.dtype]}")
         fn(_ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior), _ptr(out), _ptr(stats),
+           None if weights is None else _ptr(weights),
            *_shape_args(query, value, kernel_size, stride),
            COMPOSABILITY_MODES[composability], torch.get_num_threads())
-        ctx.save_for_backward(query, key, value, geometry_prior, stats)
+        ctx.save_for_backward(query, key, value, geometry_prior, stats, weights)
         ctx.args = (kernel_size, stride, composability)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        query, key, value, geometry_prior, stats = ctx.saved_tensors
+        query, key, value, geometry_prior, stats, weights = ctx.saved_tensors
         kernel_size, stride, composability = ctx.args
         grad_out = grad_out.contiguous()
         # the library writes every gradient number
@@ -207,22 +215,30 @@ class _LocalRelationCPU(torch.autograd.Function):
         gprior = query.new_empty(B, G, kernel_size**2)
         fn = getattr(_lib(), f"lr_cpu_backward_{DTYPES[query.dtype]}")
         fn(_ptr(grad_out), _ptr(query), _ptr(key), _ptr(value), _ptr(geometry_prior),
-           _ptr(stats), _ptr(gq),
+           _ptr(stats), None if weights is None else _ptr(weights), _ptr(gq),
            _ptr(gk), _ptr(gx), _ptr(gprior), *_shape_args(query, value, kernel_size, stride),
            COMPOSABILITY_MODES[composability], torch.get_num_threads())
         needs = ctx.needs_input_grad
         grad_prior = gprior.sum(dim=0).view(G, kernel_size, kernel_size) if needs[3] else None
         return (gq if needs[0] else None, gk if needs[1] else None, gx if needs[2] else None,
-                grad_prior, None, None, None)
+                grad_prior, None, None, None, None)
 
 
 def local_relation_cpu(query: Tensor, key: Tensor, value: Tensor, geometry_prior: Tensor,
                        kernel_size: int, stride: int = 1,
-                       composability: str = "squared_difference") -> Tensor:
+                       composability: str = "squared_difference", *,
+                       save_weights: bool = False) -> Tensor:
     """The local relation op on float32 / float64 CPU tensors, fused (differentiable once).
 
     Same contract as :func:`relnotes.ops.local_relation.local_relation`, which checks the
     inputs before calling it; this function checks only the device and dtype.
+
+    ``save_weights``: the other design, for comparison (the benchmark's row
+    :data:`relnotes.analysis.lr_benchmark.SAVED_WEIGHTS_ROW`). The forward also saves the
+    aggregation weights for the backward, which then computes no exponentials, at the cost of
+    holding about :math:`k^2 / m` times the output's memory until the backward. The results
+    are the default's, bit for bit. Default: False (the backward recomputes the weights from
+    the softmax's saved statistics).
     """
     for name, t in (("query", query), ("key", key), ("value", value),
                     ("geometry_prior", geometry_prior)):
@@ -233,7 +249,7 @@ def local_relation_cpu(query: Tensor, key: Tensor, value: Tensor, geometry_prior
     if reason is not None:
         raise RuntimeError(f"the fused CPU local relation is unavailable: {reason}")
     return _LocalRelationCPU.apply(query, key, value, geometry_prior, kernel_size, stride,
-                                   composability)
+                                   composability, bool(save_weights))
 
 
 def exp_sums(x: Tensor, reps: int, threads: int | None = None) -> tuple[int, Tensor]:

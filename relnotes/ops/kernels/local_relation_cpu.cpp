@@ -25,7 +25,11 @@
 // The forward pass saves the softmax's statistics (the maximum and 1 / sum of each output
 // position: 2 numbers per position and group, 2 / m of the output); the backward pass recomputes
 // the weights from them and the saved inputs (saving the weights would hold k^2 / m times the
-// output, like the reference's saved weights).
+// output, like the reference's saved weights). The other design, for the benchmark's comparison:
+// given a `saved` array (lr_cpu_saved_weights_len numbers), the forward also writes the weights
+// there, each plane in the backward's layout, and the backward reads them instead of computing
+// them again: no exponentials in the backward, for that memory. The weights are the same
+// numbers either way (the same operations on the same inputs), so are the results, bit for bit.
 
 #include <algorithm>
 #include <cmath>
@@ -478,7 +482,7 @@ void dw_tile(T* gwt, i64 N, const i64* off, i64 KK, i64 P0, i64 P1, const T* dy,
 
 template <int MODE, typename T>
 void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T* stats,
-                  const Shape& d, int threads) {
+                  T* saved, const Shape& d, int threads) {
     const i64 KK = d.K * d.K;
     const Flat f = make_flat(d);
     const i64 N = f.N;
@@ -502,10 +506,25 @@ void forward_flat(const T* q, const T* key, const T* x, const T* prior, T* y, T*
                 pad_plane(x + (bb * d.C + c0 + ci) * d.H * d.W, xp.data() + ci * f.len, d, f);
             LR_PHASE(F_PAD);
             T* __restrict__ wt = w.data();                               // [k*k, TILE]
+            // the other design: this plane's weights [k*k, N] in `saved`, between margins of
+            // f.centre zeros (the layout of the backward's weights, below)
+            T* sv = saved ? saved + bg * (KK * N + 2 * f.centre) : nullptr;
+            if (sv) {
+                std::fill(sv, sv + f.centre, T(0));
+                std::fill(sv + f.centre + KK * N, sv + 2 * f.centre + KK * N, T(0));
+                sv += f.centre;
+            }
             for (i64 P0 = 0; P0 < N; P0 += TILE) {
                 const i64 P1 = std::min(N, P0 + TILE);
                 weights_tile<MODE>(kp.data(), qf.data(), prior, g, d, f, P0, P1, wt, TILE, mx,
                                    sum);
+                if (sv)    // w = e / sum, as weights_tile_saved computes it
+                    for (i64 o = 0; o < KK; ++o) {
+                        const T* __restrict__ e = wt + o * TILE;
+                        const T* __restrict__ inv = sum + P0;
+                        T* __restrict__ out = sv + o * N + P0;
+                        for (i64 j = 0; j < P1 - P0; ++j) out[j] = e[j] * inv[j];
+                    }
                 LR_PHASE(F_WEIGHTS);
                 // LR Eq. (1): y(c, P) = sum_o w(o, P) x(c, P + off(o)), for the group's channels
                 // (summed with the undivided weights; the division by their sum comes below)
@@ -594,8 +613,8 @@ template <int MODE, typename T> __attribute__((noinline)) void key_grad_rounded(
 
 template <int MODE, typename T>
 void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* prior,
-                   const T* stats, T* gq, T* gk, T* gx, T* gprior, const Shape& d,
-                   int threads) {
+                   const T* stats, const T* saved, T* gq, T* gk, T* gx, T* gprior,
+                   const Shape& d, int threads) {
     const i64 KK = d.K * d.K, SS = d.S * d.S;
     const Flat f = make_flat(d);
     const i64 N = f.N;
@@ -625,16 +644,20 @@ void backward_flat(const T* dy, const T* q, const T* key, const T* x, const T* p
             }
             const T* __restrict__ qv = qf.data();
             const T* __restrict__ kpv = kp.data();
-            T* __restrict__ wt = w.data() + f.centre;
+            // the weights: computed below into w, or (the other design) the forward's, read
+            T* __restrict__ wt = saved ? const_cast<T*>(saved) + bg * (KK * N + 2 * f.centre)
+                                             + f.centre
+                                       : w.data() + f.centre;
             T* __restrict__ gwt = gw.data();
             T* __restrict__ gqv = gqa.data();
             std::fill(gqa.begin(), gqa.end(), T(0));
             LR_PHASE(B_PAD);
             for (i64 P0 = 0; P0 < N; P0 += TILE) {
                 const i64 P1 = std::min(N, P0 + TILE);
-                // the weights again, from the forward's statistics (not saved: k^2 / m times
-                // the output otherwise)
-                weights_tile_saved<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx, inv);
+                // the weights again, from the forward's statistics (unless the forward saved
+                // them: k^2 / m times the output)
+                if (!saved)
+                    weights_tile_saved<MODE>(kpv, qv, prior, g, d, f, P0, P1, wt + P0, N, mx, inv);
                 LR_PHASE(B_WEIGHTS);
                 // Eq. (1) backward: dL/dw(o, P) = sum_c dy(c, P) x(c, P + off(o)); and the
                 // softmax backward's sum_window w dL/dw, into ss (with up to 8 channels, as each
@@ -709,24 +732,24 @@ Shape make_shape(i64 B, i64 G, i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K, i64 S
 // vectorised loop).
 template <typename T>
 void forward_any(const T* q, const T* key, const T* x, const T* prior, T* y, T* stats,
-                 const Shape& d, int mode, int threads) {
+                 T* saved, const Shape& d, int mode, int threads) {
     if (mode == SQUARED_DIFFERENCE)
-        forward_flat<SQUARED_DIFFERENCE>(q, key, x, prior, y, stats, d, threads);
-    else if (mode == DOT) forward_flat<DOT>(q, key, x, prior, y, stats, d, threads);
-    else forward_flat<ABS_DIFFERENCE>(q, key, x, prior, y, stats, d, threads);
+        forward_flat<SQUARED_DIFFERENCE>(q, key, x, prior, y, stats, saved, d, threads);
+    else if (mode == DOT) forward_flat<DOT>(q, key, x, prior, y, stats, saved, d, threads);
+    else forward_flat<ABS_DIFFERENCE>(q, key, x, prior, y, stats, saved, d, threads);
 }
 
 template <typename T>
 void backward_any(const T* dy, const T* q, const T* key, const T* x, const T* prior,
-                  const T* stats, T* gq, T* gk, T* gx, T* gprior, const Shape& d, int mode,
-                  int threads) {
+                  const T* stats, const T* saved, T* gq, T* gk, T* gx, T* gprior,
+                  const Shape& d, int mode, int threads) {
     if (mode == SQUARED_DIFFERENCE)
-        backward_flat<SQUARED_DIFFERENCE>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d,
-                                          threads);
+        backward_flat<SQUARED_DIFFERENCE>(dy, q, key, x, prior, stats, saved, gq, gk, gx,
+                                          gprior, d, threads);
     else if (mode == DOT)
-        backward_flat<DOT>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d, threads);
-    else backward_flat<ABS_DIFFERENCE>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d,
-                                       threads);
+        backward_flat<DOT>(dy, q, key, x, prior, stats, saved, gq, gk, gx, gprior, d, threads);
+    else backward_flat<ABS_DIFFERENCE>(dy, q, key, x, prior, stats, saved, gq, gk, gx, gprior,
+                                       d, threads);
 }
 
 }  // namespace
@@ -748,21 +771,32 @@ extern "C" std::int64_t lr_cpu_stats_len(i64 B, i64 G, i64 H, i64 W, i64 Ho, i64
     return B * G * 2 * Ho * (Wo + R);
 }
 
+// Numbers of the weights the forward saves for the backward in the other design (`saved`, may be
+// null: the backward recomputes them): k^2 per flat output of each plane, and 2 * centre zeros.
+extern "C" std::int64_t lr_cpu_saved_weights_len(i64 B, i64 G, i64 H, i64 W, i64 Ho, i64 Wo,
+                                                 i64 K, i64 S) {
+    const Flat f = make_flat(make_shape(B, G, G, H, W, Ho, Wo, K, S));
+    return B * G * (K * K * f.N + 2 * f.centre);
+}
+
 #define LR_EXPORT(T, suffix)                                                                  \
     extern "C" void lr_cpu_forward_##suffix(const T* q, const T* key, const T* x,            \
-                                            const T* prior, T* y, T* stats, i64 B, i64 G,     \
+                                            const T* prior, T* y, T* stats, T* saved,         \
+                                            i64 B, i64 G,                                     \
                                             i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K,       \
                                             i64 S, int mode, int threads) {                   \
         const Shape d = make_shape(B, G, C, H, W, Ho, Wo, K, S);                              \
-        forward_any<T>(q, key, x, prior, y, stats, d, mode, threads);                         \
+        forward_any<T>(q, key, x, prior, y, stats, saved, d, mode, threads);                  \
     }                                                                                         \
     extern "C" void lr_cpu_backward_##suffix(const T* dy, const T* q, const T* key,          \
                                              const T* x, const T* prior, const T* stats,      \
-                                             T* gq, T* gk, T* gx, T* gprior, i64 B, i64 G,    \
+                                             const T* saved, T* gq, T* gk, T* gx,             \
+                                             T* gprior, i64 B, i64 G,                         \
                                              i64 C, i64 H, i64 W, i64 Ho, i64 Wo, i64 K,      \
                                              i64 S, int mode, int threads) {                  \
         const Shape d = make_shape(B, G, C, H, W, Ho, Wo, K, S);                              \
-        backward_any<T>(dy, q, key, x, prior, stats, gq, gk, gx, gprior, d, mode, threads);   \
+        backward_any<T>(dy, q, key, x, prior, stats, saved, gq, gk, gx, gprior, d, mode,      \
+                        threads);                                                             \
     }
 
 LR_EXPORT(float, float)

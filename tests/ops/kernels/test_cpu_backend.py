@@ -74,6 +74,37 @@ def test_saves_no_k2_sized_tensor():
     assert sum(saved) - sum(t.numel() for t in inputs) < inputs[0].numel() * 7**2 / 8
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("B,C,G,H,W,k,stride,composability",
+                         [(2, 16, 2, 9, 11, 5, 1, "squared_difference"),
+                          (2, 25, 4, 14, 14, 7, 2, "dot"), (1, 12, 3, 10, 8, 5, 3, "abs_difference"),
+                          (1, 100, 13, 4, 4, 9, 1, "squared_difference")])
+def test_saved_weights_give_the_same_results_bit_for_bit(dtype, B, C, G, H, W, k, stride,
+                                                         composability):
+    """The other design (the forward saves the weights, the backward reads them) computes the
+    same weights by the same operations: the output and every gradient are the default's."""
+    inputs = make_inputs(B, C, G, H, W, k, stride, dtype, seed=4)
+    default = forward_backward(lambda *t: cpu_backend.local_relation_cpu(*t, composability),
+                               inputs, k, stride)
+    saved = forward_backward(lambda *t: cpu_backend.local_relation_cpu(
+        *t, composability, save_weights=True), inputs, k, stride)
+    assert all(torch.equal(a, b) for a, b in zip(default, saved))
+
+
+def test_saved_weights_are_the_k2_sized_tensor_and_the_backward_reads_them():
+    inputs = make_inputs(1, 64, 8, 16, 16, 7, 1)
+    out = cpu_backend.local_relation_cpu(*inputs, 7, save_weights=True)
+    weights = out.grad_fn.saved_tensors[5]
+    # k^2 weights per position of the padded 16 x 19 layout and group, and 2 margins of
+    # centre = 3 * 19 + 3 zeros per plane: about k^2 / m times the output
+    assert weights.numel() == 8 * (49 * 16 * 19 + 2 * 60)
+    before = torch.autograd.grad(out, inputs, torch.ones_like(out), retain_graph=True)
+    weights.data.mul_(2)                # behind autograd's version counter
+    after = torch.autograd.grad(out, inputs, torch.ones_like(out))
+    assert not torch.equal(before[2], after[2])
+    assert cpu_backend.local_relation_cpu(*inputs, 7).grad_fn.saved_tensors[5] is None
+
+
 def test_errors_and_the_reference_switch():
     q, k, v, p = make_inputs(1, 4, 2, 5, 5, 3, 1, torch.float16)
     with pytest.raises(ValueError, match="float32 or float64 CPU tensors; query is "
